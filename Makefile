@@ -1,0 +1,45 @@
+# agentlens: `make test` installs what the checks need (idempotently, into .tools/) and runs them all.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+TOOLS        := $(CURDIR)/.tools
+VENV         := $(TOOLS)/venv
+PY_TOOLS     := $(VENV)/.installed-kubernetes-validate-1.37.0
+CARGO        ?= cargo
+
+export AGENTLENS_TOOLS_DIR := $(TOOLS)
+# Under `make test` a test whose tool is missing fails instead of skipping.
+export AGENTLENS_REQUIRE_TOOLS := 1
+
+.PHONY: help test tools fmt-check clippy rust-test crds build
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+test: tools fmt-check clippy rust-test ## every check CI runs
+	@echo "make test: all checks passed"
+
+build: ## release build of the binaries
+	$(CARGO) build --release --locked --bins
+
+tools: $(PY_TOOLS) ## install the test tools into .tools/ (idempotent)
+
+$(PY_TOOLS):
+	@command -v python3 >/dev/null || { echo "python3 is required (apt-get install python3 python3-venv)"; exit 1; }
+	python3 -m venv $(VENV) || { apt-get update -q && apt-get install -y -q python3-venv && python3 -m venv $(VENV); }
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check 'kubernetes-validate==1.37.0'
+	touch $@
+
+fmt-check: ## cargo fmt --check
+	$(CARGO) fmt --all --check
+
+clippy: ## cargo clippy, warnings are errors
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+
+rust-test: tools ## the Rust tests: unit, CRD drift, examples against the CRDs and kubernetes-validate
+	$(CARGO) test --locked --workspace
+
+crds: ## regenerate the CRD manifests from the Rust types
+	$(CARGO) run --locked -q -p agentlens-crds --bin crdgen
+

@@ -1,0 +1,289 @@
+//! The sidecar's `GET /v1/snapshot` document: what one sidecar measured in one pod (or in
+//! standalone `run` mode, on one machine). The sidecar writes it and the operator reads it, so
+//! both sides share this one type. Every list is bounded by the sidecar; what it had to drop is
+//! counted in `dropped`.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use serde::{Deserialize, Serialize};
+
+use crate::common::AgentEdge;
+
+/// Version of this document's shape. Readers accept documents with the same major version and
+/// ignore fields they do not know.
+pub const SNAPSHOT_SCHEMA_VERSION: u32 = 1;
+
+/// One sidecar's measurements at one moment.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Snapshot {
+    /// Shape version ([`SNAPSHOT_SCHEMA_VERSION`]).
+    pub schema_version: u32,
+    /// Version of the sidecar that wrote it.
+    pub sidecar_version: String,
+    /// `serve` in a pod, `run` standalone.
+    pub mode: SidecarMode,
+    /// The pod this sidecar runs in (unset in `run` mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<PodIdentity>,
+    /// When the measurements were taken.
+    pub collected_at: Time,
+    /// GPU state, devices and per-process memory.
+    pub gpu: GpuSnapshot,
+    /// Per-container process measurements.
+    #[serde(default)]
+    pub containers: Vec<ContainerSnapshot>,
+    /// The most recent GPU out-of-memory events, newest last.
+    #[serde(default)]
+    pub gpu_oom_events: Vec<GpuOomEvent>,
+    /// Tracebacks grouped by where they were raised.
+    #[serde(default)]
+    pub tracebacks: Vec<TracebackGroup>,
+    /// Request latency from the proxy or OTLP spans, when either is active.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<LatencySummary>,
+    /// The agent-to-agent call graph seen in OTLP spans.
+    #[serde(default)]
+    pub agent_graph: Vec<AgentEdge>,
+    /// Digest and counts of the environment inventory per container.
+    #[serde(default)]
+    pub inventory: Vec<InventoryDigest>,
+    /// Items each bounded buffer dropped since start, keyed by buffer (`logLines`,
+    /// `tracebacks`, `spans`, …).
+    #[serde(default)]
+    pub dropped: BTreeMap<String, u64>,
+}
+
+/// How the sidecar runs.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum SidecarMode {
+    /// In a pod beside the agent containers.
+    Serve,
+    /// Standalone, observing a child process tree.
+    Run,
+}
+
+/// Identity of the pod a sidecar runs in, from the downward API.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PodIdentity {
+    /// Namespace of the pod.
+    pub namespace: String,
+    /// Name of the pod.
+    pub name: String,
+    /// Node the pod runs on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// The AgentDeployment the pod belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+}
+
+/// Whether GPU measurement works, and if not why.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum GpuState {
+    /// NVML answered; devices are listed.
+    Available,
+    /// GPU measurement is switched off (`--gpu off`).
+    Disabled,
+    /// NVML could not be loaded or initialised, or no GPU is visible; see `reason`.
+    Unavailable,
+}
+
+/// How GPU memory was attributed to the observed processes.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum GpuAttribution {
+    /// The GPUs named by the app processes' `NVIDIA_VISIBLE_DEVICES`/`CUDA_VISIBLE_DEVICES`.
+    VisibleDevicesEnv,
+    /// Every GPU the sidecar sees (the app's environment was not readable).
+    AllVisible,
+    /// The processes of the child tree started by `run`.
+    ProcessTree,
+}
+
+/// GPU measurements.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct GpuSnapshot {
+    /// Whether measurement works.
+    pub state: GpuState,
+    /// Why it does not (the NVML error, "no GPU visible", …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// NVIDIA driver version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver_version: Option<String>,
+    /// How per-process memory was attributed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribution: Option<GpuAttribution>,
+    /// The GPUs measured.
+    #[serde(default)]
+    pub devices: Vec<GpuDevice>,
+    /// GPU memory of the observed processes.
+    #[serde(default)]
+    pub processes: Vec<GpuProcess>,
+    /// Critical XID errors seen since start, per GPU and XID code.
+    #[serde(default)]
+    pub xid_errors: Vec<XidCount>,
+}
+
+/// One GPU.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct GpuDevice {
+    /// NVML index.
+    pub index: u32,
+    /// GPU UUID (`GPU-…`).
+    pub uuid: String,
+    /// Product name.
+    pub name: String,
+    /// Memory in use on the device, in bytes.
+    pub memory_used_bytes: u64,
+    /// Memory of the device, in bytes.
+    pub memory_total_bytes: u64,
+    /// Utilization over the last sample period, 0-1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub utilization_ratio: Option<f64>,
+}
+
+/// GPU memory of one observed process.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct GpuProcess {
+    /// UUID of the GPU.
+    pub gpu_uuid: String,
+    /// Process id (in the sidecar's PID namespace).
+    pub pid: u32,
+    /// Container the process belongs to.
+    pub container: String,
+    /// GPU memory used by the process, in bytes.
+    pub memory_used_bytes: u64,
+}
+
+/// Count of one XID error code on one GPU.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct XidCount {
+    /// UUID of the GPU.
+    pub gpu_uuid: String,
+    /// XID code (for example 31, 48, 79).
+    pub xid: u64,
+    /// How many were seen.
+    pub count: u64,
+}
+
+/// Process measurements of one container.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerSnapshot {
+    /// Container name (`main` or `--name` in `run` mode).
+    pub name: String,
+    /// Number of processes seen.
+    pub processes: u32,
+    /// Resident memory of its processes, in bytes.
+    pub rss_bytes: u64,
+    /// CPU time of its processes since they started, in seconds.
+    pub cpu_seconds: f64,
+    /// Log lines read from stdout.
+    #[serde(default)]
+    pub stdout_lines: u64,
+    /// Log lines read from stderr.
+    #[serde(default)]
+    pub stderr_lines: u64,
+    /// Tracebacks captured.
+    #[serde(default)]
+    pub tracebacks: u64,
+    /// GPU out-of-memory events.
+    #[serde(default)]
+    pub gpu_oom_events: u64,
+    /// Whether logs are being collected, and if not why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logs_unavailable_reason: Option<String>,
+}
+
+/// Where a GPU out-of-memory event was detected.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "camelCase")]
+pub enum OomSource {
+    /// An out-of-memory error in the container's log (PyTorch, CUDA, JAX, TensorFlow, vLLM…).
+    Log,
+    /// A CUDA out-of-memory error reported in an OTLP span or log record.
+    Otlp,
+}
+
+/// One GPU out-of-memory event.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct GpuOomEvent {
+    /// Container it happened in.
+    pub container: String,
+    /// How it was detected.
+    pub source: OomSource,
+    /// When it was detected.
+    pub at: Time,
+    /// The error line (cut to 512 bytes).
+    pub message: String,
+    /// Bytes the failed allocation asked for, when the message says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_bytes: Option<u64>,
+    /// GPU index named in the message, when it says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_index: Option<u32>,
+}
+
+/// Tracebacks with the same exception raised at the same place.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TracebackGroup {
+    /// Stable fingerprint of the exception type and innermost frames.
+    pub fingerprint: String,
+    /// Language (`python`, `java`, `go`, `node`, `rust`).
+    pub language: String,
+    /// Exception type.
+    pub exception: String,
+    /// Message of the most recent one (cut to 512 bytes).
+    pub message: String,
+    /// Container they came from.
+    pub container: String,
+    /// How many were seen.
+    pub count: u64,
+    /// When the first was seen.
+    pub first_at: Time,
+    /// When the most recent was seen.
+    pub last_at: Time,
+}
+
+/// Request latency summary.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct LatencySummary {
+    /// Requests measured.
+    pub requests: u64,
+    /// Requests that ended in a 5xx or an upstream error.
+    pub errors: u64,
+    /// Median latency, in seconds.
+    pub p50_seconds: f64,
+    /// 95th percentile latency, in seconds.
+    pub p95_seconds: f64,
+    /// 99th percentile latency, in seconds.
+    pub p99_seconds: f64,
+}
+
+/// Digest and counts of one container's environment inventory (`GET /v1/inventory` has it all).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct InventoryDigest {
+    /// Container name.
+    pub container: String,
+    /// The OS (`PRETTY_NAME`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os: Option<String>,
+    /// Number of OS and language packages.
+    pub packages: u32,
+    /// SHA-256 of the inventory document.
+    pub digest: String,
+}

@@ -1,0 +1,68 @@
+//! The `/v1/snapshot` wire type: what the sidecar writes is what the operator reads.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use agentlens_crds::snapshot::{
+    GpuAttribution, GpuState, OomSource, SNAPSHOT_SCHEMA_VERSION, SidecarMode, Snapshot,
+};
+use serde_json::Value;
+
+/// A snapshot with the figures of a real H200 run (shared/fixtures/gpu): a PyTorch process
+/// holding 20 GiB, then an uncaught CUDA OOM asking for 100 GiB.
+const H200_TORCH_OOM: &str = include_str!("fixtures/snapshot-h200-torch-oom.json");
+
+#[test]
+fn h200_torch_oom_snapshot_round_trips_unchanged() {
+    let original: Value = serde_json::from_str(H200_TORCH_OOM).unwrap();
+    let typed: Snapshot = serde_json::from_value(original.clone()).unwrap();
+    let again = serde_json::to_value(&typed).unwrap();
+    assert_eq!(original, again);
+
+    assert_eq!(typed.schema_version, SNAPSHOT_SCHEMA_VERSION);
+    assert_eq!(typed.mode, SidecarMode::Run);
+    assert_eq!(typed.gpu.state, GpuState::Available);
+    assert_eq!(typed.gpu.attribution, Some(GpuAttribution::ProcessTree));
+    assert_eq!(typed.gpu.devices[0].memory_total_bytes, 150_754_820_096);
+    assert_eq!(typed.gpu.processes[0].memory_used_bytes, 22_017_998_848);
+    assert_eq!(typed.gpu_oom_events[0].source, OomSource::Log);
+    assert_eq!(
+        typed.gpu_oom_events[0].requested_bytes,
+        Some(100 * 1024 * 1024 * 1024)
+    );
+}
+
+#[test]
+fn snapshot_without_gpu_says_why() {
+    let doc = r#"{"schemaVersion":1,"sidecarVersion":"0.1.0","mode":"serve",
+        "pod":{"namespace":"invoice-rpa","name":"pdf-parser-7c9d-x2","agent":"invoice-rpa"},
+        "collectedAt":"2026-11-27T08:00:00Z",
+        "gpu":{"state":"unavailable","reason":"libnvidia-ml.so.1: cannot open shared object file"}}"#;
+    let s: Snapshot = serde_json::from_str(doc).unwrap();
+    assert_eq!(s.gpu.state, GpuState::Unavailable);
+    assert!(s.gpu.devices.is_empty());
+    assert!(s.containers.is_empty() && s.dropped.is_empty());
+    let back: Snapshot = serde_json::from_value(serde_json::to_value(&s).unwrap()).unwrap();
+    assert_eq!(s, back);
+}
+
+#[test]
+fn a_newer_sidecar_with_extra_fields_is_still_read() {
+    // An operator older than its sidecars must keep reading them during a rolling upgrade.
+    let mut v: Value = serde_json::from_str(H200_TORCH_OOM).unwrap();
+    v["futureField"] = Value::from("ignored");
+    v["gpu"]["devices"][0]["temperatureCelsius"] = Value::from(35);
+    let s: Snapshot = serde_json::from_value(v).unwrap();
+    assert_eq!(
+        s.gpu.devices[0].uuid,
+        "GPU-2a98b8b8-e285-6d24-ca74-cc623c47f1bd"
+    );
+}
+
+#[test]
+fn unknown_enum_values_are_rejected_with_an_error() {
+    let mut v: Value = serde_json::from_str(H200_TORCH_OOM).unwrap();
+    v["gpu"]["state"] = Value::from("melted");
+    let err = serde_json::from_value::<Snapshot>(v)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("melted"), "{err}");
+}

@@ -1,0 +1,34 @@
+//! Finding the external tools `make test` installs into `.tools/`.
+
+use std::path::PathBuf;
+
+/// Where a tool is, or why the test that needs it must skip.
+pub enum Tool {
+    /// The executable.
+    Found(PathBuf),
+    /// Not installed; skipping is allowed (outside `make test`).
+    Skip(String),
+}
+
+/// Finds `name` in `$AGENTLENS_TOOLS_DIR/venv/bin`, `<root>/.tools/venv/bin` or `PATH`.
+///
+/// Panics when it is missing and `AGENTLENS_REQUIRE_TOOLS=1` (set by `make test`), so CI cannot
+/// pass by skipping.
+pub fn python_tool(name: &str) -> Tool {
+    let mut candidates = Vec::new();
+    if let Some(dir) = std::env::var_os("AGENTLENS_TOOLS_DIR") {
+        candidates.push(PathBuf::from(dir).join("venv/bin").join(name));
+    }
+    candidates.push(crate::workspace_root().join(".tools/venv/bin").join(name));
+    if let Some(path) = std::env::var_os("PATH") {
+        candidates.extend(std::env::split_paths(&path).map(|d| d.join(name)));
+    }
+    if let Some(found) = candidates.into_iter().find(|p| p.is_file()) {
+        return Tool::Found(found);
+    }
+    let why = format!("{name} is not installed: run `make tools` (or `make test`)");
+    if std::env::var("AGENTLENS_REQUIRE_TOOLS").as_deref() == Ok("1") {
+        panic!("{why}");
+    }
+    Tool::Skip(why)
+}
