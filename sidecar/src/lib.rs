@@ -7,3 +7,4 @@ pub use error::{Error, Result};
 
 /// Version written into every snapshot and the `agentlens.dev/injected` annotation.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub mod logscan;

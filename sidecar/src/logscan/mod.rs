@@ -1,0 +1,234 @@
+//! Log analysis: what a log line means. Pure and synchronous: lines in, events out.
+//!
+//! Per stream (a container's stdout, stderr, a followed file) one [`StreamScanner`] assembles
+//! multi-line error blocks into [`Traceback`]s and finds GPU out-of-memory errors. OOM lines
+//! of one stream less than [`ScanConfig::oom_merge_ms`] apart are one event: frameworks print
+//! several lines for one failure (llama.cpp's two lines, TensorFlow's allocator retries, a
+//! traceback that repeats the message).
+
+pub mod block;
+pub mod frame;
+pub mod oom;
+pub mod split;
+
+use std::sync::OnceLock;
+
+use aho_corasick::AhoCorasick;
+use sha2::{Digest, Sha256};
+
+pub use block::{Block, Language};
+pub use split::{Line, LineSplitter};
+
+/// Limits and windows of the analysis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScanConfig {
+    /// Lines kept per error block; the rest are counted.
+    pub max_block_lines: usize,
+    /// OOM lines closer than this (ms) in one stream are one event.
+    pub oom_merge_ms: u64,
+    /// An open block with no new line for this long (ms) is finished.
+    pub idle_ms: u64,
+    /// Longest line analysed, in bytes; longer lines are cut and counted.
+    pub max_line_bytes: usize,
+}
+
+impl Default for ScanConfig {
+    fn default() -> Self {
+        Self {
+            max_block_lines: 200,
+            oom_merge_ms: 2_000,
+            idle_ms: 1_000,
+            max_line_bytes: 1 << 20,
+        }
+    }
+}
+
+/// A GPU out-of-memory event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GpuOom {
+    /// The stack that reported it (see [`oom::OomMatch::framework`]).
+    pub framework: &'static str,
+    /// The line, cut to 512 bytes.
+    pub message: String,
+    /// Bytes the failed allocation asked for, when the line says.
+    pub requested_bytes: Option<u64>,
+    /// GPU index, when the line says.
+    pub gpu_index: Option<u32>,
+    /// When it was seen (caller's ms).
+    pub at_ms: u64,
+}
+
+/// A finished error block with its grouping key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Traceback {
+    /// The block.
+    pub block: Block,
+    /// Stable key of (language, exception type, innermost frame): equal for the same error
+    /// raised at the same place, across runs and installations.
+    pub fingerprint: String,
+    /// Whether the block's exception is a GPU out-of-memory error.
+    pub gpu_oom: bool,
+}
+
+/// What the scanner found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A GPU out-of-memory error (first line of an episode).
+    GpuOom(GpuOom),
+    /// A finished error block.
+    Traceback(Traceback),
+}
+
+/// What one line is, for the ring of recent error lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineKind {
+    /// Nothing notable.
+    Plain,
+    /// An error: a level word (`ERROR`, `FATAL`, `CRITICAL`), part of an error block, or a
+    /// GPU OOM line.
+    Error,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Trigger {
+    Oom,
+    Block,
+    Level,
+}
+
+const BLOCK_TRIGGERS: &[&str] = &[
+    "Traceback (most recent call last)",
+    "' panicked at ",
+    "panic: ",
+    "fatal error: ",
+    "Exception",
+    "Error",
+    "Throwable",
+];
+const LEVEL_TRIGGERS: &[&str] = &["ERROR", "FATAL", "CRITICAL"];
+
+fn automaton() -> Option<&'static (AhoCorasick, Vec<Trigger>)> {
+    static AC: OnceLock<Option<(AhoCorasick, Vec<Trigger>)>> = OnceLock::new();
+    AC.get_or_init(|| {
+        let mut patterns = Vec::new();
+        let mut kinds = Vec::new();
+        for (set, kind) in [
+            (oom::TRIGGERS, Trigger::Oom),
+            (BLOCK_TRIGGERS, Trigger::Block),
+            (LEVEL_TRIGGERS, Trigger::Level),
+        ] {
+            for p in set {
+                patterns.push(*p);
+                kinds.push(kind);
+            }
+        }
+        AhoCorasick::new(&patterns).ok().map(|ac| (ac, kinds))
+    })
+    .as_ref()
+}
+
+/// Analysis state of one stream.
+#[derive(Debug)]
+pub struct StreamScanner {
+    cfg: ScanConfig,
+    assembler: block::Assembler,
+    last_oom_ms: Option<u64>,
+}
+
+impl StreamScanner {
+    /// A scanner with the given limits.
+    pub fn new(cfg: ScanConfig) -> Self {
+        Self {
+            cfg,
+            assembler: block::Assembler::new(cfg.max_block_lines),
+            last_oom_ms: None,
+        }
+    }
+
+    /// Analyses one line seen at `at_ms`, appending what it completes to `out`.
+    pub fn scan(&mut self, line: &str, at_ms: u64, out: &mut Vec<Event>) -> LineKind {
+        let (mut oom_hit, mut block_hit, mut level_hit) = (false, false, false);
+        if let Some((ac, kinds)) = automaton() {
+            for m in ac.find_overlapping_iter(line) {
+                match kinds.get(m.pattern().as_usize()) {
+                    Some(Trigger::Oom) => oom_hit = true,
+                    Some(Trigger::Block) => block_hit = true,
+                    Some(Trigger::Level) => level_hit = true,
+                    None => {}
+                }
+            }
+        }
+        let mut kind = if level_hit {
+            LineKind::Error
+        } else {
+            LineKind::Plain
+        };
+
+        // Block assembly first: a block this line ends is reported before an OOM it starts.
+        let fed = if block_hit || self.assembler.is_open() {
+            self.assembler.feed(line, at_ms, block_hit)
+        } else {
+            block::Fed::default()
+        };
+        if fed.in_block {
+            kind = LineKind::Error;
+        }
+        if let Some(b) = fed.finished {
+            out.push(Event::Traceback(traceback(b)));
+        }
+
+        if oom_hit && let Some(m) = oom::classify_candidate(line) {
+            kind = LineKind::Error;
+            let merged = self
+                .last_oom_ms
+                .is_some_and(|last| at_ms.saturating_sub(last) < self.cfg.oom_merge_ms);
+            self.last_oom_ms = Some(at_ms);
+            if !merged {
+                out.push(Event::GpuOom(GpuOom {
+                    framework: m.framework,
+                    message: frame::cut(line.trim(), 512),
+                    requested_bytes: m.requested_bytes,
+                    gpu_index: m.gpu_index,
+                    at_ms,
+                }));
+            }
+        }
+        kind
+    }
+
+    /// Finishes a block that has been idle for [`ScanConfig::idle_ms`].
+    pub fn flush_idle(&mut self, now_ms: u64, out: &mut Vec<Event>) {
+        if let Some(b) = self.assembler.flush_idle(now_ms, self.cfg.idle_ms) {
+            out.push(Event::Traceback(traceback(b)));
+        }
+    }
+
+    /// Finishes the open block (end of stream).
+    pub fn finish(&mut self, out: &mut Vec<Event>) {
+        if let Some(b) = self.assembler.flush() {
+            out.push(Event::Traceback(traceback(b)));
+        }
+    }
+}
+
+fn traceback(block: Block) -> Traceback {
+    let mut h = Sha256::new();
+    h.update(block.language.as_str());
+    h.update([0]);
+    h.update(&block.exception);
+    h.update([0]);
+    h.update(block.frame.as_deref().unwrap_or(""));
+    let digest = h.finalize();
+    let fingerprint = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    let gpu_oom = oom::classify(&format!("{}: {}", block.exception, block.message)).is_some();
+    Traceback {
+        block,
+        fingerprint,
+        gpu_oom,
+    }
+}
+
+/// Decodes a line's bytes, replacing invalid UTF-8 (never fails).
+pub fn decode(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(bytes)
+}
