@@ -12,7 +12,7 @@ export AGENTLENS_TOOLS_DIR := $(TOOLS)
 # Under `make test` a test whose tool is missing fails instead of skipping.
 export AGENTLENS_REQUIRE_TOOLS := 1
 
-.PHONY: help test tools fmt-check clippy rust-test crds build
+.PHONY: help test tools debian-tools fmt-check clippy rust-test crds build bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -23,7 +23,17 @@ test: tools fmt-check clippy rust-test ## every check CI runs
 build: ## release build of the binaries
 	$(CARGO) build --release --locked --bins
 
-tools: $(PY_TOOLS) ## install the test tools into .tools/ (idempotent)
+tools: $(PY_TOOLS) debian-tools ## install the test tools (idempotent): .tools/venv, Debian's prometheus
+
+# promtool and prometheus come from Debian's `prometheus` package (root or sudo needed once).
+debian-tools:
+	@if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus \
+	  || { $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus; }; \
+	fi
+	@# The package enables a service; nothing here may keep one running on :9090.
+	@command -v promtool >/dev/null && command -v prometheus >/dev/null
 
 $(PY_TOOLS):
 	@command -v python3 >/dev/null || { echo "python3 is required (apt-get install python3 python3-venv)"; exit 1; }

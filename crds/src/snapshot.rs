@@ -191,7 +191,7 @@ pub struct ContainerSnapshot {
     /// Log lines read from stdout.
     #[serde(default)]
     pub stdout_lines: u64,
-    /// Log lines read from stderr.
+    /// Log lines read from stderr (and from followed log files).
     #[serde(default)]
     pub stderr_lines: u64,
     /// Tracebacks captured.
@@ -233,6 +233,9 @@ pub struct GpuOomEvent {
     /// GPU index named in the message, when it says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpu_index: Option<u32>,
+    /// Which stack reported it (`pytorch`, `cuda`, `tensorflow`, `xla`, `vllm`, `ggml`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub framework: Option<String>,
 }
 
 /// Tracebacks with the same exception raised at the same place.

@@ -12,6 +12,24 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The command to run could not be started.
+    #[error("cannot run {program}")]
+    Spawn {
+        /// The program.
+        program: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `run` was given no command.
+    #[error("no command given: agentlens-sidecar run [OPTIONS] -- COMMAND [ARGS...]")]
+    NoCommand,
+    /// The child exited before its pid could be read.
+    #[error("the command exited before it could be observed")]
+    NoPid,
+    /// The metric registry could not be built.
+    #[error("registering metrics")]
+    Metrics(#[source] prometheus::Error),
 }
 
 impl Error {
@@ -19,6 +37,21 @@ impl Error {
     pub fn category(&self) -> &'static str {
         match self {
             Error::Io { .. } => "io",
+            Error::Spawn { .. } => "spawn",
+            Error::NoCommand => "usage",
+            Error::NoPid => "spawn",
+            Error::Metrics(_) => "metrics",
+        }
+    }
+
+    /// The exit code `run` uses for this error, as shells do: 127 when the command does not
+    /// exist, 126 when it cannot be executed, 2 for usage errors, 1 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Spawn { source, .. } if source.kind() == std::io::ErrorKind::NotFound => 127,
+            Error::Spawn { .. } => 126,
+            Error::NoCommand => 2,
+            _ => 1,
         }
     }
 }

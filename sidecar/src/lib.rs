@@ -7,4 +7,14 @@ pub use error::{Error, Result};
 
 /// Version written into every snapshot and the `agentlens.dev/injected` annotation.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub mod gpu;
+pub mod http;
+pub mod logs;
 pub mod logscan;
+pub mod metrics;
+pub mod observations;
+pub mod proc;
+pub mod run;
+pub mod sample;
+pub mod shared;
+pub mod snapshot;

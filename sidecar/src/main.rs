@@ -1,20 +1,100 @@
 //! `agentlens-sidecar`: thin entry point; the logic lives in the library.
 
-use clap::Parser;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
 
-/// The agentlens sidecar.
-///
-/// Not implemented yet: `run -- COMMAND` (standalone) and `serve` (in a pod). This build only
-/// reports its version.
+use agentlens_sidecar::gpu::GpuMode;
+use agentlens_sidecar::run::{RunOptions, run};
+use clap::{Args, Parser, Subcommand};
+
+/// The agentlens sidecar: measures an agent's processes (CPU and GPU memory, logs, tracebacks,
+/// GPU out-of-memory errors) and serves what it saw on /metrics and /v1/snapshot.
 #[derive(Parser)]
 #[command(name = "agentlens-sidecar", version = agentlens_sidecar::VERSION, about, long_about = None)]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run COMMAND and observe it: its output is passed through unchanged, its process tree is
+    /// measured, and agentlens-sidecar exits with COMMAND's exit code.
+    Run(RunArgs),
+}
+
+#[derive(Args)]
+struct Common {
+    /// Address of the metrics and API server (/metrics, /v1/snapshot, /v1/tracebacks).
+    #[arg(long, env = "AGENTLENS_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Follow this log file too (repeatable); rotation and truncation are handled.
+    #[arg(long = "log-file", env = "AGENTLENS_LOG_FILES", value_delimiter = ',')]
+    log_files: Vec<PathBuf>,
+    /// GPU measurement through NVML: auto (when a GPU and NVML are present) or off.
+    #[arg(long, value_enum, default_value = "auto", env = "AGENTLENS_GPU")]
+    gpu: GpuMode,
+    /// Sampling interval of memory, CPU and GPU, in milliseconds.
+    #[arg(long, default_value_t = 1000, env = "AGENTLENS_INTERVAL_MS")]
+    interval_ms: u64,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Container name the command's processes are reported under.
+    #[arg(long, default_value = "main")]
+    name: String,
+    /// The command to run, after `--`.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    command: Vec<String>,
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_env("AGENTLENS_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
 
 fn main() -> anyhow::Result<()> {
-    let _cli = Cli::parse();
-    eprintln!(
-        "agentlens-sidecar {}: `run` and `serve` are not implemented yet; see README.md",
-        agentlens_sidecar::VERSION
-    );
-    std::process::exit(2)
+    let cli = Cli::parse();
+    init_tracing();
+    // One thread is plenty for a sidecar; blocking work runs on its own threads.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    match cli.command {
+        Command::Run(a) => {
+            let opts = RunOptions {
+                listen: a
+                    .common
+                    .listen
+                    .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9477))),
+                name: a.name,
+                log_files: a.common.log_files,
+                gpu: a.common.gpu,
+                interval: Duration::from_millis(a.common.interval_ms.max(100)),
+                command: a.command,
+            };
+            match rt.block_on(run(opts)) {
+                Ok(outcome) => std::process::exit(outcome.exit_code),
+                Err(e) => {
+                    let code = e.exit_code();
+                    let chain: Vec<String> = anyhow::Error::new(e)
+                        .chain()
+                        .map(ToString::to_string)
+                        .collect();
+                    eprintln!("agentlens-sidecar: {}", chain.join(": "));
+                    std::process::exit(code);
+                }
+            }
+        }
+    }
 }

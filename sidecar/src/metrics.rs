@@ -1,0 +1,236 @@
+//! The sidecar's Prometheus metrics, in its own registry. Names and labels are the contract
+//! in the design; every label value comes from a bounded set (container names of the pod,
+//! GPU indices and UUIDs, languages, streams, XID codes).
+
+use prometheus::{
+    CounterVec, Encoder, GaugeVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+use crate::logscan::Language;
+
+/// Languages as metric label values, so counters can start at zero for each.
+pub const LANGUAGES: [Language; 5] = [
+    Language::Python,
+    Language::Java,
+    Language::Go,
+    Language::Rust,
+    Language::Node,
+];
+
+/// Log streams as label values.
+pub const STREAMS: [&str; 3] = ["stdout", "stderr", "file"];
+
+/// Where a GPU OOM was detected, as label values.
+pub const OOM_SOURCES: [&str; 2] = ["log", "otlp"];
+
+/// All metric families of the sidecar.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    /// `agentlens_gpu_memory_used_bytes{gpu,uuid}`
+    pub gpu_memory_used: GaugeVec,
+    /// `agentlens_gpu_memory_total_bytes{gpu,uuid}`
+    pub gpu_memory_total: GaugeVec,
+    /// `agentlens_gpu_utilization_ratio{gpu,uuid}`
+    pub gpu_utilization: GaugeVec,
+    /// `agentlens_gpu_process_memory_used_bytes{gpu,uuid,container}`
+    pub gpu_process_memory: GaugeVec,
+    /// `agentlens_gpu_oom_events_total{container,source}`
+    pub gpu_oom_events: IntCounterVec,
+    /// `agentlens_gpu_xid_errors_total{gpu,uuid,xid}`
+    pub gpu_xid_errors: IntCounterVec,
+    /// `agentlens_gpu_available` (1 when NVML answers)
+    pub gpu_available: IntGauge,
+    /// `agentlens_memory_rss_bytes{container}`
+    pub memory_rss: GaugeVec,
+    /// `agentlens_cpu_seconds_total{container}`
+    pub cpu_seconds: CounterVec,
+    /// `agentlens_processes{container}`
+    pub processes: IntGaugeVec,
+    /// `agentlens_log_lines_total{container,stream}`
+    pub log_lines: IntCounterVec,
+    /// `agentlens_log_lines_truncated_total{container,stream}`
+    pub log_lines_truncated: IntCounterVec,
+    /// `agentlens_tracebacks_total{container,language}`
+    pub tracebacks: IntCounterVec,
+    /// `agentlens_sidecar_dropped_total{buffer}`
+    pub dropped: IntCounterVec,
+    /// `agentlens_sidecar_info{version,mode}`
+    pub info: IntGaugeVec,
+}
+
+fn opts(name: &str, help: &str) -> Opts {
+    Opts::new(name, help)
+}
+
+impl Metrics {
+    /// Creates and registers every family.
+    pub fn new(mode: &str) -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+        let gpu = ["gpu", "uuid"];
+        let m = Self {
+            gpu_memory_used: GaugeVec::new(
+                opts(
+                    "agentlens_gpu_memory_used_bytes",
+                    "GPU memory in use on the device, in bytes.",
+                ),
+                &gpu,
+            )?,
+            gpu_memory_total: GaugeVec::new(
+                opts(
+                    "agentlens_gpu_memory_total_bytes",
+                    "GPU memory of the device, in bytes.",
+                ),
+                &gpu,
+            )?,
+            gpu_utilization: GaugeVec::new(
+                opts(
+                    "agentlens_gpu_utilization_ratio",
+                    "GPU utilization over the last sample period, 0-1.",
+                ),
+                &gpu,
+            )?,
+            gpu_process_memory: GaugeVec::new(
+                opts(
+                    "agentlens_gpu_process_memory_used_bytes",
+                    "GPU memory used by the observed processes of a container, in bytes.",
+                ),
+                &["gpu", "uuid", "container"],
+            )?,
+            gpu_oom_events: IntCounterVec::new(
+                opts(
+                    "agentlens_gpu_oom_events_total",
+                    "GPU out-of-memory errors seen in the agents' output.",
+                ),
+                &["container", "source"],
+            )?,
+            gpu_xid_errors: IntCounterVec::new(
+                opts(
+                    "agentlens_gpu_xid_errors_total",
+                    "Critical NVIDIA XID errors reported by the driver.",
+                ),
+                &["gpu", "uuid", "xid"],
+            )?,
+            gpu_available: IntGauge::with_opts(opts(
+                "agentlens_gpu_available",
+                "1 when NVML answers and GPU series are exported, else 0.",
+            ))?,
+            memory_rss: GaugeVec::new(
+                opts(
+                    "agentlens_memory_rss_bytes",
+                    "Resident memory of the container's observed processes, in bytes.",
+                ),
+                &["container"],
+            )?,
+            cpu_seconds: CounterVec::new(
+                opts(
+                    "agentlens_cpu_seconds_total",
+                    "CPU time used by the container's observed processes, in seconds.",
+                ),
+                &["container"],
+            )?,
+            processes: IntGaugeVec::new(
+                opts(
+                    "agentlens_processes",
+                    "Observed processes of the container.",
+                ),
+                &["container"],
+            )?,
+            log_lines: IntCounterVec::new(
+                opts("agentlens_log_lines_total", "Log lines read."),
+                &["container", "stream"],
+            )?,
+            log_lines_truncated: IntCounterVec::new(
+                opts(
+                    "agentlens_log_lines_truncated_total",
+                    "Log lines longer than the limit (1 MiB), cut before analysis.",
+                ),
+                &["container", "stream"],
+            )?,
+            tracebacks: IntCounterVec::new(
+                opts(
+                    "agentlens_tracebacks_total",
+                    "Tracebacks and panics captured.",
+                ),
+                &["container", "language"],
+            )?,
+            dropped: IntCounterVec::new(
+                opts(
+                    "agentlens_sidecar_dropped_total",
+                    "Items a bounded buffer of the sidecar dropped.",
+                ),
+                &["buffer"],
+            )?,
+            info: IntGaugeVec::new(
+                opts(
+                    "agentlens_sidecar_info",
+                    "The sidecar's version and mode (always 1).",
+                ),
+                &["version", "mode"],
+            )?,
+            registry,
+        };
+        m.register_all()?;
+        m.info.with_label_values(&[crate::VERSION, mode]).set(1);
+        Ok(m)
+    }
+
+    fn register_all(&self) -> Result<(), prometheus::Error> {
+        let r = &self.registry;
+        r.register(Box::new(self.gpu_memory_used.clone()))?;
+        r.register(Box::new(self.gpu_memory_total.clone()))?;
+        r.register(Box::new(self.gpu_utilization.clone()))?;
+        r.register(Box::new(self.gpu_process_memory.clone()))?;
+        r.register(Box::new(self.gpu_oom_events.clone()))?;
+        r.register(Box::new(self.gpu_xid_errors.clone()))?;
+        r.register(Box::new(self.gpu_available.clone()))?;
+        r.register(Box::new(self.memory_rss.clone()))?;
+        r.register(Box::new(self.cpu_seconds.clone()))?;
+        r.register(Box::new(self.processes.clone()))?;
+        r.register(Box::new(self.log_lines.clone()))?;
+        r.register(Box::new(self.log_lines_truncated.clone()))?;
+        r.register(Box::new(self.tracebacks.clone()))?;
+        r.register(Box::new(self.dropped.clone()))?;
+        r.register(Box::new(self.info.clone()))?;
+        Ok(())
+    }
+
+    /// Creates every counter series of a container at zero, so that an alert on `increase()`
+    /// sees its first increment (a series that appears with value 1 has no increase).
+    pub fn init_container(&self, container: &str) {
+        for source in OOM_SOURCES {
+            self.gpu_oom_events.with_label_values(&[container, source]);
+        }
+        for lang in LANGUAGES {
+            self.tracebacks
+                .with_label_values(&[container, lang.as_str()]);
+        }
+        for stream in STREAMS {
+            self.log_lines.with_label_values(&[container, stream]);
+            self.log_lines_truncated
+                .with_label_values(&[container, stream]);
+        }
+        self.cpu_seconds.with_label_values(&[container]);
+    }
+
+    /// Creates the dropped-items counters at zero.
+    pub fn init_buffers(&self, buffers: &[&str]) {
+        for b in buffers {
+            self.dropped.with_label_values(&[b]);
+        }
+    }
+
+    /// The Prometheus text exposition of every family.
+    pub fn render(&self) -> Result<Vec<u8>, prometheus::Error> {
+        let mut buf = Vec::with_capacity(8 * 1024);
+        TextEncoder::new().encode(&self.registry.gather(), &mut buf)?;
+        Ok(buf)
+    }
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}

@@ -1,0 +1,198 @@
+//! `agentlens-sidecar run -- COMMAND`: starts COMMAND, passes its output through, observes its
+//! process tree, serves the endpoints, and exits with COMMAND's exit code.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{ExitStatus, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use agentlens_crds::snapshot::SidecarMode;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::error::{Error, Result};
+use crate::gpu::GpuMode;
+use crate::logs::{StreamSink, follow_file, pass_through};
+use crate::logscan::ScanConfig;
+use crate::sample::{self, SamplerConfig, Target};
+use crate::shared::Shared;
+
+/// Options of `run`.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Address of the metrics/API server.
+    pub listen: SocketAddr,
+    /// Container name for the child's process tree.
+    pub name: String,
+    /// Extra log files to follow.
+    pub log_files: Vec<PathBuf>,
+    /// GPU measurement.
+    pub gpu: GpuMode,
+    /// Sampling interval.
+    pub interval: Duration,
+    /// The command and its arguments.
+    pub command: Vec<String>,
+}
+
+/// What `run` ended with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    /// The exit code to exit with: the child's, or 128 + signal when it was killed.
+    pub exit_code: i32,
+}
+
+/// The exit code a shell would report for `status`.
+pub fn exit_code(status: ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(c), _) => c,
+        (None, Some(sig)) => 128 + sig,
+        (None, None) => 1,
+    }
+}
+
+/// Runs the child under observation.
+pub async fn run(opts: RunOptions) -> Result<Outcome> {
+    let shared = Shared::new(SidecarMode::Run, None).map_err(Error::Metrics)?;
+    let listener = tokio::net::TcpListener::bind(opts.listen)
+        .await
+        .map_err(|source| Error::Io {
+            what: format!("listening on {}", opts.listen),
+            source,
+        })?;
+    let (program, args) = opts.command.split_first().ok_or(Error::NoCommand)?;
+    if let Ok(mut o) = shared.observations.lock() {
+        o.ensure_container(&opts.name);
+    }
+
+    // Log files first, so lines the child writes right away are not missed.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut followers = Vec::new();
+    for path in &opts.log_files {
+        let sink = StreamSink::new(shared.clone(), &opts.name, "file", ScanConfig::default());
+        followers.push(tokio::spawn(follow_file(
+            path.clone(),
+            sink,
+            stop_rx.clone(),
+        )));
+    }
+
+    let mut child = tokio::process::Command::new(program)
+        .args(args)
+        .stdin(Stdio::inherit())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|source| Error::Spawn {
+            program: program.clone(),
+            source,
+        })?;
+    let pid = child.id().ok_or(Error::NoPid)?;
+
+    let stopping = Arc::new(AtomicBool::new(false));
+    let sampler = sample::spawn(
+        shared.clone(),
+        SamplerConfig {
+            proc_root: PathBuf::from("/proc"),
+            interval: opts.interval,
+            gpu: opts.gpu,
+            target: Target::Tree {
+                root: pid,
+                container: opts.name.clone(),
+            },
+        },
+        stopping.clone(),
+    )
+    .map_err(|source| Error::Io {
+        what: "starting the sampler thread".into(),
+        source,
+    })?;
+
+    let mut readers = Vec::new();
+    if let Some(out) = child.stdout.take() {
+        let sink = StreamSink::new(shared.clone(), &opts.name, "stdout", ScanConfig::default());
+        readers.push(tokio::spawn(pass_through(out, tokio::io::stdout(), sink)));
+    }
+    if let Some(err) = child.stderr.take() {
+        let sink = StreamSink::new(shared.clone(), &opts.name, "stderr", ScanConfig::default());
+        readers.push(tokio::spawn(pass_through(err, tokio::io::stderr(), sink)));
+    }
+
+    let server = {
+        let router = crate::http::router(shared.clone());
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stop.changed().await;
+            };
+            if let Err(e) = axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
+                tracing::warn!("metrics server stopped: {e}");
+            }
+        })
+    };
+
+    let forwarder = tokio::spawn(forward_signals(pid));
+    let status = child.wait().await.map_err(|source| Error::Io {
+        what: "waiting for the command".into(),
+        source,
+    })?;
+    forwarder.abort();
+
+    // Output already written by the child is read to the end; a grandchild that keeps the
+    // pipe open does not hold us forever.
+    for r in readers {
+        let _ = tokio::time::timeout(Duration::from_secs(2), r).await;
+    }
+    let _ = stop_tx.send(true);
+    for f in followers {
+        let _ = tokio::time::timeout(Duration::from_secs(2), f).await;
+    }
+    stopping.store(true, Ordering::Relaxed);
+    let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
+    let _ = tokio::task::spawn_blocking(move || sampler.join()).await;
+    Ok(Outcome {
+        exit_code: exit_code(status),
+    })
+}
+
+/// Forwards termination signals to the child. SIGINT from an interactive terminal already
+/// reaches the child (same process group), so it is forwarded only when stdin is not a tty.
+async fn forward_signals(pid: u32) {
+    let interactive = std::io::IsTerminal::is_terminal(&std::io::stdin());
+    let child = Pid::from_raw(i32::try_from(pid).unwrap_or(i32::MAX));
+    let kinds = [
+        (SignalKind::terminate(), Signal::SIGTERM),
+        (SignalKind::interrupt(), Signal::SIGINT),
+        (SignalKind::hangup(), Signal::SIGHUP),
+        (SignalKind::quit(), Signal::SIGQUIT),
+        (SignalKind::user_defined1(), Signal::SIGUSR1),
+        (SignalKind::user_defined2(), Signal::SIGUSR2),
+    ];
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Signal>(16);
+    for (kind, sig) in kinds {
+        let Ok(mut stream) = signal(kind) else {
+            continue;
+        };
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            while stream.recv().await.is_some() {
+                if tx.send(sig).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    drop(tx);
+    while let Some(sig) = rx.recv().await {
+        if sig == Signal::SIGINT && interactive {
+            continue;
+        }
+        let _ = kill(child, sig);
+    }
+}

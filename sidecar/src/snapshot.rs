@@ -1,0 +1,106 @@
+//! Assembling the `/v1/snapshot` document from the latest sample and the observations.
+
+use agentlens_crds::snapshot::{
+    ContainerSnapshot, GpuOomEvent, OomSource, SNAPSHOT_SCHEMA_VERSION, Snapshot, TracebackGroup,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+
+use crate::shared::Shared;
+
+/// Most traceback groups and OOM events in one snapshot (the rest stay available through
+/// `/v1/tracebacks`).
+pub const SNAPSHOT_LIST_LIMIT: usize = 50;
+
+/// Epoch milliseconds as a Kubernetes time.
+pub fn time(ms: u64) -> Time {
+    Time(
+        Timestamp::from_millisecond(i64::try_from(ms).unwrap_or(i64::MAX))
+            .unwrap_or(Timestamp::UNIX_EPOCH),
+    )
+}
+
+/// The snapshot as of now.
+pub fn build(shared: &Shared) -> Snapshot {
+    let sample = shared.sample.lock().map(|s| s.clone()).unwrap_or_default();
+    let mut containers: Vec<ContainerSnapshot> = Vec::new();
+    let mut tracebacks = Vec::new();
+    let mut gpu_oom_events = Vec::new();
+    let mut dropped = std::collections::BTreeMap::new();
+    if let Ok(obs) = shared.observations.lock() {
+        let mut names: std::collections::BTreeSet<&String> = sample.containers.keys().collect();
+        names.extend(obs.containers().keys());
+        for name in names {
+            let p = sample.containers.get(name).cloned().unwrap_or_default();
+            let l = obs.containers().get(name).cloned().unwrap_or_default();
+            containers.push(ContainerSnapshot {
+                name: name.clone(),
+                processes: p.processes,
+                rss_bytes: p.rss_bytes,
+                cpu_seconds: p.cpu_seconds,
+                stdout_lines: l.stdout_lines,
+                stderr_lines: l.stderr_lines + l.file_lines,
+                tracebacks: l.tracebacks,
+                gpu_oom_events: l.gpu_oom_events,
+                logs_unavailable_reason: l.unavailable_reason.clone(),
+            });
+        }
+        tracebacks = obs
+            .groups()
+            .into_iter()
+            .take(SNAPSHOT_LIST_LIMIT)
+            .map(|g| TracebackGroup {
+                fingerprint: g.fingerprint.clone(),
+                language: g.language.to_string(),
+                exception: g.exception.clone(),
+                message: g.message.clone(),
+                container: g.container.clone(),
+                count: g.count,
+                first_at: time(g.first_ms),
+                last_at: time(g.last_ms),
+            })
+            .collect();
+        let ooms: Vec<_> = obs.ooms().collect();
+        gpu_oom_events = ooms
+            .iter()
+            .skip(ooms.len().saturating_sub(SNAPSHOT_LIST_LIMIT))
+            .map(|o| GpuOomEvent {
+                container: o.container.clone(),
+                source: if o.source == "otlp" {
+                    OomSource::Otlp
+                } else {
+                    OomSource::Log
+                },
+                at: time(o.at_ms),
+                message: o.message.clone(),
+                requested_bytes: o.requested_bytes,
+                gpu_index: o.gpu_index,
+                framework: Some(o.framework.to_string()),
+            })
+            .collect();
+        dropped = obs
+            .dropped()
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), *v))
+            .collect();
+    }
+    Snapshot {
+        schema_version: SNAPSHOT_SCHEMA_VERSION,
+        sidecar_version: crate::VERSION.to_string(),
+        mode: shared.mode,
+        pod: shared.pod.clone(),
+        collected_at: time(if sample.at_ms > 0 {
+            sample.at_ms
+        } else {
+            crate::sample::now_ms()
+        }),
+        gpu: sample.gpu,
+        containers,
+        gpu_oom_events,
+        tracebacks,
+        latency: None,
+        agent_graph: Vec::new(),
+        inventory: Vec::new(),
+        dropped,
+    }
+}

@@ -1,0 +1,99 @@
+//! `--log-file` following: appended lines, rotation by rename, copytruncate, a file created
+//! late.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write;
+use std::time::Duration;
+
+use agentlens_crds::snapshot::SidecarMode;
+use agentlens_sidecar::logs::{StreamSink, follow_file};
+use agentlens_sidecar::logscan::ScanConfig;
+use agentlens_sidecar::shared::Shared;
+
+fn append(path: &std::path::Path, text: &str) {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+async fn lines_seen(shared: &Shared) -> u64 {
+    shared.observations.lock().unwrap().containers()["main"].file_lines
+}
+
+async fn settle() {
+    tokio::time::sleep(Duration::from_millis(700)).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn follows_appends_rotation_and_truncation() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agent.log");
+    append(&path, "old line written before the sidecar started\n");
+    let shared = Shared::new(SidecarMode::Run, None).unwrap();
+    let sink = StreamSink::new(shared.clone(), "main", "file", ScanConfig::default());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(follow_file(path.clone(), sink, stop_rx));
+    settle().await;
+    assert_eq!(lines_seen(&shared).await, 0, "existing content is skipped");
+
+    append(&path, "one\ntwo\n");
+    settle().await;
+    assert_eq!(lines_seen(&shared).await, 2);
+
+    // logrotate's default: rename, then the app reopens a new file.
+    std::fs::rename(&path, dir.path().join("agent.log.1")).unwrap();
+    append(
+        &dir.path().join("agent.log.1"),
+        "three (written to the old file after rename)\n",
+    );
+    append(&path, "four\n");
+    settle().await;
+    assert_eq!(
+        lines_seen(&shared).await,
+        4,
+        "old file drained, new file read from its start"
+    );
+
+    // copytruncate: same inode, size drops to zero.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&path)
+        .unwrap();
+    settle().await;
+    append(&path, "five\n");
+    settle().await;
+    assert_eq!(lines_seen(&shared).await, 5);
+
+    // A traceback in the file is captured like one on stderr.
+    append(
+        &path,
+        "Traceback (most recent call last):\n  File \"/app/x.py\", line 3, in <module>\nKeyError: 'invoice_id'\n",
+    );
+    settle().await;
+    settle().await;
+    stop_tx.send(true).unwrap();
+    task.await.unwrap();
+    let obs = shared.observations.lock().unwrap();
+    assert_eq!(obs.containers()["main"].tracebacks, 1);
+    assert_eq!(obs.groups()[0].exception, "KeyError");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_file_created_later_is_read_from_its_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("late.log");
+    let shared = Shared::new(SidecarMode::Run, None).unwrap();
+    let sink = StreamSink::new(shared.clone(), "main", "file", ScanConfig::default());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(follow_file(path.clone(), sink, stop_rx));
+    settle().await;
+    append(&path, "first\nsecond\n");
+    settle().await;
+    stop_tx.send(true).unwrap();
+    task.await.unwrap();
+    assert_eq!(lines_seen(&shared).await, 2);
+}

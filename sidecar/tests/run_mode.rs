@@ -1,0 +1,388 @@
+//! The built `agentlens-sidecar run` binary against real child processes, a real `promtool`
+//! and a real Prometheus server on loopback.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_agentlens-sidecar");
+
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/logscan")
+        .join(name)
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn sidecar(port: u16, args: &[&str]) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(["run", "--gpu", "off", "--interval-ms", "200", "--listen"])
+        .arg(format!("127.0.0.1:{port}"))
+        .args(args)
+        .stdin(Stdio::null());
+    c
+}
+
+fn run_to_end(args: &[&str]) -> Output {
+    sidecar(free_port(), args).output().unwrap()
+}
+
+/// A plain HTTP/1.1 GET on loopback; returns (status, body).
+fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).ok()?;
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let status = text.split_whitespace().nth(1)?.parse().ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    Some((status, body))
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = &rest[n + 2..];
+    }
+    out
+}
+
+fn wait_until<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
+}
+
+/// Finds a Debian tool; under `make test` a missing tool fails the test.
+fn tool(name: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        assert!(
+            std::env::var("AGENTLENS_REQUIRE_TOOLS").as_deref() != Ok("1"),
+            "{name} is not installed (make tools installs Debian's prometheus package)"
+        );
+        eprintln!("skipped: {name} is not installed");
+    }
+    found
+}
+
+#[test]
+fn output_passes_through_byte_for_byte() {
+    // Invalid UTF-8, a carriage return, a NUL, and no newline at the end.
+    let out = run_to_end(&[
+        "--",
+        "sh",
+        "-c",
+        r"printf 'a\377b\r\nline2\000x'; printf 'err\376\n' >&2; printf 'tail' >&2",
+    ]);
+    assert_eq!(out.stdout, b"a\xffb\r\nline2\x00x");
+    assert_eq!(out.stderr, b"err\xfe\ntail");
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn exit_codes_are_the_commands() {
+    assert_eq!(
+        run_to_end(&["--", "sh", "-c", "exit 7"]).status.code(),
+        Some(7)
+    );
+    // Killed by a signal: 128 + signal, as shells report it.
+    assert_eq!(
+        run_to_end(&["--", "sh", "-c", "kill -TERM $$"])
+            .status
+            .code(),
+        Some(143)
+    );
+    let missing = run_to_end(&["--", "/nonexistent/agent"]);
+    assert_eq!(missing.status.code(), Some(127));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot run /nonexistent/agent"));
+}
+
+#[test]
+fn shell_pipelines_work() {
+    let out = run_to_end(&[
+        "--",
+        "sh",
+        "-c",
+        "printf 'b\\na\\nc\\n' | sort | tr a-z A-Z",
+    ]);
+    assert_eq!(out.stdout, b"A\nB\nC\n");
+}
+
+#[test]
+fn sigterm_is_forwarded_to_the_command() {
+    let mut child = sidecar(
+        free_port(),
+        &[
+            "--",
+            "sh",
+            "-c",
+            "trap 'echo got TERM; exit 0' TERM; echo started; while :; do sleep 0.1; done",
+        ],
+    )
+    .stdout(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 8];
+    stdout.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"started\n");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    assert_eq!(rest, "got TERM\n");
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn a_10_mb_line_is_cut_and_counted_and_the_command_is_unaffected() {
+    let port = free_port();
+    let mut child = sidecar(
+        port,
+        &[
+            "--",
+            "sh",
+            "-c",
+            "head -c 10485760 /dev/zero | tr '\\0' x; echo; echo done; sleep 3",
+        ],
+    )
+    .stdout(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut out = Vec::new();
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        stdout.read_to_end(&mut out).unwrap();
+        out
+    });
+    let metrics = wait_until(Duration::from_secs(10), || {
+        let (_, body) = http_get(port, "/metrics")?;
+        body.contains("agentlens_log_lines_truncated_total{container=\"main\",stream=\"stdout\"} 1")
+            .then_some(body)
+    });
+    let status = child.wait().unwrap();
+    let out = reader.join().unwrap();
+    assert_eq!(
+        out.len(),
+        10 * 1024 * 1024 + "\ndone\n".len(),
+        "passed through whole"
+    );
+    assert!(metrics.is_some(), "truncated line counted");
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn endpoints_answer_and_metrics_pass_promtool() {
+    let port = free_port();
+    let mut child = sidecar(port, &["--", "sh", "-c", "sleep 3"])
+        .spawn()
+        .unwrap();
+    let ready = wait_until(Duration::from_secs(10), || {
+        http_get(port, "/readyz").filter(|(s, _)| *s == 200)
+    });
+    assert!(ready.is_some());
+    assert_eq!(http_get(port, "/healthz").unwrap().0, 200);
+    let (_, snap) = http_get(port, "/v1/snapshot").unwrap();
+    let snap: agentlens_crds::Snapshot = serde_json::from_str(&snap).unwrap();
+    assert_eq!(snap.gpu.state, agentlens_crds::snapshot::GpuState::Disabled);
+    assert!(snap.gpu.reason.unwrap().contains("--gpu off"));
+    assert_eq!(snap.containers[0].name, "main");
+    assert!(snap.containers[0].rss_bytes > 0);
+    let (status, tb) = http_get(port, "/v1/tracebacks").unwrap();
+    assert_eq!(status, 200);
+    assert!(tb.contains("\"tracebacks\":[]"));
+    let (_, metrics) = http_get(port, "/metrics").unwrap();
+    // Counters exist at zero before anything happened.
+    assert!(
+        metrics.contains("agentlens_gpu_oom_events_total{container=\"main\",source=\"log\"} 0")
+    );
+    assert!(
+        metrics.contains("agentlens_tracebacks_total{container=\"main\",language=\"python\"} 0")
+    );
+    if let Some(promtool) = tool("promtool") {
+        let mut p = Command::new(promtool)
+            .args(["check", "metrics"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        p.stdin
+            .take()
+            .unwrap()
+            .write_all(metrics.as_bytes())
+            .unwrap();
+        let out = p.wait_with_output().unwrap();
+        assert!(
+            out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+            "promtool check metrics: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn without_nvml_there_are_no_gpu_series_and_the_snapshot_says_why() {
+    let port = free_port();
+    let mut c = Command::new(BIN);
+    c.args(["run", "--interval-ms", "200", "--listen"])
+        .arg(format!("127.0.0.1:{port}"))
+        .args(["--", "sh", "-c", "sleep 3"])
+        .stdin(Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let snap = wait_until(Duration::from_secs(10), || {
+        let (_, body) = http_get(port, "/v1/snapshot")?;
+        let s: agentlens_crds::Snapshot = serde_json::from_str(&body).ok()?;
+        (s.gpu.reason.as_deref() != Some("not sampled yet")).then_some(s)
+    })
+    .unwrap();
+    let (_, metrics) = http_get(port, "/metrics").unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    if snap.gpu.state == agentlens_crds::snapshot::GpuState::Available {
+        eprintln!("skipped: this machine has a GPU");
+        return;
+    }
+    assert!(snap.gpu.reason.unwrap().contains("NVML"));
+    assert!(metrics.contains("agentlens_gpu_available 0"));
+    assert!(!metrics.contains("agentlens_gpu_memory_used_bytes{"));
+}
+
+/// Queries Prometheus's HTTP API and returns the first sample value.
+fn prom_value(port: u16, query: &str) -> Option<f64> {
+    let q: String = query
+        .bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let (status, body) = http_get(port, &format!("/api/v1/query?query={q}"))?;
+    if status != 200 {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+    v["data"]["result"][0]["value"][1].as_str()?.parse().ok()
+}
+
+#[test]
+fn a_real_prometheus_sees_the_oom_and_traceback_counters_move() {
+    let Some(prometheus) = tool("prometheus") else {
+        return;
+    };
+    let sidecar_port = free_port();
+    let prom_port = free_port();
+    let dir = std::env::temp_dir().join(format!("agentlens-prom-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("prometheus.yml"),
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n- job_name: agentlens-sidecar\n  static_configs:\n  - targets: ['127.0.0.1:{sidecar_port}']\n"
+        ),
+    )
+    .unwrap();
+    let mut prom = Command::new(prometheus)
+        .arg(format!(
+            "--config.file={}",
+            dir.join("prometheus.yml").display()
+        ))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+
+    // The child waits until Prometheus has scraped the counter at 0, then prints the real
+    // H200 OOM traceback.
+    let oom = data("torch-cuda-oom-h200.stderr");
+    let flag = dir.join("go");
+    let script = format!(
+        "while [ ! -e '{}' ]; do sleep 0.1; done; cat '{}' >&2; sleep 8",
+        flag.display(),
+        oom.display()
+    );
+    let mut agent = sidecar(sidecar_port, &["--", "sh", "-c", &script])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+
+    let before = wait_until(Duration::from_secs(30), || {
+        prom_value(prom_port, "agentlens_gpu_oom_events_total{source=\"log\"}")
+    });
+    std::fs::write(&flag, b"").unwrap();
+    let after = wait_until(Duration::from_secs(20), || {
+        prom_value(
+            prom_port,
+            "increase(agentlens_gpu_oom_events_total{source=\"log\"}[1m])",
+        )
+        .filter(|v| *v > 0.0)
+    });
+    let tracebacks = wait_until(Duration::from_secs(10), || {
+        prom_value(prom_port, "agentlens_tracebacks_total{language=\"python\"}")
+            .filter(|v| *v >= 1.0)
+    });
+    let _ = agent.kill();
+    let _ = agent.wait();
+    let _ = prom.kill();
+    let _ = prom.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(
+        before,
+        Some(0.0),
+        "the OOM counter was scraped at 0 before the OOM"
+    );
+    assert!(
+        after.is_some(),
+        "increase() over the counter saw the first OOM"
+    );
+    assert_eq!(tracebacks, Some(1.0));
+}
