@@ -62,6 +62,19 @@ impl StreamSink {
         self.publish(lines, truncated, errors, at_ms);
     }
 
+    /// Analyses one complete line (already split and bounded by the caller), `truncated` when
+    /// the caller cut it.
+    pub fn feed_line(&mut self, line: &[u8], truncated: bool, at_ms: u64) {
+        let text = decode(line);
+        let kind = self.scanner.scan(&text, at_ms, &mut self.events);
+        let errors = if kind == crate::logscan::LineKind::Error {
+            vec![(kind, text.into_owned())]
+        } else {
+            Vec::new()
+        };
+        self.publish(1, u64::from(truncated), errors, at_ms);
+    }
+
     /// Finishes blocks idle for long enough.
     pub fn idle(&mut self, now: u64) {
         self.scanner.flush_idle(now, &mut self.events);

@@ -4,8 +4,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use agentlens_crds::snapshot::PodIdentity;
 use agentlens_sidecar::gpu::GpuMode;
 use agentlens_sidecar::run::{RunOptions, run};
+use agentlens_sidecar::serve::{ServeOptions, serve};
 use clap::{Args, Parser, Subcommand};
 
 /// The agentlens sidecar: measures an agent's processes (CPU and GPU memory, logs, tracebacks,
@@ -22,6 +24,34 @@ enum Command {
     /// Run COMMAND and observe it: its output is passed through unchanged, its process tree is
     /// measured, and agentlens-sidecar exits with COMMAND's exit code.
     Run(RunArgs),
+    /// Observe the agent containers of the pod this sidecar runs in (configured by flags or
+    /// AGENTLENS_* environment variables; POD_NAME, POD_NAMESPACE, NODE_NAME and
+    /// AGENTLENS_AGENT come from the downward API).
+    Serve(ServeArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Do not use the Kubernetes API (container names and logs are then not collected).
+    #[arg(long, env = "AGENTLENS_NO_KUBE_API")]
+    no_kube_api: bool,
+    /// Where the pod's /proc is (the default is right in a pod).
+    #[arg(long, default_value = "/proc", hide = true)]
+    proc_root: PathBuf,
+    /// Name of the pod.
+    #[arg(long, env = "POD_NAME", default_value = "")]
+    pod_name: String,
+    /// Namespace of the pod.
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    pod_namespace: String,
+    /// Node of the pod.
+    #[arg(long, env = "NODE_NAME")]
+    node_name: Option<String>,
+    /// The AgentDeployment the pod belongs to.
+    #[arg(long, env = "AGENTLENS_AGENT")]
+    agent: Option<String>,
 }
 
 #[derive(Args)]
@@ -71,6 +101,34 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     match cli.command {
+        Command::Serve(a) => {
+            let opts = ServeOptions {
+                listen: a
+                    .common
+                    .listen
+                    .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 9477))),
+                gpu: a.common.gpu,
+                interval: Duration::from_millis(a.common.interval_ms.max(100)),
+                log_files: a.common.log_files,
+                kube_api: !a.no_kube_api,
+                proc_root: a.proc_root,
+                pod: PodIdentity {
+                    namespace: a.pod_namespace,
+                    name: a.pod_name,
+                    node: a.node_name,
+                    agent: a.agent,
+                },
+            };
+            if let Err(e) = rt.block_on(serve(opts)) {
+                let chain: Vec<String> = anyhow::Error::new(e)
+                    .chain()
+                    .map(ToString::to_string)
+                    .collect();
+                eprintln!("agentlens-sidecar: {}", chain.join(": "));
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Command::Run(a) => {
             let opts = RunOptions {
                 listen: a

@@ -1,0 +1,186 @@
+//! In a pod: the sibling containers' logs through the Kubernetes API (`pods/log`, follow) as
+//! the pod's service account, resumed after a disconnect without losing or repeating lines,
+//! and the pod's containers (names by container id) for the sampler.
+
+pub mod resume;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::AsyncReadExt;
+use k8s_openapi::api::core::v1::Pod;
+use kube::Api;
+use kube::api::LogParams;
+
+use crate::logs::StreamSink;
+use crate::logscan::{LineSplitter, ScanConfig};
+use crate::sample::now_ms;
+use crate::shared::Shared;
+
+/// The injected container's name, never observed.
+pub const SIDECAR_CONTAINER: &str = "agentlens-sidecar";
+
+/// Container id → name of the pod's containers (regular and init), from its status.
+pub fn container_names(pod: &Pod) -> BTreeMap<String, String> {
+    let status = pod.status.as_ref();
+    status
+        .into_iter()
+        .flat_map(|s| {
+            s.container_statuses
+                .iter()
+                .flatten()
+                .chain(s.init_container_statuses.iter().flatten())
+        })
+        .filter_map(|cs| {
+            let id = cs.container_id.as_deref()?;
+            // `containerd://<id>`, `cri-o://<id>`, `docker://<id>`
+            let id = id.rsplit("://").next()?;
+            Some((id.to_string(), cs.name.clone()))
+        })
+        .collect()
+}
+
+/// The app containers whose logs to follow: every container but the sidecar.
+pub fn app_containers(pod: &Pod) -> BTreeSet<String> {
+    let Some(spec) = pod.spec.as_ref() else {
+        return BTreeSet::new();
+    };
+    spec.containers
+        .iter()
+        .map(|c| c.name.clone())
+        .chain(
+            // Native sidecars of other tools run as init containers with restartPolicy Always.
+            spec.init_containers
+                .iter()
+                .flatten()
+                .filter(|c| c.restart_policy.as_deref() == Some("Always"))
+                .map(|c| c.name.clone()),
+        )
+        .filter(|n| n != SIDECAR_CONTAINER)
+        .collect()
+}
+
+/// Keeps the name map current and starts a log follower per app container.
+pub async fn watch_pod(
+    api: Api<Pod>,
+    pod_name: String,
+    shared: Arc<Shared>,
+    names: Arc<Mutex<BTreeMap<String, String>>>,
+) {
+    let mut following: BTreeSet<String> = BTreeSet::new();
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        match api.get(&pod_name).await {
+            Ok(pod) => {
+                backoff = Duration::from_secs(1);
+                if let Ok(mut n) = names.lock() {
+                    *n = container_names(&pod);
+                }
+                for c in app_containers(&pod) {
+                    if following.insert(c.clone()) {
+                        tokio::spawn(follow_container(
+                            api.clone(),
+                            pod_name.clone(),
+                            c,
+                            shared.clone(),
+                        ));
+                    }
+                }
+                tokio::time::sleep(Duration::from_secs(30)).await;
+            }
+            Err(e) => {
+                tracing::warn!("reading pod {pod_name}: {e}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+}
+
+/// A bounded reason for the snapshot (no free-form error text in metrics; the snapshot may
+/// say what went wrong).
+fn reason(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) if s.code == 403 => format!(
+            "pods/log forbidden: the pod's service account needs get on pods/log ({})",
+            crate::logscan::frame::cut(&s.message, 200)
+        ),
+        other => crate::logscan::frame::cut(&format!("pods/log: {other}"), 300),
+    }
+}
+
+/// Follows one container's log for the life of the sidecar.
+pub async fn follow_container(
+    api: Api<Pod>,
+    pod_name: String,
+    container: String,
+    shared: Arc<Shared>,
+) {
+    let cfg = ScanConfig::default();
+    // The API merges stdout and stderr; they are counted as `stdout`.
+    let mut sink = StreamSink::new(shared.clone(), &container, "stdout", cfg);
+    let mut resume = resume::Resume::default();
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        let params = LogParams {
+            container: Some(container.clone()),
+            follow: true,
+            timestamps: true,
+            since_time: resume.since(),
+            ..LogParams::default()
+        };
+        match api.log_stream(&pod_name, &params).await {
+            Ok(stream) => {
+                resume.reconnected();
+                if let Ok(mut o) = shared.observations.lock() {
+                    o.set_logs_unavailable(&container, None);
+                }
+                backoff = Duration::from_millis(500);
+                read_stream(stream, &mut sink, &mut resume, cfg.max_line_bytes).await;
+            }
+            Err(e) => {
+                if let Ok(mut o) = shared.observations.lock() {
+                    o.set_logs_unavailable(&container, Some(reason(&e)));
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+        }
+        sink.idle(now_ms());
+        tokio::time::sleep(backoff).await;
+    }
+}
+
+/// Reads one log stream to its end (container exit, connection drop).
+pub async fn read_stream<R>(
+    stream: R,
+    sink: &mut StreamSink,
+    resume: &mut resume::Resume,
+    max_line: usize,
+) where
+    R: futures::AsyncBufRead + Unpin,
+{
+    let mut stream = stream;
+    let mut splitter = LineSplitter::new(max_line + 40); // room for the timestamp
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tokio::select! {
+            read = stream.read(&mut buf) => {
+                let n = match read {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                let now = now_ms();
+                splitter.push(&buf[..n], &mut |line| {
+                    if let Some(msg) = resume.accept(line.bytes) {
+                        sink.feed_line(msg, line.truncated, now);
+                    }
+                });
+            }
+            _ = tick.tick() => sink.idle(now_ms()),
+        }
+    }
+    // A partial last line stays unread here: its timestamp was not taken, so the next
+    // stream replays it whole.
+}

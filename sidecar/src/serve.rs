@@ -1,0 +1,134 @@
+//! `agentlens-sidecar serve`: in a pod, beside the agent containers. Observes every process of
+//! the pod (shared process namespace) grouped by container, GPUs, and the sibling containers'
+//! logs through the Kubernetes API. Failures degrade to a reported state; the sidecar keeps
+//! serving and never takes the pod down.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use agentlens_crds::snapshot::{PodIdentity, SidecarMode};
+use k8s_openapi::api::core::v1::Pod;
+use kube::Api;
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::error::{Error, Result};
+use crate::gpu::GpuMode;
+use crate::logs::{StreamSink, follow_file};
+use crate::logscan::ScanConfig;
+use crate::sample::{self, SamplerConfig, Target};
+use crate::shared::Shared;
+
+/// Options of `serve`.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Address of the metrics/API server.
+    pub listen: SocketAddr,
+    /// GPU measurement.
+    pub gpu: GpuMode,
+    /// Sampling interval.
+    pub interval: Duration,
+    /// Extra log files (paths as the sidecar sees them, e.g. on a shared volume).
+    pub log_files: Vec<PathBuf>,
+    /// Whether to use the Kubernetes API (container names, logs).
+    pub kube_api: bool,
+    /// Where `/proc` is.
+    pub proc_root: PathBuf,
+    /// The pod, from the downward API.
+    pub pod: PodIdentity,
+}
+
+/// Runs until SIGTERM or SIGINT.
+pub async fn serve(opts: ServeOptions) -> Result<()> {
+    let shared = Shared::new(SidecarMode::Serve, Some(opts.pod.clone())).map_err(Error::Metrics)?;
+    let listener = tokio::net::TcpListener::bind(opts.listen)
+        .await
+        .map_err(|source| Error::Io {
+            what: format!("listening on {}", opts.listen),
+            source,
+        })?;
+    let names: Arc<Mutex<BTreeMap<String, String>>> = Arc::default();
+    let own_container_id = crate::proc::read_cgroup(&opts.proc_root, std::process::id())
+        .or_else(|| std::fs::read_to_string("/proc/self/cgroup").ok())
+        .as_deref()
+        .and_then(crate::proc::container_id);
+
+    let stopping = Arc::new(AtomicBool::new(false));
+    let sampler = sample::spawn(
+        shared.clone(),
+        SamplerConfig {
+            proc_root: opts.proc_root.clone(),
+            interval: opts.interval,
+            gpu: opts.gpu,
+            target: Target::Pod {
+                own_container_id,
+                names: names.clone(),
+            },
+        },
+        stopping.clone(),
+    )
+    .map_err(|source| Error::Io {
+        what: "starting the sampler thread".into(),
+        source,
+    })?;
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    for path in &opts.log_files {
+        let sink = StreamSink::new(shared.clone(), "files", "file", ScanConfig::default());
+        tokio::spawn(follow_file(path.clone(), sink, stop_rx.clone()));
+    }
+
+    if opts.kube_api && !opts.pod.name.is_empty() {
+        match kube::Client::try_default().await {
+            Ok(client) => {
+                let api: Api<Pod> = Api::namespaced(client, &opts.pod.namespace);
+                tokio::spawn(crate::podlogs::watch_pod(
+                    api,
+                    opts.pod.name.clone(),
+                    shared.clone(),
+                    names.clone(),
+                ));
+            }
+            Err(e) => {
+                tracing::warn!("no Kubernetes API access, container logs are not collected: {e}")
+            }
+        }
+    } else {
+        tracing::info!("Kubernetes API not used: container logs are not collected");
+    }
+
+    let router = crate::http::router(shared.clone());
+    let mut stop = stop_rx.clone();
+    let server = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stop.changed().await;
+        };
+        if let Err(e) = axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::warn!("metrics server stopped: {e}");
+        }
+    });
+
+    let mut term = signal(SignalKind::terminate()).map_err(|source| Error::Io {
+        what: "installing the SIGTERM handler".into(),
+        source,
+    })?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|source| Error::Io {
+        what: "installing the SIGINT handler".into(),
+        source,
+    })?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    let _ = stop_tx.send(true);
+    stopping.store(true, Ordering::Relaxed);
+    let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+    let _ = tokio::task::spawn_blocking(move || sampler.join()).await;
+    Ok(())
+}

@@ -1,0 +1,112 @@
+//! The built `agentlens-sidecar serve` binary over a pod-shaped `/proc` (processes of two
+//! containers and of the sidecar itself), without a cluster.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_agentlens-sidecar");
+const APP: &str = "aaaaaaaaaaaa1111111111111111111111111111111111111111111111111111";
+const GUARD: &str = "bbbbbbbbbbbb2222222222222222222222222222222222222222222222222222";
+
+fn write_proc(root: &std::path::Path, pid: u32, id: &str, rss_pages: u64) {
+    let d = root.join(pid.to_string());
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(
+        d.join("stat"),
+        format!("{pid} (python3) S 1 {pid} 1 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 4 0 1000 900000000 {rss_pages} 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0"),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("cgroup"),
+        format!("0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1.slice/cri-containerd-{id}.scope\n"),
+    )
+    .unwrap();
+}
+
+fn get(port: u16, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    out.starts_with("HTTP/1.1 200").then(|| {
+        out.split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default()
+    })
+}
+
+#[test]
+fn serve_groups_pod_processes_by_container_and_stops_on_sigterm() {
+    let proc_root = tempfile::tempdir().unwrap();
+    write_proc(proc_root.path(), 7, APP, 1000);
+    write_proc(proc_root.path(), 8, APP, 500);
+    write_proc(proc_root.path(), 9, GUARD, 10);
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--no-kube-api",
+            "--gpu",
+            "off",
+            "--interval-ms",
+            "200",
+        ])
+        .arg(format!("--listen=127.0.0.1:{port}"))
+        .arg(format!("--proc-root={}", proc_root.path().display()))
+        .env("POD_NAME", "invoice-rpa-pdf-parser-7c9d-x2")
+        .env("POD_NAMESPACE", "invoice-rpa")
+        .env("AGENTLENS_AGENT", "invoice-rpa")
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut body = None;
+    for _ in 0..50 {
+        if get(port, "/readyz").is_some() {
+            body = get(port, "/v1/snapshot");
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let snap: agentlens_crds::Snapshot =
+        serde_json::from_str(&body.expect("ready within 5 s")).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+
+    assert_eq!(snap.mode, agentlens_crds::snapshot::SidecarMode::Serve);
+    let pod = snap.pod.unwrap();
+    assert_eq!(
+        (pod.namespace.as_str(), pod.name.as_str()),
+        ("invoice-rpa", "invoice-rpa-pdf-parser-7c9d-x2")
+    );
+    assert_eq!(pod.agent.as_deref(), Some("invoice-rpa"));
+    // Without the API the containers are named by their short id (bounded by the pod).
+    let app = snap
+        .containers
+        .iter()
+        .find(|c| c.name == APP[..12])
+        .unwrap();
+    assert_eq!(app.processes, 2);
+    assert_eq!(app.rss_bytes, 1500 * 4096);
+    assert!((app.cpu_seconds - 6.0).abs() < 1e-9, "{}", app.cpu_seconds);
+    assert!(
+        snap.containers
+            .iter()
+            .any(|c| c.name == GUARD[..12] && c.processes == 1)
+    );
+    assert_eq!(status.code(), Some(0), "SIGTERM is a clean stop");
+}
