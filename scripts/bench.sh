@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# make bench: the sidecar's performance targets, each beside a baseline measured in the same run.
+# Wall-clock figures on a shared 2-core machine are noisy; compare the ratio to the baseline.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=target/release/agentlens-sidecar
+EX=target/release/examples
+LOG=target/bench/mixed.log
+cargo build --release --locked -q -p agentlens-sidecar --bins --examples
+
+ms() { date +%s%3N; }
+
+# 1. Log analysis throughput, one core, 500 MB mixed log; baseline grep -cE with the same triggers.
+scan=$(taskset -c 0 "$EX/bench_logscan" "$LOG" 500)
+lines=$(sed -E 's/.*lines=([0-9]+).*/\1/' <<<"$scan")
+lps=$(sed -E 's/.*lines_per_second=([0-9]+).*/\1/' <<<"$scan")
+pattern='out of memory|Out of memory|OUT_OF_MEMORY|OutOfMemory|MemoryAllocation|ALLOC_FAILED|OOM when allocating|No available memory for the cache blocks|failed to allocate |Traceback \(most recent call last\)|panicked at |panic: |fatal error: |Exception|Error|Throwable|ERROR|FATAL|CRITICAL'
+t0=$(ms); LC_ALL=C taskset -c 0 grep -cE "$pattern" "$LOG" >/dev/null; t1=$(ms)
+grep_lps=$(( lines * 1000 / ( (t1 - t0) > 0 ? (t1 - t0) : 1 ) ))
+
+# 2. Idle footprint of `run` observing a sleeping child, 1 s sampling, over 20 s after 5 s warm-up.
+port=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+"$BIN" run --listen "127.0.0.1:$port" --interval-ms 1000 -- sleep 40 &
+pid=$!
+sleep 5
+ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+c0=$(ticks $pid); sleep 20; c1=$(ticks $pid)
+rss_kb=$(awk '/VmRSS/{print $2}' "/proc/$pid/status")
+child=$(pgrep -P $pid sleep | head -1)
+child_rss_kb=$(awk '/VmRSS/{print $2}' "/proc/$child/status")
+hz=$(getconf CLK_TCK)
+cpu_pct=$(awk -v d=$((c1 - c0)) -v hz="$hz" 'BEGIN{printf "%.3f", d / hz / 20 * 100}')
+kill $pid; wait $pid 2>/dev/null || true
+
+# 3. /metrics with 8 GPUs' worth of series, p99 with wrk (1 connection); baseline /healthz.
+mport=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+"$EX/bench_metrics_server" "$mport" & spid=$!
+sleep 0.5
+series=$(curl -s "http://127.0.0.1:$mport/metrics" | grep -vc '^#')
+p99() { wrk -t1 -c1 -d10s --latency "$1" | awk '/ 99%/{print $2}'; }
+m99=$(p99 "http://127.0.0.1:$mport/metrics"); h99=$(p99 "http://127.0.0.1:$mport/healthz")
+kill $spid; wait $spid 2>/dev/null || true
+
+printf '\n| benchmark | agentlens | baseline (same run) | target |\n|---|---|---|---|\n'
+printf '| log analysis, 500 MB mixed log (%s lines), 1 core | %s lines/s | grep -cE same triggers: %s lines/s (ratio %.2f) | >= 1,000,000 lines/s |\n' \
+  "$lines" "$lps" "$grep_lps" "$(awk -v a="$lps" -v b="$grep_lps" 'BEGIN{print a/b}')"
+printf '| idle RSS, run + sleeping child | %.1f MiB | the sleep child itself: %.1f MiB | <= 10 MiB |\n' "$(awk -v k="$rss_kb" 'BEGIN{print k/1024}')" "$(awk -v k="$child_rss_kb" 'BEGIN{print k/1024}')"
+printf '| idle CPU, 1 s sampling, 20 s | %s %% of one core | - | <= 0.5 %% |\n' "$cpu_pct"
+printf '| /metrics p99, 8 GPUs (%s series), wrk 1 conn 10 s | %s | /healthz same server: %s | <= 2 ms |\n' "$series" "$m99" "$h99"
