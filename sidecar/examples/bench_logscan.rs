@@ -22,13 +22,21 @@ const ORDINARY: &[&str] = &[
 fn generate(path: &str, size: u64) -> std::io::Result<()> {
     let oom = include_str!("../tests/data/logscan/gpu-oom.log");
     let blocks = include_str!("../tests/data/logscan/error-blocks.log");
-    let rare: Vec<&str> = oom.lines().chain(blocks.lines()).filter(|l| !l.starts_with("### ")).collect();
+    let rare: Vec<&str> = oom
+        .lines()
+        .chain(blocks.lines())
+        .filter(|l| !l.starts_with("### "))
+        .collect();
     let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
     let mut written = 0u64;
     let mut i = 0usize;
     while written < size {
         // One rare (error) line per 100 ordinary lines: a busy but unhealthy service.
-        let line = if i % 100 == 99 { rare[(i / 100) % rare.len()] } else { ORDINARY[i % ORDINARY.len()] };
+        let line = if i % 100 == 99 {
+            rare[(i / 100) % rare.len()]
+        } else {
+            ORDINARY[i % ORDINARY.len()]
+        };
         out.write_all(line.as_bytes())?;
         out.write_all(b"\n")?;
         written += line.len() as u64 + 1;
@@ -39,9 +47,14 @@ fn generate(path: &str, size: u64) -> std::io::Result<()> {
 
 fn main() -> std::io::Result<()> {
     let mut args = std::env::args().skip(1);
-    let path = args.next().unwrap_or_else(|| "target/bench/mixed.log".into());
+    let path = args
+        .next()
+        .unwrap_or_else(|| "target/bench/mixed.log".into());
     let size_mb: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(500);
-    if std::fs::metadata(&path).map(|m| m.len() < size_mb << 20).unwrap_or(true) {
+    if std::fs::metadata(&path)
+        .map(|m| m.len() < size_mb << 20)
+        .unwrap_or(true)
+    {
         if let Some(dir) = std::path::Path::new(&path).parent() {
             std::fs::create_dir_all(dir)?;
         }
@@ -68,6 +81,10 @@ fn main() -> std::io::Result<()> {
     }
     scanner.finish(&mut events);
     let secs = start.elapsed().as_secs_f64();
-    println!("lines={lines} bytes={} seconds={secs:.3} lines_per_second={:.0} gpu_oom_events={ooms} tracebacks={tracebacks}", data.len(), lines as f64 / secs);
+    println!(
+        "lines={lines} bytes={} seconds={secs:.3} lines_per_second={:.0} gpu_oom_events={ooms} tracebacks={tracebacks}",
+        data.len(),
+        lines as f64 / secs
+    );
     Ok(())
 }
