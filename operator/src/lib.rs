@@ -1,7 +1,14 @@
-//! The agentlens operator. Today it renders the CRDs; the controllers, the admission webhook,
-//! `status --from` and the `kubectl-agentlens` plugin are tracked as open issues.
+//! The agentlens operator: the admission webhook that injects the sidecar, and the CRD
+//! manifests. The controllers, `status --from` and the `kubectl-agentlens` plugin are tracked
+//! as open issues.
 
+pub mod admission;
+pub mod agentdeployments;
 pub mod error;
+pub mod inject;
+pub mod selector;
+pub mod tls;
+pub mod webhook;
 
 pub use error::{Error, Result};
 
@@ -13,4 +20,16 @@ pub fn crds_yaml() -> Result<String> {
         .map(|(_, yaml)| yaml)
         .collect::<Vec<_>>()
         .join(""))
+}
+
+/// At most `max` bytes of `s`, cut at a character boundary.
+pub fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
 }

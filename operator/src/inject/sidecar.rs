@@ -1,0 +1,134 @@
+//! The container the webhook injects.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{
+    Capabilities, Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction,
+    ObjectFieldSelector, Probe, ResourceRequirements, SeccompProfile, SecurityContext,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+/// Name of the injected container.
+pub const CONTAINER_NAME: &str = "agentlens-sidecar";
+/// The sidecar's metrics/API port.
+pub const PORT: i32 = 9477;
+/// UID the sidecar runs as when the app's UID is unknown or root.
+pub const DEFAULT_UID: i64 = 65532;
+
+/// What varies per pod.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SidecarParams {
+    /// Image of the sidecar.
+    pub image: String,
+    /// Whether it is a native sidecar (init container with `restartPolicy: Always`).
+    pub native: bool,
+    /// The AgentDeployment, when one selected the pod.
+    pub agent: Option<String>,
+    /// Resources.
+    pub resources: ResourceRequirements,
+    /// UID to run as.
+    pub run_as_user: i64,
+    /// Whether the pod requests GPUs (then the sidecar gets NVML access).
+    pub gpu: bool,
+    /// Log files to follow.
+    pub log_files: Vec<String>,
+}
+
+fn field_env(name: &str, path: &str) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value_from: Some(EnvVarSource {
+            field_ref: Some(ObjectFieldSelector {
+                field_path: path.into(),
+                api_version: Some("v1".into()),
+            }),
+            ..EnvVarSource::default()
+        }),
+        value: None,
+    }
+}
+
+fn value_env(name: &str, value: &str) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value: Some(value.into()),
+        value_from: None,
+    }
+}
+
+/// The default resources: requests 10m CPU / 32Mi, limits 200m / 64Mi.
+pub fn default_resources() -> ResourceRequirements {
+    let q = |s: &str| Quantity(s.to_string());
+    ResourceRequirements {
+        requests: Some(BTreeMap::from([
+            ("cpu".into(), q("10m")),
+            ("memory".into(), q("32Mi")),
+        ])),
+        limits: Some(BTreeMap::from([
+            ("cpu".into(), q("200m")),
+            ("memory".into(), q("64Mi")),
+        ])),
+        ..ResourceRequirements::default()
+    }
+}
+
+/// The container.
+pub fn container(p: &SidecarParams) -> Container {
+    let mut env = vec![
+        field_env("POD_NAME", "metadata.name"),
+        field_env("POD_NAMESPACE", "metadata.namespace"),
+        field_env("NODE_NAME", "spec.nodeName"),
+        value_env("AGENTLENS_AGENT", p.agent.as_deref().unwrap_or("")),
+        value_env("AGENTLENS_LISTEN", &format!("0.0.0.0:{PORT}")),
+    ];
+    if !p.log_files.is_empty() {
+        env.push(value_env("AGENTLENS_LOG_FILES", &p.log_files.join(",")));
+    }
+    if p.gpu {
+        // NVML needs the driver's utility libraries and the device nodes; the sidecar then
+        // narrows to the GPUs the app processes were given (their NVIDIA_VISIBLE_DEVICES).
+        env.push(value_env("NVIDIA_VISIBLE_DEVICES", "all"));
+        env.push(value_env("NVIDIA_DRIVER_CAPABILITIES", "utility"));
+    }
+    Container {
+        name: CONTAINER_NAME.into(),
+        image: Some(p.image.clone()),
+        args: Some(vec!["serve".into()]),
+        env: Some(env),
+        ports: Some(vec![ContainerPort {
+            name: Some("agentlens".into()),
+            container_port: PORT,
+            protocol: Some("TCP".into()),
+            ..ContainerPort::default()
+        }]),
+        readiness_probe: Some(Probe {
+            http_get: Some(HTTPGetAction {
+                path: Some("/readyz".into()),
+                port: IntOrString::String("agentlens".into()),
+                ..HTTPGetAction::default()
+            }),
+            period_seconds: Some(10),
+            ..Probe::default()
+        }),
+        resources: Some(p.resources.clone()),
+        restart_policy: p.native.then(|| "Always".to_string()),
+        security_context: Some(SecurityContext {
+            run_as_non_root: Some(true),
+            run_as_user: Some(p.run_as_user),
+            read_only_root_filesystem: Some(true),
+            allow_privilege_escalation: Some(false),
+            capabilities: Some(Capabilities {
+                drop: Some(vec!["ALL".into()]),
+                add: None,
+            }),
+            seccomp_profile: Some(SeccompProfile {
+                type_: "RuntimeDefault".into(),
+                localhost_profile: None,
+            }),
+            ..SecurityContext::default()
+        }),
+        termination_message_policy: Some("FallbackToLogsOnError".into()),
+        ..Container::default()
+    }
+}
