@@ -3,6 +3,9 @@
 //! maximum throughput with 8 connections; beside the same server answering an empty
 //! AdmissionResponse (`/empty`) as the baseline. Prints one line per figure.
 
+// A benchmark harness: a failed set-up step should stop it loudly.
+#![allow(clippy::expect_used)]
+
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
