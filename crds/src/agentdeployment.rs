@@ -259,8 +259,8 @@ pub struct SidecarSpec {
     /// unavailable) get their workload rolled out once so they are recreated with it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart_uninjected: Option<bool>,
-    /// Files inside the app containers (through `/proc/<pid>/root`) to follow as logs in addition
-    /// to the containers' stdout and stderr.
+    /// Log files to follow in addition to the containers' stdout and stderr, as paths the
+    /// sidecar sees: put them on a volume mounted into the app container and the sidecar.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 20), inner(length(max = 4096)))]
     pub log_files: Vec<String>,
