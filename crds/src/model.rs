@@ -110,8 +110,30 @@ pub struct Training {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<CodeRef>,
     /// Hyperparameters, as strings (for example `learning_rate: "2e-5"`).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "strings_lenient"
+    )]
     pub hyperparameters: BTreeMap<String, String>,
+}
+
+/// Reads a map of strings, also taking numbers and booleans: a YAML 1.1 dump (kubectl) leaves
+/// `3e-5` unquoted, which YAML 1.2 readers take for a number.
+fn strings_lenient<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
+    let raw: BTreeMap<String, serde_json::Value> = BTreeMap::deserialize(d)?;
+    raw.into_iter()
+        .map(|(k, v)| match v {
+            serde_json::Value::String(s) => Ok((k, s)),
+            serde_json::Value::Number(n) => Ok((k, n.to_string())),
+            serde_json::Value::Bool(b) => Ok((k, b.to_string())),
+            other => Err(serde::de::Error::custom(format!(
+                "hyperparameter {k}: expected a string, got {other}"
+            ))),
+        })
+        .collect()
 }
 
 /// A training dataset.

@@ -4,9 +4,11 @@
 
 pub mod admission;
 pub mod agentdeployments;
+pub mod dump;
 pub mod error;
 pub mod inject;
 pub mod selector;
+pub mod status;
 pub mod tls;
 pub mod webhook;
 

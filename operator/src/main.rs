@@ -11,8 +11,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 /// The agentlens operator.
 ///
-/// Implemented today: `crds` and `webhook`. The controllers (`run`) and `status --from` are
-/// not implemented yet.
+/// Implemented today: `crds`, `webhook` and `status --from`. The controllers (`run`) are not
+/// implemented yet.
 #[derive(Parser)]
 #[command(name = "agentlens-operator", version, about, long_about = None)]
 struct Cli {
@@ -28,8 +28,33 @@ enum NativeSidecars {
     False,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum Output {
+    Json,
+    Yaml,
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// Print, as a v1 List, every AgentDeployment and Model of a dump with the status the
+    /// operator would write (the dump: `kubectl get pods,configmaps,secrets,agentdeployments,aimodels,aievals -A -o yaml`).
+    Status {
+        /// The dump (YAML or JSON; `-` for stdin).
+        #[arg(long)]
+        from: PathBuf,
+        /// Output format.
+        #[arg(short = 'o', long, value_enum, default_value = "yaml")]
+        output: Output,
+        /// Directory of sidecar snapshots (`<pod name>.json`, from `GET /v1/snapshot`).
+        #[arg(long)]
+        snapshots: Option<PathBuf>,
+        /// File with the installation's HMAC key for Secrets (default: the dump's `agentlens-hmac-key` Secret).
+        #[arg(long)]
+        hmac_key_file: Option<PathBuf>,
+        /// The time to compute for (RFC 3339; default now): makes the output reproducible.
+        #[arg(long)]
+        now: Option<String>,
+    },
     /// Print the agentlens CustomResourceDefinitions (apply with `kubectl apply -f -`).
     Crds,
     /// Run the admission webhook alone (no cluster needed): POST /mutate-pods over HTTPS.
@@ -64,6 +89,54 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
+        Command::Status {
+            from,
+            output,
+            snapshots,
+            hmac_key_file,
+            now,
+        } => {
+            let text = if from.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin())?
+            } else {
+                std::fs::read_to_string(&from)?
+            };
+            let dump = agentlens_operator::dump::read(&text)?;
+            let mut snaps = std::collections::BTreeMap::new();
+            if let Some(dir) = snapshots {
+                for entry in std::fs::read_dir(dir)? {
+                    let path = entry?.path();
+                    if path.extension().is_some_and(|e| e == "json") {
+                        let pod = path
+                            .file_stem()
+                            .map(|s| s.to_string_lossy().into_owned())
+                            .unwrap_or_default();
+                        snaps.insert(pod, serde_json::from_str(&std::fs::read_to_string(&path)?)?);
+                    }
+                }
+            }
+            let key = match hmac_key_file {
+                Some(f) => Some(std::fs::read(f)?),
+                None => agentlens_operator::dump::hmac_key(&dump),
+            };
+            if key.is_none() && !dump.secrets.is_empty() {
+                eprintln!(
+                    "agentlens-operator: no HMAC key (--hmac-key-file or an agentlens-hmac-key Secret): Secrets are listed without a hash"
+                );
+            }
+            let now = match now {
+                Some(n) => k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(n.parse()?),
+                None => k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                    k8s_openapi::jiff::Timestamp::now(),
+                ),
+            };
+            let list = agentlens_operator::dump::statuses(&dump, &snaps, key.as_deref(), &now)?;
+            let text = match output {
+                Output::Json => serde_json::to_string_pretty(&list)? + "\n",
+                Output::Yaml => serde_saphyr::to_string(&list)?,
+            };
+            std::io::stdout().lock().write_all(text.as_bytes())?;
+        }
         Command::Crds => {
             let yaml = agentlens_operator::crds_yaml()?;
             match std::io::stdout().lock().write_all(yaml.as_bytes()) {

@@ -1,0 +1,110 @@
+//! Which image digests the pods run: `status.containerStatuses[].imageID` in every form the
+//! runtimes write, aggregated per container and image, with digest drift.
+
+use std::collections::BTreeMap;
+
+use agentlens_crds::agentdeployment_status::ImageStatus;
+use k8s_openapi::api::core::v1::Pod;
+
+/// The registry digest in an `imageID`, or `None` when it names none: empty (the container is
+/// waiting), or a bare `sha256:` local image ID (a locally built or side-loaded image, not a
+/// registry digest).
+pub fn registry_digest(image_id: &str) -> Option<String> {
+    let id = image_id.trim();
+    // docker-pullable://repo@sha256:…, repo@sha256:…; docker://sha256:… is a local ID.
+    let (_, digest) = id.rsplit_once('@')?;
+    let hex = digest.strip_prefix("sha256:")?;
+    (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| format!("sha256:{}", hex.to_ascii_lowercase()))
+}
+
+/// Per (container, image): how many pods run each digest (`None` = unresolved).
+pub type ImageCounts = BTreeMap<(String, String), BTreeMap<Option<String>, u32>>;
+
+/// Counts digests over `pods` (regular and init containers).
+pub fn count(pods: &[&Pod]) -> ImageCounts {
+    let mut out: ImageCounts = BTreeMap::new();
+    for pod in pods {
+        let Some(status) = pod.status.as_ref() else {
+            continue;
+        };
+        let statuses = status
+            .container_statuses
+            .iter()
+            .flatten()
+            .chain(status.init_container_statuses.iter().flatten());
+        for cs in statuses {
+            if cs.name == crate::inject::sidecar::CONTAINER_NAME {
+                continue;
+            }
+            // The spec's image reference is what users recognise; the status may show a
+            // normalised one (docker.io/library/…).
+            let image = pod
+                .spec
+                .as_ref()
+                .and_then(|s| {
+                    s.containers
+                        .iter()
+                        .chain(s.init_containers.iter().flatten())
+                        .find(|c| c.name == cs.name)
+                })
+                .and_then(|c| c.image.clone())
+                .unwrap_or_else(|| cs.image.clone());
+            *out.entry((cs.name.clone(), image))
+                .or_default()
+                .entry(registry_digest(&cs.image_id))
+                .or_default() += 1;
+        }
+    }
+    out
+}
+
+/// Status rows: one per (container, image, digest).
+pub fn rows(counts: &ImageCounts) -> Vec<ImageStatus> {
+    counts
+        .iter()
+        .flat_map(|((container, image), digests)| {
+            digests.iter().map(move |(digest, pods)| ImageStatus {
+                container: container.clone(),
+                image: image.clone(),
+                digest: digest.clone(),
+                pods: *pods,
+            })
+        })
+        .collect()
+}
+
+/// Images that run under more than one registry digest across pods (a tag moved between pod
+/// starts).
+pub fn drift(counts: &ImageCounts) -> Vec<String> {
+    counts
+        .iter()
+        .filter(|(_, d)| d.keys().filter(|k| k.is_some()).count() > 1)
+        .map(|((c, i), _)| format!("{c}={i}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_id_forms() {
+        let hex = "4159c0be12e8859292f8188a98824d60f36859affa325b6110fccd21f62fbd05";
+        let cases = [
+            (
+                format!("docker-pullable://ghcr.io/acme/pdf-parser@sha256:{hex}"),
+                true,
+            ), // dockershim
+            (format!("ghcr.io/acme/pdf-parser@sha256:{hex}"), true), // containerd
+            (format!("docker.io/library/python@sha256:{hex}"), true), // CRI-O, docker.io
+            (format!("sha256:{hex}"), false),                        // kind-loaded local image
+            (format!("docker://sha256:{hex}"), false),               // docker, not pullable
+            (String::new(), false),                                  // waiting
+            ("ghcr.io/acme/pdf-parser@sha256:short".to_string(), false),
+        ];
+        for (id, registry) in cases {
+            assert_eq!(registry_digest(&id).is_some(), registry, "{id}");
+        }
+    }
+}

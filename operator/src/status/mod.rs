@@ -1,0 +1,486 @@
+//! The status of an AgentDeployment and of a Model, computed from plain data: the objects of
+//! one namespace and the sidecars' snapshots. Pure and deterministic (the caller supplies
+//! `now`); the controller and `status --from` share it.
+
+pub mod conditions;
+pub mod configs;
+pub mod images;
+pub mod lineage;
+pub mod runtime;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use agentlens_crds::agentdeployment_status::{
+    AgentDeploymentStatus, ConfigKind, ConfigStatus, EvaluationSummary, ModelSummary, PodCounts,
+};
+use agentlens_crds::common::STATUS_LIST_LIMIT;
+use agentlens_crds::{AgentDeployment, Evaluation, Model, ModelStatus, Snapshot};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use conditions::{Computed, settle};
+
+/// Everything the status of one AgentDeployment depends on.
+#[derive(Debug, Clone, Copy)]
+pub struct World<'a> {
+    /// The AgentDeployment.
+    pub ad: &'a AgentDeployment,
+    /// The pods of its namespace (the selector is applied here).
+    pub pods: &'a [&'a Pod],
+    /// ConfigMaps of the namespace, by name.
+    pub config_maps: &'a BTreeMap<String, &'a ConfigMap>,
+    /// Secrets of the namespace, by name.
+    pub secrets: &'a BTreeMap<String, &'a Secret>,
+    /// Models of the namespace, by name.
+    pub models: &'a BTreeMap<String, &'a Model>,
+    /// Evaluations of the namespace.
+    pub evaluations: &'a [&'a Evaluation],
+    /// Sidecar snapshots, by pod name.
+    pub snapshots: &'a BTreeMap<String, Snapshot>,
+    /// The installation's HMAC key for Secrets (`None`: Secrets are listed without a hash).
+    pub secret_key: Option<&'a [u8]>,
+}
+
+fn labels(pod: &Pod) -> BTreeMap<String, String> {
+    pod.metadata.labels.clone().unwrap_or_default()
+}
+
+fn is_ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+fn is_injected(pod: &Pod) -> bool {
+    pod.spec.as_ref().is_some_and(|s| {
+        s.containers
+            .iter()
+            .chain(s.init_containers.iter().flatten())
+            .any(|c| c.name == crate::inject::sidecar::CONTAINER_NAME)
+    })
+}
+
+fn running(pod: &Pod) -> bool {
+    pod.metadata.deletion_timestamp.is_none()
+        && pod
+            .status
+            .as_ref()
+            .and_then(|s| s.phase.as_deref())
+            .is_none_or(|p| p == "Running" || p == "Pending")
+}
+
+/// The pods an AgentDeployment selects (not finished, not being deleted).
+pub fn matched<'a>(ad: &AgentDeployment, pods: &[&'a Pod]) -> Vec<&'a Pod> {
+    let mut out: Vec<&Pod> = pods
+        .iter()
+        .copied()
+        .filter(|p| {
+            !crate::selector::is_empty(&ad.spec.selector)
+                && crate::selector::matches(&ad.spec.selector, &labels(p))
+        })
+        .filter(|p| running(p))
+        .collect();
+    out.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+    out
+}
+
+fn should_be_injected(ad: &AgentDeployment, pod: &Pod) -> bool {
+    let opted_out = pod
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(crate::inject::INJECT))
+        .or_else(|| {
+            pod.metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(crate::inject::INJECT))
+        })
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("false"));
+    let ad_off = ad.spec.sidecar.as_ref().and_then(|s| s.inject) == Some(false);
+    let host_net = pod.spec.as_ref().and_then(|s| s.host_network) == Some(true);
+    !opted_out && !ad_off && !host_net
+}
+
+fn bounded<T>(mut v: Vec<T>, field: &str, omitted: &mut BTreeMap<String, u32>) -> Vec<T> {
+    if v.len() > STATUS_LIST_LIMIT {
+        omitted.insert(field.into(), (v.len() - STATUS_LIST_LIMIT) as u32);
+        v.truncate(STATUS_LIST_LIMIT);
+    }
+    v
+}
+
+/// Computes the AgentDeployment's status. `previous` keeps history, change times and
+/// transition times stable; nothing moves unless what it describes changed.
+pub fn agent_deployment(
+    w: &World<'_>,
+    previous: Option<&AgentDeploymentStatus>,
+    now: &Time,
+) -> AgentDeploymentStatus {
+    let ad = w.ad;
+    let pods = matched(ad, w.pods);
+    let mut omitted = BTreeMap::new();
+
+    // Pods.
+    let injected = pods.iter().filter(|p| is_injected(p)).count() as u32;
+    let ready = pods.iter().filter(|p| is_ready(p)).count() as u32;
+    let uninjected_all: Vec<String> = pods
+        .iter()
+        .filter(|p| !is_injected(p) && should_be_injected(ad, p))
+        .map(|p| p.metadata.name.clone().unwrap_or_default())
+        .collect();
+    let pod_counts = PodCounts {
+        matched: pods.len() as u32,
+        injected,
+        ready,
+        injected_of_matched: format!("{injected}/{}", pods.len()),
+        uninjected: uninjected_all.iter().take(10).cloned().collect(),
+        uninjected_count: uninjected_all.len() as u32,
+    };
+
+    // Images.
+    let counts = images::count(&pods);
+    let drift = images::drift(&counts);
+    let image_rows = bounded(images::rows(&counts), "images", &mut omitted);
+
+    // Models and lineage.
+    let mut model_names: BTreeSet<String> = ad
+        .spec
+        .agents
+        .iter()
+        .flat_map(|a| a.models.iter().map(|m| m.name.clone()))
+        .collect();
+    if let Some(e) = ad
+        .spec
+        .rag
+        .as_ref()
+        .and_then(|r| r.embedding_model.as_ref())
+    {
+        model_names.insert(e.name.clone());
+    }
+    let mut lineage_problems = Vec::new();
+    let models: Vec<ModelSummary> = model_names
+        .iter()
+        .map(|name| {
+            let l = lineage::resolve(name, w.models);
+            if let Some(i) = &l.incomplete {
+                lineage_problems.push(format!("{name}: {}", i.message()));
+            }
+            let m = w.models.get(name);
+            ModelSummary {
+                name: name.clone(),
+                version: m.map(|m| m.spec.version.clone()),
+                digest: m
+                    .and_then(|m| m.spec.artifact.as_ref())
+                    .and_then(|a| a.digest.clone()),
+                lineage: l.labels(),
+            }
+        })
+        .collect();
+    let models = bounded(models, "models", &mut omitted);
+
+    // Configs (consumed by the pods or named in the spec) and prompts.
+    let mut wanted: BTreeSet<configs::ConfigRef> = pods
+        .iter()
+        .filter_map(|p| p.spec.as_ref())
+        .flat_map(configs::consumed)
+        .collect();
+    for c in &ad.spec.configs {
+        if let Some(n) = &c.config_map {
+            wanted.insert((ConfigKind::ConfigMap, n.clone()));
+        }
+        if let Some(n) = &c.secret {
+            wanted.insert((ConfigKind::Secret, n.clone()));
+        }
+    }
+    let prompt_refs: BTreeSet<(String, Option<String>)> = ad
+        .spec
+        .agents
+        .iter()
+        .flat_map(|a| {
+            a.prompts
+                .iter()
+                .map(|p| (p.config_map.clone(), p.key.clone()))
+        })
+        .collect();
+    // A prompt ConfigMap is reported under prompts, not twice.
+    wanted
+        .retain(|(k, n)| !(*k == ConfigKind::ConfigMap && prompt_refs.iter().any(|(c, _)| c == n)));
+    // Stale pods: the pods that consume a config (all pods for configs named only in the spec
+    // and for prompts) and started before its latest change.
+    let start_of = |p: &Pod| p.status.as_ref().and_then(|s| s.start_time.clone());
+    let all_starts: Vec<Option<Time>> = pods.iter().map(|p| start_of(p)).collect();
+    let consumer_starts = |kind: ConfigKind, name: &str| -> Vec<Option<Time>> {
+        let consumers: Vec<Option<Time>> = pods
+            .iter()
+            .filter(|p| {
+                p.spec
+                    .as_ref()
+                    .is_some_and(|s| configs::consumed(s).contains(&(kind, name.to_string())))
+            })
+            .map(|p| start_of(p))
+            .collect();
+        if consumers.is_empty() {
+            all_starts.clone()
+        } else {
+            consumers
+        }
+    };
+    let prev_configs = previous.map(|p| p.configs.as_slice()).unwrap_or_default();
+    let prev_prompts = previous.map(|p| p.prompts.as_slice()).unwrap_or_default();
+    let mut stale_total = 0;
+    let mut track = |prev: &[ConfigStatus],
+                     kind: ConfigKind,
+                     name: &str,
+                     key: Option<&str>,
+                     starts: Vec<Option<Time>>| {
+        let (hash, created) = match kind {
+            ConfigKind::ConfigMap => {
+                let cm = w.config_maps.get(name);
+                (
+                    cm.and_then(|c| configs::configmap_hash(c, key)),
+                    cm.and_then(|c| c.metadata.creation_timestamp.as_ref()),
+                )
+            }
+            ConfigKind::Secret => {
+                let s = w.secrets.get(name);
+                (
+                    s.zip(w.secret_key)
+                        .and_then(|(s, k)| configs::secret_hash(s, k)),
+                    s.and_then(|s| s.metadata.creation_timestamp.as_ref()),
+                )
+            }
+        };
+        let p = prev
+            .iter()
+            .find(|c| c.kind == kind && c.name == name && c.key.as_deref() == key);
+        let mut st = configs::track(p, kind, name, key, hash, created, now);
+        let refs: Vec<Option<&Time>> = starts.iter().map(Option::as_ref).collect();
+        st.stale_pods = configs::stale_pods(&st, &refs);
+        stale_total += st.stale_pods;
+        st
+    };
+    let config_rows: Vec<ConfigStatus> = wanted
+        .iter()
+        .map(|(k, n)| track(prev_configs, *k, n, None, consumer_starts(*k, n)))
+        .collect();
+    let prompt_rows: Vec<ConfigStatus> = prompt_refs
+        .iter()
+        .map(|(n, key)| {
+            track(
+                prev_prompts,
+                ConfigKind::ConfigMap,
+                n,
+                key.as_deref(),
+                all_starts.clone(),
+            )
+        })
+        .collect();
+    let config_rows = bounded(config_rows, "configs", &mut omitted);
+    let prompt_rows = bounded(prompt_rows, "prompts", &mut omitted);
+
+    // Evaluations: the latest per suite and phase.
+    let name = ad.metadata.name.clone().unwrap_or_default();
+    let mut latest: BTreeMap<(String, agentlens_crds::evaluation::EvaluationPhase), &Evaluation> =
+        BTreeMap::new();
+    let when = |e: &Evaluation| {
+        e.spec
+            .completed_at
+            .clone()
+            .or_else(|| e.metadata.creation_timestamp.clone())
+            .map(|t| t.0)
+    };
+    for e in w
+        .evaluations
+        .iter()
+        .copied()
+        .filter(|e| e.spec.agent_deployment == name)
+    {
+        let key = (e.spec.suite.clone(), e.spec.phase);
+        if latest.get(&key).is_none_or(|cur| when(e) > when(cur)) {
+            latest.insert(key, e);
+        }
+    }
+    let eval_rows: Vec<EvaluationSummary> = latest
+        .values()
+        .map(|e| EvaluationSummary {
+            name: e.metadata.name.clone().unwrap_or_default(),
+            suite: e.spec.suite.clone(),
+            phase: e.spec.phase,
+            passed: e.spec.passed,
+            at: e.spec.completed_at.clone(),
+        })
+        .collect();
+    let eval_rows = bounded(eval_rows, "evaluations", &mut omitted);
+
+    // Runtime.
+    let mine: BTreeMap<String, Snapshot> = pods
+        .iter()
+        .filter_map(|p| p.metadata.name.as_ref())
+        .filter_map(|n| w.snapshots.get(n).map(|s| (n.clone(), s.clone())))
+        .collect();
+    let mut runtime = runtime::merge(&mine, runtime::oom_kills(&pods));
+    let prev_runtime = previous.and_then(|p| p.runtime.clone());
+    runtime.updated_at = match &prev_runtime {
+        Some(p) if RuntimeEq(p) == RuntimeEq(&runtime) => p.updated_at.clone(),
+        _ => Some(now.clone()),
+    };
+
+    // Conditions.
+    let mut computed = vec![
+        Computed {
+            type_: "Ready",
+            status: !pods.is_empty() && ready as usize == pods.len(),
+            reason: if pods.is_empty() {
+                "NoPods"
+            } else if ready as usize == pods.len() {
+                "AllPodsReady"
+            } else {
+                "PodsNotReady"
+            },
+            message: format!("{ready}/{} pods ready", pods.len()),
+        },
+        Computed {
+            type_: "SidecarsInjected",
+            status: uninjected_all.is_empty(),
+            reason: if uninjected_all.is_empty() {
+                "AllInjected"
+            } else {
+                "PodsWithoutSidecar"
+            },
+            message: if uninjected_all.is_empty() {
+                format!("{injected}/{} pods carry the sidecar", pods.len())
+            } else {
+                format!(
+                    "{} pod(s) created without the sidecar (webhook unavailable?): {}",
+                    uninjected_all.len(),
+                    uninjected_all
+                        .iter()
+                        .take(5)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            },
+        },
+        Computed {
+            type_: "LineageComplete",
+            status: lineage_problems.is_empty(),
+            reason: if lineage_problems.is_empty() {
+                "Complete"
+            } else {
+                "Incomplete"
+            },
+            message: if lineage_problems.is_empty() {
+                format!("{} models resolved", models.len())
+            } else {
+                lineage_problems.join("; ")
+            },
+        },
+        Computed {
+            type_: "ConfigCurrent",
+            status: stale_total == 0,
+            reason: if stale_total == 0 {
+                "Current"
+            } else {
+                "StalePods"
+            },
+            message: if stale_total == 0 {
+                "every running pod started after the latest config change".into()
+            } else {
+                format!("{stale_total} pod starts predate the latest config or prompt change")
+            },
+        },
+        Computed {
+            type_: "GpuOutOfMemory",
+            status: runtime.gpu_oom_events > 0,
+            reason: if runtime.gpu_oom_events > 0 {
+                "GpuOomSeen"
+            } else {
+                "NoGpuOom"
+            },
+            message: format!(
+                "{} GPU out-of-memory events, {} OOMKilled containers",
+                runtime.gpu_oom_events, runtime.oom_kills
+            ),
+        },
+    ];
+    if !drift.is_empty() {
+        computed.push(Computed {
+            type_: "DigestDrift",
+            status: true,
+            reason: "MultipleDigests",
+            message: format!(
+                "one image reference runs under several digests: {}",
+                drift.join(", ")
+            ),
+        });
+    }
+    let prev_conditions = previous
+        .map(|p| p.conditions.as_slice())
+        .unwrap_or_default();
+    let conditions = settle(computed, prev_conditions, ad.metadata.generation, now);
+
+    AgentDeploymentStatus {
+        observed_generation: ad.metadata.generation,
+        conditions,
+        pods: Some(pod_counts),
+        images: image_rows,
+        models,
+        configs: config_rows,
+        prompts: prompt_rows,
+        runtime: Some(runtime),
+        evaluations: eval_rows,
+        agent_graph: previous.map(|p| p.agent_graph.clone()).unwrap_or_default(),
+        inventory: previous.map(|p| p.inventory.clone()).unwrap_or_default(),
+        maturity: previous.and_then(|p| p.maturity.clone()),
+        omitted,
+    }
+}
+
+/// Runtime figures compared without their `updatedAt`.
+struct RuntimeEq<'a>(&'a agentlens_crds::agentdeployment_status::RuntimeStatus);
+
+impl PartialEq for RuntimeEq<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        let mut a = self.0.clone();
+        let mut b = other.0.clone();
+        a.updated_at = None;
+        b.updated_at = None;
+        a == b
+    }
+}
+
+/// Computes a Model's status: its lineage and `LineageComplete`.
+pub fn model(
+    m: &Model,
+    models: &BTreeMap<String, &Model>,
+    previous: Option<&ModelStatus>,
+    now: &Time,
+) -> ModelStatus {
+    let name = m.metadata.name.clone().unwrap_or_default();
+    let l = lineage::resolve(&name, models);
+    let computed = vec![match &l.incomplete {
+        None => Computed {
+            type_: "LineageComplete",
+            status: true,
+            reason: "Complete",
+            message: format!("lineage {}", l.labels().join(" -> ")),
+        },
+        Some(i) => Computed {
+            type_: "LineageComplete",
+            status: false,
+            reason: i.reason(),
+            message: i.message(),
+        },
+    }];
+    let prev = previous
+        .map(|p| p.conditions.as_slice())
+        .unwrap_or_default();
+    ModelStatus {
+        observed_generation: m.metadata.generation,
+        conditions: settle(computed, prev, m.metadata.generation, now),
+        lineage: l.chain,
+    }
+}
