@@ -23,6 +23,8 @@ use crate::common::{AGENT_NAME_PATTERN, ModelRef, OBJECT_NAME_PATTERN};
     shortname = "agd",
     category = "agentlens",
     namespaced,
+    derive = "Default",
+    derive = "PartialEq",
     status = "AgentDeploymentStatus",
     doc = "An agent system whose pods agentlens observes: what runs, where it came from, how it behaves and how mature its operations are.",
     printcolumn(

@@ -32,6 +32,8 @@ pub enum EvaluationPhase {
     shortname = "aieval",
     category = "agentlens",
     namespaced,
+    derive = "Default",
+    derive = "PartialEq",
     status = "EvaluationStatus",
     doc = "The result of an evaluation suite (offline before deployment, or online) or of a guardrail's checks, recorded against an AgentDeployment.",
     printcolumn(

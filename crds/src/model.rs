@@ -22,6 +22,8 @@ use crate::common::{DIGEST_PATTERN, ModelRef};
     shortname = "aimodel",
     category = "agentlens",
     namespaced,
+    derive = "Default",
+    derive = "PartialEq",
     status = "ModelStatus",
     doc = "A model version used by agents: its artifact digest, the base model it was fine-tuned from, and its training data and preprocessing.",
     printcolumn(

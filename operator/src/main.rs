@@ -11,8 +11,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 /// The agentlens operator.
 ///
-/// Implemented today: `crds`, `webhook` and `status --from`. The controllers (`run`) are not
-/// implemented yet.
+/// `run` (controllers, webhook, metrics), `webhook` (the webhook alone), `status --from` (the
+/// status computation on a dump), `crds`.
 #[derive(Parser)]
 #[command(name = "agentlens-operator", version, about, long_about = None)]
 struct Cli {
@@ -36,6 +36,33 @@ enum Output {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the operator in a cluster: controllers (while leading), the webhook, /metrics.
+    Run {
+        /// Webhook address.
+        #[arg(long, default_value = "0.0.0.0:9443")]
+        webhook_listen: SocketAddr,
+        /// Webhook certificate (PEM; re-read when it changes).
+        #[arg(long, default_value = "/tls/tls.crt")]
+        tls_cert: PathBuf,
+        /// Webhook key (PEM).
+        #[arg(long, default_value = "/tls/tls.key")]
+        tls_key: PathBuf,
+        /// Address of /metrics, /healthz and /readyz.
+        #[arg(long, default_value = "0.0.0.0:8080")]
+        metrics_listen: SocketAddr,
+        /// Native sidecars: auto discovers Kubernetes 1.29+ from the API server.
+        #[arg(long, value_enum, default_value = "auto")]
+        native_sidecars: NativeSidecars,
+        /// The sidecar image.
+        #[arg(long)]
+        sidecar_image: Option<String>,
+        /// The operator's namespace (leader lease, HMAC key Secret).
+        #[arg(long, env = "POD_NAMESPACE", default_value = "agentlens-system")]
+        namespace: String,
+        /// This replica's identity in the leader lease.
+        #[arg(long, env = "POD_NAME", default_value = "agentlens-operator")]
+        identity: String,
+    },
     /// Print, as a v1 List, every AgentDeployment and Model of a dump with the status the
     /// operator would write (the dump: `kubectl get pods,configmaps,secrets,agentdeployments,aimodels,aievals -A -o yaml`).
     Status {
@@ -82,6 +109,8 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // One TLS provider for the process (kube, the webhook), whatever else is linked.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let filter = tracing_subscriber::EnvFilter::try_from_env("AGENTLENS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
@@ -89,6 +118,36 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
+        Command::Run {
+            webhook_listen,
+            tls_cert,
+            tls_key,
+            metrics_listen,
+            native_sidecars,
+            sidecar_image,
+            namespace,
+            identity,
+        } => {
+            let opts = agentlens_operator::controller::run::RunOptions {
+                webhook_listen,
+                tls_cert,
+                tls_key,
+                metrics_listen,
+                native_sidecars: match native_sidecars {
+                    NativeSidecars::Auto => None,
+                    NativeSidecars::True => Some(true),
+                    NativeSidecars::False => Some(false),
+                },
+                sidecar_image,
+                namespace,
+                identity,
+                snapshot_port: 9477,
+            };
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(agentlens_operator::controller::run::run(opts))?;
+        }
         Command::Status {
             from,
             output,

@@ -95,6 +95,8 @@ fn init_tracing() {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // One TLS provider for the process (kube, the webhook), whatever else is linked.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     init_tracing();
     // One thread is plenty for a sidecar; blocking work runs on its own threads.
     let rt = tokio::runtime::Builder::new_current_thread()

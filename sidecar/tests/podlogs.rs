@@ -102,6 +102,9 @@ fn names_and_app_containers_from_the_pod() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn logs_resume_after_a_drop_without_loss_or_repeats() {
+    // Workspace test builds also link aws-lc-rs (a dev-dependency elsewhere); pick ring, as the
+    // binaries do.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let fake = Arc::new(Fake::default());
     let app = axum::Router::new()
         .route("/api/v1/namespaces/ns/pods/agent-0", get(get_pod))

@@ -45,14 +45,16 @@ fn labels(pod: &Pod) -> BTreeMap<String, String> {
     pod.metadata.labels.clone().unwrap_or_default()
 }
 
-fn is_ready(pod: &Pod) -> bool {
+/// Whether the pod's Ready condition is True.
+pub fn is_ready(pod: &Pod) -> bool {
     pod.status
         .as_ref()
         .and_then(|s| s.conditions.as_ref())
         .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
-fn is_injected(pod: &Pod) -> bool {
+/// Whether the pod carries the sidecar.
+pub fn is_injected(pod: &Pod) -> bool {
     pod.spec.as_ref().is_some_and(|s| {
         s.containers
             .iter()

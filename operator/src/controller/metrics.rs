@@ -1,0 +1,97 @@
+//! The operator's own metrics. Labels are bounded: controller names and error categories.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
+
+/// Reconcile metrics.
+#[derive(Clone, Debug)]
+pub struct OperatorMetrics {
+    registry: Registry,
+    /// `agentlens_operator_reconciles_total{controller}`
+    pub reconciles: IntCounterVec,
+    /// `agentlens_operator_reconcile_errors_total{controller,category}`
+    pub errors: IntCounterVec,
+    /// `agentlens_operator_reconcile_duration_seconds{controller}`
+    pub duration: HistogramVec,
+    /// `agentlens_operator_status_writes_total{controller}`
+    pub writes: IntCounterVec,
+    /// `agentlens_operator_snapshot_failures_total`
+    pub snapshot_failures: IntCounterVec,
+    /// `agentlens_operator_leader` (1 while this replica leads)
+    pub leader: IntGauge,
+}
+
+/// Error categories, fixed so counters start at zero.
+pub const CATEGORIES: [&str; 4] = ["kube", "serialize", "hmac_key", "other"];
+
+impl OperatorMetrics {
+    /// Creates and registers the families.
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+        let m = Self {
+            reconciles: IntCounterVec::new(
+                Opts::new("agentlens_operator_reconciles_total", "Reconciles run."),
+                &["controller"],
+            )?,
+            errors: IntCounterVec::new(
+                Opts::new(
+                    "agentlens_operator_reconcile_errors_total",
+                    "Reconciles that failed, by error category.",
+                ),
+                &["controller", "category"],
+            )?,
+            duration: HistogramVec::new(
+                HistogramOpts::new(
+                    "agentlens_operator_reconcile_duration_seconds",
+                    "Time a reconcile took.",
+                )
+                .buckets(vec![
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                ]),
+                &["controller"],
+            )?,
+            writes: IntCounterVec::new(
+                Opts::new(
+                    "agentlens_operator_status_writes_total",
+                    "Status patches sent (only when the status changed).",
+                ),
+                &["controller"],
+            )?,
+            snapshot_failures: IntCounterVec::new(
+                Opts::new(
+                    "agentlens_operator_snapshot_failures_total",
+                    "Sidecar snapshots that could not be pulled.",
+                ),
+                &["reason"],
+            )?,
+            leader: IntGauge::with_opts(Opts::new(
+                "agentlens_operator_leader",
+                "1 while this replica holds the leader lease.",
+            ))?,
+            registry,
+        };
+        m.registry.register(Box::new(m.reconciles.clone()))?;
+        m.registry.register(Box::new(m.errors.clone()))?;
+        m.registry.register(Box::new(m.duration.clone()))?;
+        m.registry.register(Box::new(m.writes.clone()))?;
+        m.registry.register(Box::new(m.snapshot_failures.clone()))?;
+        m.registry.register(Box::new(m.leader.clone()))?;
+        for controller in ["agentdeployment", "model"] {
+            m.reconciles.with_label_values(&[controller]);
+            m.writes.with_label_values(&[controller]);
+            for c in CATEGORIES {
+                m.errors.with_label_values(&[controller, c]);
+            }
+        }
+        m.snapshot_failures.with_label_values(&["unreachable"]);
+        Ok(m)
+    }
+
+    /// Prometheus text exposition.
+    pub fn render(&self) -> Result<Vec<u8>, prometheus::Error> {
+        let mut buf = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut buf)?;
+        Ok(buf)
+    }
+}

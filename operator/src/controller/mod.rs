@@ -1,0 +1,9 @@
+//! The controllers (`agentlens-operator run`): reflectors on the objects the status depends on,
+//! an AgentDeployment controller triggered by its pods, configs, models and evaluations, a Model
+//! controller, leader election.
+
+pub mod leader;
+pub mod metrics;
+pub mod reconcile;
+pub mod run;
+pub mod snapshots;

@@ -1,0 +1,210 @@
+//! The reconcilers: observe (reflector stores and sidecar snapshots) → compute (pure, in
+//! [`crate::status`]) → apply (a server-side-apply status patch under a fixed field manager,
+//! only when the status changed).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use agentlens_crds::{AgentDeployment, Evaluation, Model};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::reflector::Store;
+use kube::{Resource, ResourceExt};
+use serde_json::json;
+
+use super::metrics::OperatorMetrics;
+use super::snapshots::SnapshotClient;
+use crate::status;
+
+/// The field manager of every write.
+pub const FIELD_MANAGER: &str = "agentlens-operator";
+/// How often runtime data is refreshed when nothing else triggers a reconcile.
+pub const REQUEUE: Duration = Duration::from_secs(60);
+
+/// Errors of a reconcile.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    /// The API refused or failed.
+    #[error("Kubernetes API")]
+    Kube(#[source] kube::Error),
+    /// The status could not be serialised.
+    #[error("serialising the status")]
+    Serialize(#[source] serde_json::Error),
+}
+
+impl ReconcileError {
+    /// Fixed metric label.
+    pub fn category(&self) -> &'static str {
+        match self {
+            ReconcileError::Kube(_) => "kube",
+            ReconcileError::Serialize(_) => "serialize",
+        }
+    }
+}
+
+/// What the reconcilers read.
+#[derive(Clone)]
+pub struct Ctx {
+    /// The client.
+    pub client: kube::Client,
+    /// Pods of every namespace.
+    pub pods: Store<Pod>,
+    /// ConfigMaps.
+    pub config_maps: Store<ConfigMap>,
+    /// Secrets (metadata and data; only hashed).
+    pub secrets: Store<Secret>,
+    /// Models.
+    pub models: Store<Model>,
+    /// Evaluations.
+    pub evaluations: Store<Evaluation>,
+    /// Sidecar snapshots.
+    pub snapshots: Option<SnapshotClient>,
+    /// The installation's HMAC key.
+    pub hmac_key: Arc<Vec<u8>>,
+    /// Metrics.
+    pub metrics: OperatorMetrics,
+    /// The clock (tests fix it).
+    pub now: fn() -> Time,
+}
+
+impl std::fmt::Debug for Ctx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Ctx")
+    }
+}
+
+/// The real clock.
+pub fn wall_clock() -> Time {
+    Time(k8s_openapi::jiff::Timestamp::now())
+}
+
+fn in_ns<K>(store: &Store<K>, ns: &str) -> Vec<Arc<K>>
+where
+    K: Resource<DynamicType = ()> + Clone + 'static,
+{
+    store
+        .state()
+        .into_iter()
+        .filter(|o| o.meta().namespace.as_deref() == Some(ns))
+        .collect()
+}
+
+fn by_name<K: Resource>(objs: &[Arc<K>]) -> BTreeMap<String, &K> {
+    objs.iter()
+        .filter_map(|o| o.meta().name.clone().map(|n| (n, o.as_ref())))
+        .collect()
+}
+
+/// Reconciles one AgentDeployment.
+pub async fn reconcile_agent_deployment(
+    ad: Arc<AgentDeployment>,
+    ctx: Arc<Ctx>,
+) -> Result<Action, ReconcileError> {
+    let start = Instant::now();
+    ctx.metrics
+        .reconciles
+        .with_label_values(&["agentdeployment"])
+        .inc();
+    let ns = ad.namespace().unwrap_or_default();
+    let pods = in_ns(&ctx.pods, &ns);
+    let pod_refs: Vec<&Pod> = pods.iter().map(AsRef::as_ref).collect();
+    let cms = in_ns(&ctx.config_maps, &ns);
+    let secrets = in_ns(&ctx.secrets, &ns);
+    let models = in_ns(&ctx.models, &ns);
+    let evals = in_ns(&ctx.evaluations, &ns);
+    let eval_refs: Vec<&Evaluation> = evals.iter().map(AsRef::as_ref).collect();
+    let matched = status::matched(&ad, &pod_refs);
+    let snapshots = match &ctx.snapshots {
+        Some(c) => {
+            let (s, failures) = c.fetch(&matched).await;
+            if failures > 0 {
+                ctx.metrics
+                    .snapshot_failures
+                    .with_label_values(&["unreachable"])
+                    .inc_by(failures);
+            }
+            s
+        }
+        None => BTreeMap::new(),
+    };
+    let (cm_idx, secret_idx, model_idx) = (by_name(&cms), by_name(&secrets), by_name(&models));
+    let world = status::World {
+        ad: &ad,
+        pods: &pod_refs,
+        config_maps: &cm_idx,
+        secrets: &secret_idx,
+        models: &model_idx,
+        evaluations: &eval_refs,
+        snapshots: &snapshots,
+        secret_key: Some(ctx.hmac_key.as_slice()),
+    };
+    let new_status = status::agent_deployment(&world, ad.status.as_ref(), &(ctx.now)());
+    if ad.status.as_ref() != Some(&new_status) {
+        let api: Api<AgentDeployment> = Api::namespaced(ctx.client.clone(), &ns);
+        let patch = json!({
+            "apiVersion": AgentDeployment::api_version(&()),
+            "kind": AgentDeployment::kind(&()),
+            "status": new_status,
+        });
+        api.patch_status(
+            &ad.name_any(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await
+        .map_err(ReconcileError::Kube)?;
+        ctx.metrics
+            .writes
+            .with_label_values(&["agentdeployment"])
+            .inc();
+    }
+    ctx.metrics
+        .duration
+        .with_label_values(&["agentdeployment"])
+        .observe(start.elapsed().as_secs_f64());
+    Ok(Action::requeue(REQUEUE))
+}
+
+/// Reconciles one Model (its lineage).
+pub async fn reconcile_model(m: Arc<Model>, ctx: Arc<Ctx>) -> Result<Action, ReconcileError> {
+    let start = Instant::now();
+    ctx.metrics.reconciles.with_label_values(&["model"]).inc();
+    let ns = m.namespace().unwrap_or_default();
+    let models = in_ns(&ctx.models, &ns);
+    let idx = by_name(&models);
+    let new_status = status::model(&m, &idx, m.status.as_ref(), &(ctx.now)());
+    if m.status.as_ref() != Some(&new_status) {
+        let api: Api<Model> = Api::namespaced(ctx.client.clone(), &ns);
+        let patch = json!({"apiVersion": Model::api_version(&()), "kind": Model::kind(&()), "status": new_status});
+        api.patch_status(
+            &m.name_any(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await
+        .map_err(ReconcileError::Kube)?;
+        ctx.metrics.writes.with_label_values(&["model"]).inc();
+    }
+    ctx.metrics
+        .duration
+        .with_label_values(&["model"])
+        .observe(start.elapsed().as_secs_f64());
+    Ok(Action::await_change())
+}
+
+/// Error policy: count by category, retry with a delay.
+pub fn on_error<K>(
+    controller: &'static str,
+) -> impl Fn(Arc<K>, &ReconcileError, Arc<Ctx>) -> Action {
+    move |_obj, err, ctx| {
+        ctx.metrics
+            .errors
+            .with_label_values(&[controller, err.category()])
+            .inc();
+        tracing::warn!(controller, "reconcile failed: {err}");
+        Action::requeue(Duration::from_secs(15))
+    }
+}

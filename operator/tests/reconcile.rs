@@ -1,0 +1,151 @@
+//! The AgentDeployment and Model reconcilers against the in-memory API (`kube-fake-client`),
+//! with the objects of the invoice-rpa dump: the status is written once with a server-side-apply
+//! status patch, and a reconcile of the unchanged system sends no write (counted at the API).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use agentlens_crds::{AgentDeployment, Model};
+use agentlens_operator::controller::metrics::OperatorMetrics;
+use agentlens_operator::controller::reconcile::{Ctx, reconcile_agent_deployment, reconcile_model};
+use agentlens_operator::dump;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::Api;
+use kube::runtime::reflector::store::Writer;
+use kube::runtime::watcher::Event;
+use kube_fake_client::ClientBuilder;
+use kube_fake_client::interceptor::Funcs;
+
+fn fixed_now() -> Time {
+    Time("2026-11-27T09:00:00Z".parse().unwrap())
+}
+
+fn store<K>(objs: &[K]) -> kube::runtime::reflector::Store<K>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + 'static,
+{
+    let mut w = Writer::<K>::default();
+    w.apply_watcher_event(&Event::Init);
+    for o in objs {
+        w.apply_watcher_event(&Event::InitApply(o.clone()));
+    }
+    w.apply_watcher_event(&Event::InitDone);
+    w.as_reader()
+}
+
+#[tokio::test]
+async fn status_is_written_once_and_not_again_for_an_unchanged_system() {
+    let d = dump::read(include_str!("data/dumps/invoice-rpa.yaml")).unwrap();
+    let writes = Arc::new(AtomicUsize::new(0));
+    let w2 = writes.clone();
+    let client = ClientBuilder::new()
+        .with_resource::<AgentDeployment>()
+        .with_status_subresource::<AgentDeployment>()
+        .with_resource::<Model>()
+        .with_status_subresource::<Model>()
+        .with_objects(d.agent_deployments.clone())
+        .with_objects(d.models.clone())
+        .with_interceptor_funcs(Funcs::new().patch_status(move |_ctx| {
+            w2.fetch_add(1, Ordering::SeqCst);
+            Ok(None)
+        }))
+        .build()
+        .await
+        .unwrap();
+    let ctx = Arc::new(Ctx {
+        client: client.clone(),
+        pods: store(&d.pods),
+        config_maps: store(&d.config_maps),
+        secrets: store(&d.secrets),
+        models: store(&d.models),
+        evaluations: store(&d.evaluations),
+        snapshots: None,
+        hmac_key: Arc::new(dump::hmac_key(&d).unwrap()),
+        metrics: OperatorMetrics::new().unwrap(),
+        now: fixed_now,
+    });
+    let api: Api<AgentDeployment> = Api::namespaced(client.clone(), "invoice-rpa");
+    let ad = api.get("invoice-rpa").await.unwrap();
+    assert!(ad.status.is_none());
+
+    reconcile_agent_deployment(Arc::new(ad), ctx.clone())
+        .await
+        .unwrap();
+    assert_eq!(writes.load(Ordering::SeqCst), 1);
+    let ad = api.get("invoice-rpa").await.unwrap();
+    let s = ad.status.clone().expect("status written");
+    assert_eq!(s.pods.as_ref().unwrap().injected_of_matched, "5/6");
+    assert_eq!(s.models.len(), 3);
+    assert_eq!(
+        ad.spec, d.agent_deployments[0].spec,
+        "the spec is untouched"
+    );
+
+    // Nothing changed: no write reaches the API.
+    reconcile_agent_deployment(Arc::new(ad.clone()), ctx.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        writes.load(Ordering::SeqCst),
+        1,
+        "an unchanged system is not written"
+    );
+
+    // Models: lineage written once, then nothing.
+    let mapi: Api<Model> = Api::namespaced(client.clone(), "invoice-rpa");
+    let m = mapi.get("invoice-extractor").await.unwrap();
+    reconcile_model(Arc::new(m), ctx.clone()).await.unwrap();
+    let m = mapi.get("invoice-extractor").await.unwrap();
+    let lineage: Vec<String> = m
+        .status
+        .as_ref()
+        .unwrap()
+        .lineage
+        .iter()
+        .map(|e| e.name.clone())
+        .collect();
+    assert_eq!(lineage, ["llama-3.1-8b-instruct", "invoice-extractor"]);
+    let before = writes.load(Ordering::SeqCst);
+    reconcile_model(Arc::new(m), ctx.clone()).await.unwrap();
+    assert_eq!(writes.load(Ordering::SeqCst), before);
+
+    // The operator's metrics are clean for promtool.
+    let text = String::from_utf8(ctx.metrics.render().unwrap()).unwrap();
+    assert!(
+        text.contains("agentlens_operator_status_writes_total{controller=\"agentdeployment\"} 1")
+    );
+    promtool_check(&text);
+}
+
+fn promtool_check(text: &str) {
+    use std::io::Write;
+    let found = std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join("promtool"))
+            .find(|p| p.is_file())
+    });
+    let Some(promtool) = found else {
+        assert!(
+            std::env::var("AGENTLENS_REQUIRE_TOOLS").as_deref() != Ok("1"),
+            "promtool missing"
+        );
+        eprintln!("skipped promtool: not installed");
+        return;
+    };
+    let mut p = std::process::Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    p.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = p.wait_with_output().unwrap();
+    assert!(
+        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -1,0 +1,90 @@
+//! The operator pulls `/v1/snapshot` from a real sidecar process on loopback (the built
+//! `agentlens-sidecar` binary observing a child that prints the real H200 OOM); an unreachable
+//! pod is counted as a failure, not fatal.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use agentlens_operator::controller::snapshots::SnapshotClient;
+use k8s_openapi::api::core::v1::Pod;
+
+fn sidecar_binary() -> Option<std::path::PathBuf> {
+    // target/debug/deps/<test> → target/debug/agentlens-sidecar (built by `cargo test --workspace`).
+    let exe = std::env::current_exe().ok()?;
+    let bin = exe.parent()?.parent()?.join("agentlens-sidecar");
+    bin.is_file().then_some(bin)
+}
+
+fn pod(name: &str, ip: &str) -> Pod {
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "ml"},
+        "spec": {"containers": [{"name": "trainer", "image": "x"}],
+                 "initContainers": [{"name": "agentlens-sidecar", "image": "y", "restartPolicy": "Always"}]},
+        "status": {"podIP": ip, "conditions": [{"type": "Ready", "status": "True"}]}
+    }))
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pulls_a_real_sidecars_snapshot() {
+    let Some(bin) = sidecar_binary() else {
+        assert!(
+            std::env::var("AGENTLENS_REQUIRE_TOOLS").as_deref() != Ok("1"),
+            "agentlens-sidecar binary not built (cargo test --workspace builds it)"
+        );
+        eprintln!("skipped: build agentlens-sidecar first (cargo test --workspace does)");
+        return;
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let oom = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../sidecar/tests/data/logscan/torch-cuda-oom-h200.stderr"
+    );
+    let mut child = Command::new(bin)
+        .args([
+            "run",
+            "--gpu",
+            "off",
+            "--interval-ms",
+            "200",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--",
+        ])
+        .args(["sh", "-c", &format!("cat '{oom}' >&2; sleep 6")])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = SnapshotClient::new(port);
+    let up = pod("trainer-0", "127.0.0.1");
+    let down = pod("trainer-1", "127.0.0.9"); // nothing listens there
+    let mut got = None;
+    for _ in 0..50 {
+        let (snaps, failures) = client.fetch(&[&up, &down]).await;
+        if let Some(s) = snaps.get("trainer-0")
+            && s.containers.first().is_some_and(|c| c.gpu_oom_events == 1)
+            && !s.tracebacks.is_empty()
+        {
+            got = Some((s.clone(), failures));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let (snap, failures) = got.expect("snapshot with the OOM within 10 s");
+    assert_eq!(failures, 1, "the unreachable pod is counted");
+    assert_eq!(snap.tracebacks[0].exception, "torch.OutOfMemoryError");
+    let merged = agentlens_operator::status::runtime::merge(
+        &std::collections::BTreeMap::from([("trainer-0".to_string(), snap)]),
+        0,
+    );
+    assert_eq!(merged.gpu_oom_events, 1);
+    assert_eq!(merged.last_traceback.unwrap().pod, "trainer-0");
+}
