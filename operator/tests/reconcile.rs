@@ -64,6 +64,7 @@ async fn status_is_written_once_and_not_again_for_an_unchanged_system() {
         hmac_key: Arc::new(dump::hmac_key(&d).unwrap()),
         metrics: OperatorMetrics::new().unwrap(),
         now: fixed_now,
+        recorder: None,
     });
     let api: Api<AgentDeployment> = Api::namespaced(client.clone(), "invoice-rpa");
     let ad = api.get("invoice-rpa").await.unwrap();
@@ -148,4 +149,119 @@ fn promtool_check(text: &str) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[tokio::test]
+async fn pods_created_without_the_sidecar_roll_their_deployment_once() {
+    use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+    let mut d = dump::read(include_str!("data/dumps/invoice-rpa.yaml")).unwrap();
+    let owner = |kind: &str, name: &str| {
+        serde_json::from_value(serde_json::json!([{"apiVersion": "apps/v1", "kind": kind, "name": name,
+            "uid": "6f0c1b9e-7a6d-4d0e-9a51-0b3c2f1e4d77", "controller": true, "blockOwnerDeletion": true}]))
+        .unwrap()
+    };
+    let pod = d
+        .pods
+        .iter_mut()
+        .find(|p| p.metadata.name.as_deref() == Some("pdf-parser-7c9d8f6b5-g5h6j"))
+        .unwrap();
+    pod.metadata.owner_references = Some(owner("ReplicaSet", "pdf-parser-7c9d8f6b5"));
+    let deploy: Deployment = serde_json::from_value({
+        let mut v = serde_yaml_value("pdf-parser");
+        v["metadata"]["uid"] = "6f0c1b9e-7a6d-4d0e-9a51-0b3c2f1e4d77".into();
+        v
+    })
+    .unwrap();
+    let mut rs = ReplicaSet::default();
+    rs.metadata.name = Some("pdf-parser-7c9d8f6b5".into());
+    rs.metadata.namespace = Some("invoice-rpa".into());
+    rs.metadata.owner_references = Some(owner("Deployment", "pdf-parser"));
+    let client = ClientBuilder::new()
+        .with_resource::<AgentDeployment>()
+        .with_status_subresource::<AgentDeployment>()
+        .with_objects(d.agent_deployments.clone())
+        .with_object(deploy)
+        .with_object(rs)
+        .build()
+        .await
+        .unwrap();
+    let ctx = Arc::new(Ctx {
+        client: client.clone(),
+        pods: store(&d.pods),
+        config_maps: store(&d.config_maps),
+        secrets: store(&d.secrets),
+        models: store(&d.models),
+        evaluations: store(&d.evaluations),
+        snapshots: None,
+        hmac_key: Arc::new(vec![7; 32]),
+        metrics: OperatorMetrics::new().unwrap(),
+        now: fixed_now,
+        recorder: None,
+    });
+    let ads: Api<AgentDeployment> = Api::namespaced(client.clone(), "invoice-rpa");
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "invoice-rpa");
+    let ad = ads.get("invoice-rpa").await.unwrap();
+    reconcile_agent_deployment(Arc::new(ad), ctx.clone())
+        .await
+        .unwrap();
+    // Later reconciles (the pod is still uninjected: the webhook is still down) must not roll
+    // the Deployment again: the stamp keeps the first time.
+    let later = Arc::new(Ctx {
+        now: later_now,
+        ..(*ctx).clone()
+    });
+    for _ in 0..3 {
+        let ad = ads.get("invoice-rpa").await.unwrap();
+        reconcile_agent_deployment(Arc::new(ad), later.clone())
+            .await
+            .unwrap();
+    }
+    let dep = deployments.get("pdf-parser").await.unwrap();
+    let stamp = dep
+        .spec
+        .unwrap()
+        .template
+        .metadata
+        .unwrap()
+        .annotations
+        .unwrap()["agentlens.dev/restarted-for-injection"]
+        .clone();
+    assert_eq!(
+        stamp, "2026-11-27T09:00:00Z",
+        "rolled out once, never in a loop"
+    );
+}
+
+fn later_now() -> Time {
+    Time("2026-11-27T11:00:00Z".parse().unwrap())
+}
+
+/// The example's Deployment `name` as JSON.
+fn serde_yaml_value(name: &str) -> serde_json::Value {
+    let docs: Vec<serde_json::Value> =
+        serde_saphyr::from_multiple(include_str!("../../examples/invoice-rpa/deployments.yaml"))
+            .unwrap();
+    docs.into_iter()
+        .find(|d| d["metadata"]["name"] == name)
+        .unwrap()
+}
+
+#[test]
+fn events_only_for_what_is_new() {
+    use agentlens_crds::agentdeployment_status::{AgentDeploymentStatus, RuntimeStatus};
+    use agentlens_operator::controller::actions::new_events;
+    let rt = |oom, kills| RuntimeStatus {
+        gpu_oom_events: oom,
+        oom_kills: kills,
+        ..RuntimeStatus::default()
+    };
+    let prev = AgentDeploymentStatus {
+        runtime: Some(rt(2, 1)),
+        ..AgentDeploymentStatus::default()
+    };
+    assert!(new_events(Some(&prev), &rt(2, 1)).is_empty());
+    let ev = new_events(Some(&prev), &rt(3, 1));
+    assert_eq!(ev.len(), 1);
+    assert_eq!(ev[0].reason, "GpuOutOfMemory");
+    assert_eq!(new_events(None, &rt(0, 1))[0].reason, "OOMKilled");
 }

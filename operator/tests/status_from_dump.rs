@@ -80,6 +80,15 @@ fn the_status_answers_what_runs_and_where_it_came_from() {
     );
     assert_eq!(cond(&s, "LineageComplete").status, "True");
     assert_eq!(s.evaluations.len(), 3);
+    // invoice-extractor 3.0.0 has a passed golden-set evaluation; the classifier and the base
+    // model used by the SAP writer do not.
+    let pe = cond(&s, "PreDeploymentEvaluated");
+    assert_eq!(pe.status, "False");
+    assert!(
+        pe.message.contains("triage-classifier@2.3.1") && !pe.message.contains("invoice-extractor"),
+        "{}",
+        pe.message
+    );
     // Configs and prompts; the Secret by HMAC only.
     let secret = s
         .configs

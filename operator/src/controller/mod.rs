@@ -2,6 +2,7 @@
 //! an AgentDeployment controller triggered by its pods, configs, models and evaluations, a Model
 //! controller, leader election.
 
+pub mod actions;
 pub mod leader;
 pub mod metrics;
 pub mod reconcile;

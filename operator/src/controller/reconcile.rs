@@ -68,6 +68,8 @@ pub struct Ctx {
     pub metrics: OperatorMetrics,
     /// The clock (tests fix it).
     pub now: fn() -> Time,
+    /// Publishes Kubernetes Events (`None` in tests that do not look at events).
+    pub recorder: Option<kube::runtime::events::Recorder>,
 }
 
 impl std::fmt::Debug for Ctx {
@@ -141,7 +143,39 @@ pub async fn reconcile_agent_deployment(
         snapshots: &snapshots,
         secret_key: Some(ctx.hmac_key.as_slice()),
     };
-    let new_status = status::agent_deployment(&world, ad.status.as_ref(), &(ctx.now)());
+    let now = (ctx.now)();
+    let new_status = status::agent_deployment(&world, ad.status.as_ref(), &now);
+    if let (Some(recorder), Some(rt)) = (&ctx.recorder, new_status.runtime.as_ref()) {
+        super::actions::publish(
+            recorder,
+            &ad,
+            super::actions::new_events(ad.status.as_ref(), rt),
+        )
+        .await;
+    }
+    if ad.spec.sidecar.as_ref().and_then(|s| s.restart_uninjected) == Some(true)
+        && new_status
+            .pods
+            .as_ref()
+            .is_some_and(|p| p.uninjected_count > 0)
+    {
+        let names: Vec<&String> = new_status
+            .pods
+            .as_ref()
+            .map(|p| p.uninjected.iter().collect())
+            .unwrap_or_default();
+        let uninjected: Vec<&Pod> = matched
+            .iter()
+            .copied()
+            .filter(|p| p.metadata.name.as_ref().is_some_and(|n| names.contains(&n)))
+            .collect();
+        let done =
+            super::actions::restart_uninjected(&ctx.client, &ns, &uninjected, &now.0.to_string())
+                .await;
+        if !done.is_empty() {
+            tracing::info!(agentdeployment = %ad.name_any(), "rolled out {} for sidecar injection", done.join(", "));
+        }
+    }
     if ad.status.as_ref() != Some(&new_status) {
         let api: Api<AgentDeployment> = Api::namespaced(ctx.client.clone(), &ns);
         let patch = json!({

@@ -182,6 +182,13 @@ pub async fn run(opts: RunOptions) -> Result<()> {
         hmac_key: Arc::new(key),
         metrics: metrics.clone(),
         now: wall_clock,
+        recorder: Some(kube::runtime::events::Recorder::new(
+            client.clone(),
+            kube::runtime::events::Reporter {
+                controller: "agentlens-operator".into(),
+                instance: Some(opts.identity.clone()),
+            },
+        )),
     });
 
     let ad_controller = Controller::new(Api::<AgentDeployment>::all(client.clone()), cfg.clone());

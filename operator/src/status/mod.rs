@@ -314,6 +314,24 @@ pub fn agent_deployment(
             at: e.spec.completed_at.clone(),
         })
         .collect();
+    // A passed PreDeployment evaluation for every model version running now.
+    let evaluated = |m: &ModelSummary| {
+        w.evaluations.iter().any(|e| {
+            e.spec.agent_deployment == name
+                && e.spec.phase == agentlens_crds::evaluation::EvaluationPhase::PreDeployment
+                && e.spec.passed
+                && e.spec
+                    .subject
+                    .iter()
+                    .flat_map(|s| &s.models)
+                    .any(|mv| mv.name == m.name && Some(&mv.version) == m.version.as_ref())
+        })
+    };
+    let unevaluated: Vec<String> = models
+        .iter()
+        .filter(|m| !evaluated(m))
+        .map(|m| format!("{}@{}", m.name, m.version.as_deref().unwrap_or("?")))
+        .collect();
     let eval_rows = bounded(eval_rows, "evaluations", &mut omitted);
 
     // Runtime.
@@ -408,6 +426,23 @@ pub fn agent_deployment(
             ),
         },
     ];
+    computed.push(Computed {
+        type_: "PreDeploymentEvaluated",
+        status: unevaluated.is_empty(),
+        reason: if unevaluated.is_empty() {
+            "AllModelsEvaluated"
+        } else {
+            "ModelsNotEvaluated"
+        },
+        message: if unevaluated.is_empty() {
+            "a passed PreDeployment evaluation covers every model version running".into()
+        } else {
+            format!(
+                "no passed PreDeployment evaluation for {}",
+                unevaluated.join(", ")
+            )
+        },
+    });
     if !drift.is_empty() {
         computed.push(Computed {
             type_: "DigestDrift",
