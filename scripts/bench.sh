@@ -46,6 +46,10 @@ kill $spid; wait $spid 2>/dev/null || true
 wh=$("$EX/bench_webhook")
 field() { grep "^$1 path=$2 " <<<"$wh" | sed -E "s/.*$3=([0-9.]+).*/\1/"; }
 
+# 5. Operator: 1,000 AgentDeployments x 10 pods in the in-memory API.
+op=$("$EX/bench_operator")
+opf() { grep -o "$1=[0-9.]*" <<<"$op" | cut -d= -f2; }
+
 printf '\n| benchmark | agentlens | baseline (same run) | target |\n|---|---|---|---|\n'
 printf '| log analysis, 500 MB mixed log (%s lines), 1 core | %s lines/s | grep -cE same triggers: %s lines/s (ratio %.2f) | >= 1,000,000 lines/s |\n' \
   "$lines" "$lps" "$grep_lps" "$(awk -v a="$lps" -v b="$grep_lps" 'BEGIN{print a/b}')"
@@ -56,3 +60,7 @@ printf '| webhook /mutate-pods HTTPS keep-alive at 1,000 req/s, p50 / p99 | %s /
   "$(field rate /mutate-pods p50_ms)" "$(field rate /mutate-pods p99_ms)" "$(field rate /empty p50_ms)" "$(field rate /empty p99_ms)"
 printf '| webhook /mutate-pods max throughput, server on 1 core, 8 connections | %s req/s | empty AdmissionResponse: %s req/s | >= 5,000 req/s |\n' \
   "$(field max /mutate-pods rps)" "$(field max /empty rps)"
+printf '| operator status computation (pure), 10-pod system, median / p99 | %s / %s us | - | <= 200 us |\n' "$(opf pure_median_us)" "$(opf pure_p99_us)"
+printf '| operator full reconcile (stores, compute, SSA status patch to the in-memory API), median / p99 | %s / %s us | - | <= 5 ms |\n' "$(opf reconcile_median_us)" "$(opf reconcile_p99_us)"
+printf '| operator memory after a full pass, 1,000 systems / 10,000 pods | stores %s MiB + reconcile %s MiB | in-memory API itself: %s MiB (process total %s MiB incl. generator input %s MiB) | <= 100 MiB |\n' \
+  "$(opf stores_mib)" "$(opf reconcile_mib)" "$(opf fake_api_mib)" "$(opf rss_mib)" "$(opf inputs_mib)"

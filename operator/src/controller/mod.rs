@@ -8,3 +8,4 @@ pub mod metrics;
 pub mod reconcile;
 pub mod run;
 pub mod snapshots;
+pub mod trim;
