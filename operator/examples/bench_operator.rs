@@ -142,7 +142,7 @@ fn main() {
         let rss_fake_api = rss_mib();
         let ctx = Arc::new(Ctx {
             client,
-            pods: store(&trimmed),
+            pods: agentlens_operator::controller::podindex::PodIndex::from_pods(&trimmed),
             config_maps: store(&cms),
             secrets: store(&secrets),
             models: store(&models),
@@ -159,7 +159,8 @@ fn main() {
         let mut pure = Vec::with_capacity(ads.len());
         for ad in &ads {
             let ns = ad.metadata.namespace.clone().unwrap();
-            let p: Vec<&Pod> = pods.iter().filter(|x| x.metadata.namespace.as_deref() == Some(&ns)).collect();
+            let facts: Vec<status::PodFacts> = pods.iter().filter(|x| x.metadata.namespace.as_deref() == Some(&ns)).map(status::PodFacts::from_pod).collect();
+            let p: Vec<&status::PodFacts> = facts.iter().collect();
             let cm: BTreeMap<String, &ConfigMap> = cms.iter().filter(|c| c.metadata.namespace.as_deref() == Some(&ns)).map(|c| (c.metadata.name.clone().unwrap(), c)).collect();
             let sec: BTreeMap<String, &Secret> = secrets.iter().filter(|c| c.metadata.namespace.as_deref() == Some(&ns)).map(|c| (c.metadata.name.clone().unwrap(), c)).collect();
             let md: BTreeMap<String, &Model> = models.iter().filter(|c| c.metadata.namespace.as_deref() == Some(&ns)).map(|c| (c.metadata.name.clone().unwrap(), c)).collect();

@@ -121,7 +121,13 @@ pub fn statuses(
     let mut items = Vec::new();
     for ad in &dump.agent_deployments {
         let namespace = ns(ad);
-        let pods: Vec<&Pod> = dump.pods.iter().filter(|p| ns(*p) == namespace).collect();
+        let facts: Vec<status::PodFacts> = dump
+            .pods
+            .iter()
+            .filter(|p| ns(*p) == namespace)
+            .map(status::PodFacts::from_pod)
+            .collect();
+        let pods: Vec<&status::PodFacts> = facts.iter().collect();
         let cms = by_name(&dump.config_maps, &namespace);
         let secrets = by_name(&dump.secrets, &namespace);
         let models = by_name(&dump.models, &namespace);

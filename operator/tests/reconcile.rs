@@ -55,7 +55,7 @@ async fn status_is_written_once_and_not_again_for_an_unchanged_system() {
         .unwrap();
     let ctx = Arc::new(Ctx {
         client: client.clone(),
-        pods: store(&d.pods),
+        pods: agentlens_operator::controller::podindex::PodIndex::from_pods(&d.pods),
         config_maps: store(&d.config_maps),
         secrets: store(&d.secrets),
         models: store(&d.models),
@@ -187,7 +187,7 @@ async fn pods_created_without_the_sidecar_roll_their_deployment_once() {
         .unwrap();
     let ctx = Arc::new(Ctx {
         client: client.clone(),
-        pods: store(&d.pods),
+        pods: agentlens_operator::controller::podindex::PodIndex::from_pods(&d.pods),
         config_maps: store(&d.config_maps),
         secrets: store(&d.secrets),
         models: store(&d.models),

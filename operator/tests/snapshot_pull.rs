@@ -66,7 +66,11 @@ async fn pulls_a_real_sidecars_snapshot() {
     let down = pod("trainer-1", "127.0.0.9"); // nothing listens there
     let mut got = None;
     for _ in 0..50 {
-        let (snaps, failures) = client.fetch(&[&up, &down]).await;
+        let (fu, fd) = (
+            agentlens_operator::status::PodFacts::from_pod(&up),
+            agentlens_operator::status::PodFacts::from_pod(&down),
+        );
+        let (snaps, failures) = client.fetch(&[&fu, &fd]).await;
         if let Some(s) = snaps.get("trainer-0")
             && s.containers.first().is_some_and(|c| c.gpu_oom_events == 1)
             && !s.tracebacks.is_empty()

@@ -3,10 +3,10 @@
 
 use std::collections::BTreeSet;
 
+use crate::status::PodFacts;
 use agentlens_crds::AgentDeployment;
 use agentlens_crds::agentdeployment_status::{AgentDeploymentStatus, RuntimeStatus};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Client, Resource};
@@ -60,36 +60,28 @@ pub async fn publish(recorder: &Recorder, ad: &AgentDeployment, events: Vec<Even
 
 /// The workloads (kind, name) owning `pods`: Deployments through their ReplicaSets,
 /// StatefulSets, DaemonSets.
-pub async fn owners(client: &Client, ns: &str, pods: &[&Pod]) -> BTreeSet<(String, String)> {
+pub async fn owners(client: &Client, ns: &str, pods: &[&PodFacts]) -> BTreeSet<(String, String)> {
     let rs_api: Api<ReplicaSet> = Api::namespaced(client.clone(), ns);
     let mut out = BTreeSet::new();
-    for p in pods {
-        for o in p
-            .metadata
-            .owner_references
-            .iter()
-            .flatten()
-            .filter(|o| o.controller == Some(true))
-        {
-            match o.kind.as_str() {
-                "ReplicaSet" => {
-                    if let Ok(rs) = rs_api.get(&o.name).await {
-                        for ro in rs
-                            .metadata
-                            .owner_references
-                            .iter()
-                            .flatten()
-                            .filter(|r| r.kind == "Deployment")
-                        {
-                            out.insert(("Deployment".to_string(), ro.name.clone()));
-                        }
+    for (kind, name) in pods.iter().filter_map(|p| p.owner.as_ref()) {
+        match kind.as_str() {
+            "ReplicaSet" => {
+                if let Ok(rs) = rs_api.get(name).await {
+                    for ro in rs
+                        .metadata
+                        .owner_references
+                        .iter()
+                        .flatten()
+                        .filter(|r| r.kind == "Deployment")
+                    {
+                        out.insert(("Deployment".to_string(), ro.name.clone()));
                     }
                 }
-                "StatefulSet" | "DaemonSet" => {
-                    out.insert((o.kind.clone(), o.name.clone()));
-                }
-                _ => {}
             }
+            "StatefulSet" | "DaemonSet" => {
+                out.insert((kind.clone(), name.clone()));
+            }
+            _ => {}
         }
     }
     out
@@ -124,7 +116,7 @@ where
 pub async fn restart_uninjected(
     client: &Client,
     ns: &str,
-    uninjected: &[&Pod],
+    uninjected: &[&PodFacts],
     stamp: &str,
 ) -> Vec<String> {
     let mut restarted = Vec::new();

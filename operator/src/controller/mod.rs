@@ -5,6 +5,7 @@
 pub mod actions;
 pub mod leader;
 pub mod metrics;
+pub mod podindex;
 pub mod reconcile;
 pub mod run;
 pub mod snapshots;

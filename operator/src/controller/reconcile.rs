@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use agentlens_crds::{AgentDeployment, Evaluation, Model};
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
@@ -50,8 +50,8 @@ impl ReconcileError {
 pub struct Ctx {
     /// The client.
     pub client: kube::Client,
-    /// Pods of every namespace.
-    pub pods: Store<Pod>,
+    /// Pods of every namespace, as the facts the status reads.
+    pub pods: super::podindex::PodIndex,
     /// ConfigMaps.
     pub config_maps: Store<ConfigMap>,
     /// Secrets (metadata and data; only hashed).
@@ -111,8 +111,8 @@ pub async fn reconcile_agent_deployment(
         .with_label_values(&["agentdeployment"])
         .inc();
     let ns = ad.namespace().unwrap_or_default();
-    let pods = in_ns(&ctx.pods, &ns);
-    let pod_refs: Vec<&Pod> = pods.iter().map(AsRef::as_ref).collect();
+    let pods = ctx.pods.in_namespace(&ns);
+    let pod_refs: Vec<&status::PodFacts> = pods.iter().map(AsRef::as_ref).collect();
     let cms = in_ns(&ctx.config_maps, &ns);
     let secrets = in_ns(&ctx.secrets, &ns);
     let models = in_ns(&ctx.models, &ns);
@@ -164,10 +164,10 @@ pub async fn reconcile_agent_deployment(
             .as_ref()
             .map(|p| p.uninjected.iter().collect())
             .unwrap_or_default();
-        let uninjected: Vec<&Pod> = matched
+        let uninjected: Vec<&status::PodFacts> = matched
             .iter()
             .copied()
-            .filter(|p| p.metadata.name.as_ref().is_some_and(|n| names.contains(&n)))
+            .filter(|p| names.contains(&&p.name))
             .collect();
         let done =
             super::actions::restart_uninjected(&ctx.client, &ns, &uninjected, &now.0.to_string())

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use agentlens_crds::{AgentDeployment, Evaluation, Model};
 use axum::routing::get;
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
 use kube::api::{Api, PostParams};
@@ -135,38 +135,42 @@ pub async fn run(opts: RunOptions) -> Result<()> {
 
     // Reflectors shared by the controller triggers and the status computation.
     let cfg = watcher::Config::default();
-    let (pods, pods_w) = reflector::store::<Pod>();
+    let pods = super::podindex::PodIndex::default();
     let (cms, cms_w) = reflector::store::<ConfigMap>();
     let (secrets, secrets_w) = reflector::store::<Secret>();
     let (models, models_w) = reflector::store::<Model>();
     let (evals, evals_w) = reflector::store::<Evaluation>();
-    let pod_stream = reflector::reflector(
-        pods_w,
-        watcher(Api::<Pod>::all(client.clone()), cfg.clone()),
-    )
-    .default_backoff()
-    .applied_objects();
+    let pod_index = pods.clone();
+    let pod_stream = watcher(Api::<Pod>::all(client.clone()), cfg.clone())
+        .modify(super::trim::pod)
+        .default_backoff()
+        .inspect_ok(move |ev| pod_index.apply(ev))
+        .applied_objects();
     let cm_stream = reflector::reflector(
         cms_w,
-        watcher(Api::<ConfigMap>::all(client.clone()), cfg.clone()),
+        watcher(Api::<ConfigMap>::all(client.clone()), cfg.clone())
+            .modify(|o| o.metadata.managed_fields = None),
     )
     .default_backoff()
     .applied_objects();
     let secret_stream = reflector::reflector(
         secrets_w,
-        watcher(Api::<Secret>::all(client.clone()), cfg.clone()),
+        watcher(Api::<Secret>::all(client.clone()), cfg.clone())
+            .modify(|o| o.metadata.managed_fields = None),
     )
     .default_backoff()
     .applied_objects();
     let model_stream = reflector::reflector(
         models_w,
-        watcher(Api::<Model>::all(client.clone()), cfg.clone()),
+        watcher(Api::<Model>::all(client.clone()), cfg.clone())
+            .modify(|o| o.metadata.managed_fields = None),
     )
     .default_backoff()
     .applied_objects();
     let eval_stream = reflector::reflector(
         evals_w,
-        watcher(Api::<Evaluation>::all(client.clone()), cfg.clone()),
+        watcher(Api::<Evaluation>::all(client.clone()), cfg.clone())
+            .modify(|o| o.metadata.managed_fields = None),
     )
     .default_backoff()
     .applied_objects();

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::status::PodFacts;
 use agentlens_crds::Snapshot;
 use futures::StreamExt;
 use http_body_util::{BodyExt, Empty};
@@ -11,7 +12,6 @@ use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use k8s_openapi::api::core::v1::Pod;
 
 /// Most snapshot requests in flight.
 pub const MAX_IN_FLIGHT: usize = 16;
@@ -60,11 +60,11 @@ impl SnapshotClient {
     }
 
     /// Snapshots of the ready, injected pods among `pods`, by pod name; the number of failures.
-    pub async fn fetch(&self, pods: &[&Pod]) -> (BTreeMap<String, Snapshot>, u64) {
+    pub async fn fetch(&self, pods: &[&PodFacts]) -> (BTreeMap<String, Snapshot>, u64) {
         let targets: Vec<(String, String)> = pods
             .iter()
-            .filter(|p| crate::status::is_injected(p) && crate::status::is_ready(p))
-            .filter_map(|p| Some((p.metadata.name.clone()?, p.status.as_ref()?.pod_ip.clone()?)))
+            .filter(|p| p.injected && p.ready)
+            .filter_map(|p| Some((p.name.clone(), p.pod_ip.clone()?)))
             .collect();
         let results: Vec<(String, Result<Snapshot, String>)> = futures::stream::iter(targets)
             .map(|(name, ip)| async move { (name, self.one(&ip).await) })

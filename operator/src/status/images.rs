@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 
 use agentlens_crds::agentdeployment_status::ImageStatus;
-use k8s_openapi::api::core::v1::Pod;
 
 /// The registry digest in an `imageID`, or `None` when it names none: empty (the container is
 /// waiting), or a bare `sha256:` local image ID (a locally built or side-loaded image, not a
@@ -21,38 +20,14 @@ pub fn registry_digest(image_id: &str) -> Option<String> {
 /// Per (container, image): how many pods run each digest (`None` = unresolved).
 pub type ImageCounts = BTreeMap<(String, String), BTreeMap<Option<String>, u32>>;
 
-/// Counts digests over `pods` (regular and init containers).
-pub fn count(pods: &[&Pod]) -> ImageCounts {
+/// Counts digests over `pods`.
+pub fn count(pods: &[&super::PodFacts]) -> ImageCounts {
     let mut out: ImageCounts = BTreeMap::new();
     for pod in pods {
-        let Some(status) = pod.status.as_ref() else {
-            continue;
-        };
-        let statuses = status
-            .container_statuses
-            .iter()
-            .flatten()
-            .chain(status.init_container_statuses.iter().flatten());
-        for cs in statuses {
-            if cs.name == crate::inject::sidecar::CONTAINER_NAME {
-                continue;
-            }
-            // The spec's image reference is what users recognise; the status may show a
-            // normalised one (docker.io/library/…).
-            let image = pod
-                .spec
-                .as_ref()
-                .and_then(|s| {
-                    s.containers
-                        .iter()
-                        .chain(s.init_containers.iter().flatten())
-                        .find(|c| c.name == cs.name)
-                })
-                .and_then(|c| c.image.clone())
-                .unwrap_or_else(|| cs.image.clone());
-            *out.entry((cs.name.clone(), image))
+        for (container, image, digest) in &pod.images {
+            *out.entry((container.clone(), image.clone()))
                 .or_default()
-                .entry(registry_digest(&cs.image_id))
+                .entry(digest.clone())
                 .or_default() += 1;
         }
     }

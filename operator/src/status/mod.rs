@@ -6,6 +6,7 @@ pub mod conditions;
 pub mod configs;
 pub mod images;
 pub mod lineage;
+pub mod podfacts;
 pub mod runtime;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -15,10 +16,11 @@ use agentlens_crds::agentdeployment_status::{
 };
 use agentlens_crds::common::STATUS_LIST_LIMIT;
 use agentlens_crds::{AgentDeployment, Evaluation, Model, ModelStatus, Snapshot};
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use conditions::{Computed, settle};
+pub use podfacts::PodFacts;
 
 /// Everything the status of one AgentDeployment depends on.
 #[derive(Debug, Clone, Copy)]
@@ -26,7 +28,7 @@ pub struct World<'a> {
     /// The AgentDeployment.
     pub ad: &'a AgentDeployment,
     /// The pods of its namespace (the selector is applied here).
-    pub pods: &'a [&'a Pod],
+    pub pods: &'a [&'a PodFacts],
     /// ConfigMaps of the namespace, by name.
     pub config_maps: &'a BTreeMap<String, &'a ConfigMap>,
     /// Secrets of the namespace, by name.
@@ -41,68 +43,24 @@ pub struct World<'a> {
     pub secret_key: Option<&'a [u8]>,
 }
 
-fn labels(pod: &Pod) -> BTreeMap<String, String> {
-    pod.metadata.labels.clone().unwrap_or_default()
-}
-
-/// Whether the pod's Ready condition is True.
-pub fn is_ready(pod: &Pod) -> bool {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-}
-
-/// Whether the pod carries the sidecar.
-pub fn is_injected(pod: &Pod) -> bool {
-    pod.spec.as_ref().is_some_and(|s| {
-        s.containers
-            .iter()
-            .chain(s.init_containers.iter().flatten())
-            .any(|c| c.name == crate::inject::sidecar::CONTAINER_NAME)
-    })
-}
-
-fn running(pod: &Pod) -> bool {
-    pod.metadata.deletion_timestamp.is_none()
-        && pod
-            .status
-            .as_ref()
-            .and_then(|s| s.phase.as_deref())
-            .is_none_or(|p| p == "Running" || p == "Pending")
-}
-
-/// The pods an AgentDeployment selects (not finished, not being deleted).
-pub fn matched<'a>(ad: &AgentDeployment, pods: &[&'a Pod]) -> Vec<&'a Pod> {
-    let mut out: Vec<&Pod> = pods
+/// The pods an AgentDeployment selects (not finished, not being deleted), by name.
+pub fn matched<'a>(ad: &AgentDeployment, pods: &[&'a PodFacts]) -> Vec<&'a PodFacts> {
+    let mut out: Vec<&PodFacts> = pods
         .iter()
         .copied()
         .filter(|p| {
             !crate::selector::is_empty(&ad.spec.selector)
-                && crate::selector::matches(&ad.spec.selector, &labels(p))
+                && crate::selector::matches(&ad.spec.selector, &p.labels)
         })
-        .filter(|p| running(p))
+        .filter(|p| p.running)
         .collect();
-    out.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+    out.sort_by(|a, b| a.name.cmp(&b.name));
     out
 }
 
-fn should_be_injected(ad: &AgentDeployment, pod: &Pod) -> bool {
-    let opted_out = pod
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(crate::inject::INJECT))
-        .or_else(|| {
-            pod.metadata
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(crate::inject::INJECT))
-        })
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("false"));
+fn should_be_injected(ad: &AgentDeployment, pod: &PodFacts) -> bool {
     let ad_off = ad.spec.sidecar.as_ref().and_then(|s| s.inject) == Some(false);
-    let host_net = pod.spec.as_ref().and_then(|s| s.host_network) == Some(true);
-    !opted_out && !ad_off && !host_net
+    !pod.opted_out && !ad_off && !pod.host_network
 }
 
 fn bounded<T>(mut v: Vec<T>, field: &str, omitted: &mut BTreeMap<String, u32>) -> Vec<T> {
@@ -125,12 +83,12 @@ pub fn agent_deployment(
     let mut omitted = BTreeMap::new();
 
     // Pods.
-    let injected = pods.iter().filter(|p| is_injected(p)).count() as u32;
-    let ready = pods.iter().filter(|p| is_ready(p)).count() as u32;
+    let injected = pods.iter().filter(|p| p.injected).count() as u32;
+    let ready = pods.iter().filter(|p| p.ready).count() as u32;
     let uninjected_all: Vec<String> = pods
         .iter()
-        .filter(|p| !is_injected(p) && should_be_injected(ad, p))
-        .map(|p| p.metadata.name.clone().unwrap_or_default())
+        .filter(|p| !p.injected && should_be_injected(ad, p))
+        .map(|p| p.name.clone())
         .collect();
     let pod_counts = PodCounts {
         matched: pods.len() as u32,
@@ -185,8 +143,7 @@ pub fn agent_deployment(
     // Configs (consumed by the pods or named in the spec) and prompts.
     let mut wanted: BTreeSet<configs::ConfigRef> = pods
         .iter()
-        .filter_map(|p| p.spec.as_ref())
-        .flat_map(configs::consumed)
+        .flat_map(|p| p.configs.iter().cloned())
         .collect();
     for c in &ad.spec.configs {
         if let Some(n) = &c.config_map {
@@ -211,16 +168,12 @@ pub fn agent_deployment(
         .retain(|(k, n)| !(*k == ConfigKind::ConfigMap && prompt_refs.iter().any(|(c, _)| c == n)));
     // Stale pods: the pods that consume a config (all pods for configs named only in the spec
     // and for prompts) and started before its latest change.
-    let start_of = |p: &Pod| p.status.as_ref().and_then(|s| s.start_time.clone());
+    let start_of = |p: &PodFacts| p.start_time.clone();
     let all_starts: Vec<Option<Time>> = pods.iter().map(|p| start_of(p)).collect();
     let consumer_starts = |kind: ConfigKind, name: &str| -> Vec<Option<Time>> {
         let consumers: Vec<Option<Time>> = pods
             .iter()
-            .filter(|p| {
-                p.spec
-                    .as_ref()
-                    .is_some_and(|s| configs::consumed(s).contains(&(kind, name.to_string())))
-            })
+            .filter(|p| p.configs.contains(&(kind, name.to_string())))
             .map(|p| start_of(p))
             .collect();
         if consumers.is_empty() {
@@ -337,8 +290,11 @@ pub fn agent_deployment(
     // Runtime.
     let mine: BTreeMap<String, Snapshot> = pods
         .iter()
-        .filter_map(|p| p.metadata.name.as_ref())
-        .filter_map(|n| w.snapshots.get(n).map(|s| (n.clone(), s.clone())))
+        .filter_map(|p| {
+            w.snapshots
+                .get(&p.name)
+                .map(|s| (p.name.clone(), s.clone()))
+        })
         .collect();
     let mut runtime = runtime::merge(&mine, runtime::oom_kills(&pods));
     let prev_runtime = previous.and_then(|p| p.runtime.clone());

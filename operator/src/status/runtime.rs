@@ -4,27 +4,10 @@ use std::collections::BTreeMap;
 
 use agentlens_crds::Snapshot;
 use agentlens_crds::agentdeployment_status::{RuntimeStatus, TracebackRef};
-use k8s_openapi::api::core::v1::Pod;
 
-/// Containers the kernel killed for memory, counted from each container's last termination
-/// (and the current one of a terminated container).
-pub fn oom_kills(pods: &[&Pod]) -> u64 {
-    pods.iter()
-        .flat_map(|p| {
-            p.status
-                .iter()
-                .flat_map(|s| s.container_statuses.iter().flatten())
-        })
-        .map(|cs| {
-            let last = cs.last_state.as_ref().and_then(|s| s.terminated.as_ref());
-            let now = cs.state.as_ref().and_then(|s| s.terminated.as_ref());
-            [last, now]
-                .into_iter()
-                .flatten()
-                .filter(|t| t.reason.as_deref() == Some("OOMKilled"))
-                .count() as u64
-        })
-        .sum()
+/// Containers the kernel killed for memory, over `pods`.
+pub fn oom_kills(pods: &[&super::PodFacts]) -> u64 {
+    pods.iter().map(|p| p.oom_kills).sum()
 }
 
 /// Merges the snapshots of the system's pods (pod name → snapshot). GPUs shared by pods on a
