@@ -260,6 +260,16 @@ pub struct TracebackGroup {
     pub last_at: Time,
 }
 
+/// One cumulative histogram bucket: requests that took at most `le` seconds.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct LatencyBucket {
+    /// Upper bound in seconds (finite; the `+Inf` bucket is `LatencySummary::requests`).
+    pub le: f64,
+    /// Cumulative count of requests at or under `le`.
+    pub count: u64,
+}
+
 /// Request latency summary.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -274,6 +284,10 @@ pub struct LatencySummary {
     pub p95_seconds: f64,
     /// 99th percentile latency, in seconds.
     pub p99_seconds: f64,
+    /// The cumulative histogram behind the quantiles, finite bounds only (the total is
+    /// `requests`), so the operator can merge pods without averaging percentiles.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub buckets: Vec<LatencyBucket>,
 }
 
 /// Digest and counts of one container's environment inventory (`GET /v1/inventory` has it all).

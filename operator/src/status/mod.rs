@@ -5,6 +5,7 @@
 pub mod conditions;
 pub mod configs;
 pub mod images;
+pub mod latency;
 pub mod lineage;
 pub mod podfacts;
 pub mod runtime;

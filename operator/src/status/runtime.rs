@@ -40,14 +40,20 @@ pub fn merge(snapshots: &BTreeMap<String, Snapshot>, oom_kills: u64) -> RuntimeS
             }
         }
     }
+    let lat: Vec<&agentlens_crds::snapshot::LatencySummary> = snapshots
+        .values()
+        .filter_map(|s| s.latency.as_ref())
+        .collect();
+    let (buckets, total) = super::latency::merge(&lat);
+    let q = |p| super::latency::quantile(&buckets, total, p);
     let has_gpu = !gpus.is_empty();
     RuntimeStatus {
         gpu_memory_used_bytes: has_gpu.then(|| gpus.values().map(|v| v.0).sum()),
         gpu_memory_total_bytes: has_gpu.then(|| gpus.values().map(|v| v.1).sum()),
         rss_bytes: (!snapshots.is_empty()).then_some(rss),
-        latency_p50_seconds: None,
-        latency_p95_seconds: None,
-        latency_p99_seconds: None,
+        latency_p50_seconds: q(0.5),
+        latency_p95_seconds: q(0.95),
+        latency_p99_seconds: q(0.99),
         tracebacks,
         last_traceback: last,
         gpu_oom_events: ooms,
