@@ -265,3 +265,106 @@ fn events_only_for_what_is_new() {
     assert_eq!(ev[0].reason, "GpuOutOfMemory");
     assert_eq!(new_events(None, &rt(0, 1))[0].reason, "OOMKilled");
 }
+
+/// Every example system reconciles against the in-memory API (objects as applied, no pods
+/// yet): the status is written, Models get their lineage, and a second pass writes nothing.
+#[tokio::test]
+async fn every_example_system_reconciles() {
+    for dir in ["invoice-rpa", "consumer-rag", "finetuned-gpu"] {
+        let mut text = String::new();
+        for f in
+            std::fs::read_dir(format!("{}/../examples/{dir}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+        {
+            text.push_str(&std::fs::read_to_string(f.unwrap().path()).unwrap());
+            text.push_str("\n---\n");
+        }
+        let d = dump::read(&text).unwrap();
+        let writes = Arc::new(AtomicUsize::new(0));
+        let w2 = writes.clone();
+        let client = ClientBuilder::new()
+            .with_resource::<AgentDeployment>()
+            .with_status_subresource::<AgentDeployment>()
+            .with_resource::<Model>()
+            .with_status_subresource::<Model>()
+            .with_objects(d.agent_deployments.clone())
+            .with_objects(d.models.clone())
+            .with_interceptor_funcs(Funcs::new().patch_status(move |_| {
+                w2.fetch_add(1, Ordering::SeqCst);
+                Ok(None)
+            }))
+            .build()
+            .await
+            .unwrap();
+        let ctx = Arc::new(Ctx {
+            client: client.clone(),
+            pods: agentlens_operator::controller::podindex::PodIndex::from_pods(&d.pods),
+            config_maps: store(&d.config_maps),
+            secrets: store(&d.secrets),
+            models: store(&d.models),
+            evaluations: store(&d.evaluations),
+            snapshots: None,
+            hmac_key: Arc::new(vec![1; 32]),
+            metrics: OperatorMetrics::new().unwrap(),
+            now: fixed_now,
+            recorder: None,
+        });
+        let ad0 = &d.agent_deployments[0];
+        let ns = ad0.metadata.namespace.clone().unwrap();
+        let ads: Api<AgentDeployment> = Api::namespaced(client.clone(), &ns);
+        let name = ad0.metadata.name.clone().unwrap();
+        reconcile_agent_deployment(Arc::new(ads.get(&name).await.unwrap()), ctx.clone())
+            .await
+            .unwrap();
+        let models: Api<Model> = Api::namespaced(client.clone(), &ns);
+        for m in &d.models {
+            let m = models
+                .get(m.metadata.name.as_deref().unwrap())
+                .await
+                .unwrap();
+            reconcile_model(Arc::new(m), ctx.clone()).await.unwrap();
+        }
+        let after_first = writes.load(Ordering::SeqCst);
+        assert_eq!(after_first, 1 + d.models.len(), "{dir}");
+        let s = ads.get(&name).await.unwrap().status.unwrap();
+        assert_eq!(
+            s.conditions
+                .iter()
+                .find(|c| c.type_ == "LineageComplete")
+                .unwrap()
+                .status,
+            "True",
+            "{dir}"
+        );
+        assert!(!s.prompts.is_empty(), "{dir}");
+        // Second pass: nothing changed, nothing written.
+        reconcile_agent_deployment(Arc::new(ads.get(&name).await.unwrap()), ctx.clone())
+            .await
+            .unwrap();
+        for m in &d.models {
+            let m = models
+                .get(m.metadata.name.as_deref().unwrap())
+                .await
+                .unwrap();
+            reconcile_model(Arc::new(m), ctx.clone()).await.unwrap();
+        }
+        assert_eq!(
+            writes.load(Ordering::SeqCst),
+            after_first,
+            "{dir}: unchanged system rewritten"
+        );
+        if dir == "finetuned-gpu" {
+            let dpo = models.get("clinical-notes-dpo").await.unwrap();
+            let chain: Vec<String> = dpo
+                .status
+                .unwrap()
+                .lineage
+                .into_iter()
+                .map(|e| e.name)
+                .collect();
+            assert_eq!(
+                chain,
+                ["llama-3.1-8b", "clinical-notes-sft", "clinical-notes-dpo"]
+            );
+        }
+    }
+}

@@ -195,7 +195,8 @@ pub async fn run(opts: RunOptions) -> Result<()> {
         )),
     });
 
-    let ad_controller = Controller::new(Api::<AgentDeployment>::all(client.clone()), cfg.clone());
+    let ad_controller = Controller::new(Api::<AgentDeployment>::all(client.clone()), cfg.clone())
+        .with_config(kube::runtime::controller::Config::default().concurrency(16));
     let ad_store = ad_controller.store();
 
     // The webhook on every replica, fed from the AgentDeployment store.
