@@ -17,6 +17,23 @@ use kube::runtime::watcher::Event;
 use kube_fake_client::ClientBuilder;
 use kube_fake_client::interceptor::Funcs;
 
+/// The reconcilers' context over the objects of a dump, writing to `client`.
+fn ctx_for(client: &kube::Client, d: &dump::Dump, hmac_key: Vec<u8>) -> Arc<Ctx> {
+    Arc::new(Ctx {
+        client: client.clone(),
+        pods: agentlens_operator::controller::podindex::PodIndex::from_pods(&d.pods),
+        config_maps: store(&d.config_maps),
+        secrets: store(&d.secrets),
+        models: store(&d.models),
+        evaluations: store(&d.evaluations),
+        snapshots: None,
+        hmac_key: Arc::new(hmac_key),
+        metrics: OperatorMetrics::new().unwrap(),
+        now: fixed_now,
+        recorder: None,
+    })
+}
+
 fn fixed_now() -> Time {
     Time("2026-11-27T09:00:00Z".parse().unwrap())
 }
@@ -53,19 +70,7 @@ async fn status_is_written_once_and_not_again_for_an_unchanged_system() {
         .build()
         .await
         .unwrap();
-    let ctx = Arc::new(Ctx {
-        client: client.clone(),
-        pods: agentlens_operator::controller::podindex::PodIndex::from_pods(&d.pods),
-        config_maps: store(&d.config_maps),
-        secrets: store(&d.secrets),
-        models: store(&d.models),
-        evaluations: store(&d.evaluations),
-        snapshots: None,
-        hmac_key: Arc::new(dump::hmac_key(&d).unwrap()),
-        metrics: OperatorMetrics::new().unwrap(),
-        now: fixed_now,
-        recorder: None,
-    });
+    let ctx = ctx_for(&client, &d, dump::hmac_key(&d).unwrap());
     let api: Api<AgentDeployment> = Api::namespaced(client.clone(), "invoice-rpa");
     let ad = api.get("invoice-rpa").await.unwrap();
     assert!(ad.status.is_none());
@@ -185,19 +190,7 @@ async fn pods_created_without_the_sidecar_roll_their_deployment_once() {
         .build()
         .await
         .unwrap();
-    let ctx = Arc::new(Ctx {
-        client: client.clone(),
-        pods: agentlens_operator::controller::podindex::PodIndex::from_pods(&d.pods),
-        config_maps: store(&d.config_maps),
-        secrets: store(&d.secrets),
-        models: store(&d.models),
-        evaluations: store(&d.evaluations),
-        snapshots: None,
-        hmac_key: Arc::new(vec![7; 32]),
-        metrics: OperatorMetrics::new().unwrap(),
-        now: fixed_now,
-        recorder: None,
-    });
+    let ctx = ctx_for(&client, &d, vec![7; 32]);
     let ads: Api<AgentDeployment> = Api::namespaced(client.clone(), "invoice-rpa");
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), "invoice-rpa");
     let ad = ads.get("invoice-rpa").await.unwrap();
@@ -295,19 +288,7 @@ async fn every_example_system_reconciles() {
             .build()
             .await
             .unwrap();
-        let ctx = Arc::new(Ctx {
-            client: client.clone(),
-            pods: agentlens_operator::controller::podindex::PodIndex::from_pods(&d.pods),
-            config_maps: store(&d.config_maps),
-            secrets: store(&d.secrets),
-            models: store(&d.models),
-            evaluations: store(&d.evaluations),
-            snapshots: None,
-            hmac_key: Arc::new(vec![1; 32]),
-            metrics: OperatorMetrics::new().unwrap(),
-            now: fixed_now,
-            recorder: None,
-        });
+        let ctx = ctx_for(&client, &d, vec![1; 32]);
         let ad0 = &d.agent_deployments[0];
         let ns = ad0.metadata.namespace.clone().unwrap();
         let ads: Api<AgentDeployment> = Api::namespaced(client.clone(), &ns);
