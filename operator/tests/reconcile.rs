@@ -223,6 +223,21 @@ async fn pods_created_without_the_sidecar_roll_their_deployment_once() {
         stamp, "2026-11-27T09:00:00Z",
         "rolled out once, never in a loop"
     );
+    // The uninjected pod is what `AgentLensSidecarMissing` alerts on.
+    let status = ads.get("invoice-rpa").await.unwrap().status.unwrap();
+    let uninjected = status.pods.unwrap().uninjected_count;
+    assert!(uninjected >= 1);
+    let text = String::from_utf8(later.metrics.render().unwrap()).unwrap();
+    let line = format!(
+        "agentlens_agentdeployment_uninjected_pods{{agentdeployment=\"invoice-rpa\",namespace=\"invoice-rpa\"}} {uninjected}"
+    );
+    assert!(text.contains(&line), "{line} not in\n{text}");
+    // Once the AgentDeployment is gone its series go too (no alert on a deleted system).
+    later
+        .metrics
+        .retain_agent_deployments(&std::collections::HashSet::new());
+    let text = String::from_utf8(later.metrics.render().unwrap()).unwrap();
+    assert!(!text.contains("agentdeployment=\"invoice-rpa\""), "{text}");
 }
 
 fn later_now() -> Time {

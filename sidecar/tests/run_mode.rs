@@ -311,18 +311,21 @@ fn prom_value(port: u16, query: &str) -> Option<f64> {
 }
 
 #[test]
-fn a_real_prometheus_sees_the_oom_and_traceback_counters_move() {
+fn a_real_prometheus_sees_the_oom_and_fires_the_gpu_oom_alert() {
     let Some(prometheus) = tool("prometheus") else {
         return;
     };
     let sidecar_port = free_port();
     let prom_port = free_port();
     let dir = std::env::temp_dir().join(format!("agentlens-prom-{}", std::process::id()));
+    // The project's alert rules, as users load them into a Prometheus without the operator.
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules/agentlens.rules.yaml");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(
         dir.join("prometheus.yml"),
         format!(
-            "global:\n  scrape_interval: 1s\nscrape_configs:\n- job_name: agentlens-sidecar\n  static_configs:\n  - targets: ['127.0.0.1:{sidecar_port}']\n"
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n- {rules}\nscrape_configs:\n- job_name: agentlens-sidecar\n  static_configs:\n  - targets: ['127.0.0.1:{sidecar_port}']\n",
+            rules = rules.display()
         ),
     )
     .unwrap();
@@ -346,7 +349,7 @@ fn a_real_prometheus_sees_the_oom_and_traceback_counters_move() {
     let oom = data("torch-cuda-oom-h200.stderr");
     let flag = dir.join("go");
     let script = format!(
-        "while [ ! -e '{}' ]; do sleep 0.1; done; cat '{}' >&2; sleep 8",
+        "while [ ! -e '{}' ]; do sleep 0.1; done; cat '{}' >&2; sleep 20",
         flag.display(),
         oom.display()
     );
@@ -370,6 +373,19 @@ fn a_real_prometheus_sees_the_oom_and_traceback_counters_move() {
         prom_value(prom_port, "agentlens_tracebacks_total{language=\"python\"}")
             .filter(|v| *v >= 1.0)
     });
+    let firing = wait_until(Duration::from_secs(20), || {
+        let (status, body) = http_get(prom_port, "/api/v1/alerts")?;
+        let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+        let alerts = v["data"]["alerts"].as_array()?;
+        alerts
+            .iter()
+            .find(|a| {
+                status == 200
+                    && a["labels"]["alertname"] == "AgentLensGpuOutOfMemory"
+                    && a["state"] == "firing"
+            })
+            .cloned()
+    });
     let _ = agent.kill();
     let _ = agent.wait();
     let _ = prom.kill();
@@ -385,4 +401,13 @@ fn a_real_prometheus_sees_the_oom_and_traceback_counters_move() {
         "increase() over the counter saw the first OOM"
     );
     assert_eq!(tracebacks, Some(1.0));
+    let alert = firing.expect("Prometheus reports AgentLensGpuOutOfMemory as firing");
+    assert_eq!(alert["labels"]["severity"], "critical");
+    assert_eq!(alert["labels"]["source"], "log");
+    assert!(
+        alert["annotations"]["runbook_url"]
+            .as_str()
+            .unwrap()
+            .ends_with("docs/runbooks.md#agentlensgpuoutofmemory")
+    );
 }

@@ -20,6 +20,12 @@ pub struct OperatorMetrics {
     pub snapshot_failures: IntCounterVec,
     /// `agentlens_operator_leader` (1 while this replica leads)
     pub leader: IntGauge,
+    /// `agentlens_agentdeployment_uninjected_pods{namespace,agentdeployment}`: pods that should
+    /// carry the sidecar and do not (the `AgentLensSidecarMissing` alert).
+    pub uninjected: prometheus::IntGaugeVec,
+    /// `agentlens_agentdeployment_gpu_oom_events{namespace,agentdeployment}`: GPU OOMs in the
+    /// system's status.
+    pub gpu_oom: prometheus::IntGaugeVec,
 }
 
 /// Error categories, fixed so counters start at zero.
@@ -69,6 +75,20 @@ impl OperatorMetrics {
                 "agentlens_operator_leader",
                 "1 while this replica holds the leader lease.",
             ))?,
+            uninjected: prometheus::IntGaugeVec::new(
+                Opts::new(
+                    "agentlens_agentdeployment_uninjected_pods",
+                    "Pods of an AgentDeployment that run without the sidecar.",
+                ),
+                &["namespace", "agentdeployment"],
+            )?,
+            gpu_oom: prometheus::IntGaugeVec::new(
+                Opts::new(
+                    "agentlens_agentdeployment_gpu_oom_events",
+                    "GPU out-of-memory events recorded in an AgentDeployment's status.",
+                ),
+                &["namespace", "agentdeployment"],
+            )?,
             registry,
         };
         m.registry.register(Box::new(m.reconciles.clone()))?;
@@ -77,6 +97,8 @@ impl OperatorMetrics {
         m.registry.register(Box::new(m.writes.clone()))?;
         m.registry.register(Box::new(m.snapshot_failures.clone()))?;
         m.registry.register(Box::new(m.leader.clone()))?;
+        m.registry.register(Box::new(m.uninjected.clone()))?;
+        m.registry.register(Box::new(m.gpu_oom.clone()))?;
         for controller in ["agentdeployment", "model"] {
             m.reconciles.with_label_values(&[controller]);
             m.writes.with_label_values(&[controller]);
@@ -86,6 +108,29 @@ impl OperatorMetrics {
         }
         m.snapshot_failures.with_label_values(&["unreachable"]);
         Ok(m)
+    }
+
+    /// Drops the per-AgentDeployment series of systems that no longer exist, so a deleted
+    /// AgentDeployment stops alerting and the label set stays bounded by the live objects.
+    pub fn retain_agent_deployments(&self, live: &std::collections::HashSet<(String, String)>) {
+        for vec in [&self.uninjected, &self.gpu_oom] {
+            for family in prometheus::core::Collector::collect(vec) {
+                for metric in family.get_metric() {
+                    let mut ns = "";
+                    let mut name = "";
+                    for pair in metric.get_label() {
+                        match pair.name() {
+                            "namespace" => ns = pair.value(),
+                            "agentdeployment" => name = pair.value(),
+                            _ => {}
+                        }
+                    }
+                    if !live.contains(&(ns.to_string(), name.to_string())) {
+                        let _ = vec.remove_label_values(&[ns, name]);
+                    }
+                }
+            }
+        }
     }
 
     /// Prometheus text exposition.

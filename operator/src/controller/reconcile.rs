@@ -176,6 +176,17 @@ pub async fn reconcile_agent_deployment(
             tracing::info!(agentdeployment = %ad.name_any(), "rolled out {} for sidecar injection", done.join(", "));
         }
     }
+    let labels = [ns.as_str(), ad.metadata.name.as_deref().unwrap_or_default()];
+    let uninjected = new_status.pods.as_ref().map_or(0, |p| p.uninjected_count);
+    ctx.metrics
+        .uninjected
+        .with_label_values(&labels)
+        .set(i64::from(uninjected));
+    let ooms = new_status.runtime.as_ref().map_or(0, |r| r.gpu_oom_events);
+    ctx.metrics
+        .gpu_oom
+        .with_label_values(&labels)
+        .set(i64::try_from(ooms).unwrap_or(i64::MAX));
     if ad.status.as_ref() != Some(&new_status) {
         let api: Api<AgentDeployment> = Api::namespaced(ctx.client.clone(), &ns);
         let patch = json!({

@@ -212,11 +212,17 @@ pub async fn run(opts: RunOptions) -> Result<()> {
         config: inject,
     });
     {
-        let (state, store) = (webhook_state.clone(), ad_store.clone());
+        let (state, store, m) = (webhook_state.clone(), ad_store.clone(), metrics.clone());
         tokio::spawn(async move {
             loop {
                 let ads: Vec<AgentDeployment> =
                     store.state().iter().map(|a| a.as_ref().clone()).collect();
+                // Deleted systems are never reconciled again: drop their series here.
+                let live = ads
+                    .iter()
+                    .map(|a| (a.namespace().unwrap_or_default(), a.name_any()))
+                    .collect();
+                m.retain_agent_deployments(&live);
                 if let Ok(mut w) = state.agent_deployments.write() {
                     *w = ads;
                 }

@@ -1,0 +1,143 @@
+//! The alert rules file against the contract: the alert names of the design, the annotations
+//! every alert carries, runbook links that resolve to a section of `docs/runbooks.md`, and (under
+//! `make test`) `promtool check rules` plus the `promtool test rules` unit tests.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+/// The alert names users and dashboards rely on (`../shared/DESIGN.md`, contracts).
+const ALERTS: [&str; 8] = [
+    "AgentLensGpuOutOfMemory",
+    "AgentLensGpuMemoryPressure",
+    "AgentLensContainerOOMKilled",
+    "AgentLensGpuXidError",
+    "AgentLensHighLatency",
+    "AgentLensTracebackSurge",
+    "AgentLensSidecarMissing",
+    "AgentLensOperatorDown",
+];
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn rules() -> Vec<Value> {
+    let text = std::fs::read_to_string(root().join("rules/agentlens.rules.yaml")).unwrap();
+    let doc: Value = serde_saphyr::from_str(&text).unwrap();
+    doc["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["rules"].as_array().unwrap().clone())
+        .collect()
+}
+
+/// GitHub's anchor for a Markdown heading: lower case, spaces to dashes, punctuation dropped.
+fn anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn every_contract_alert_is_defined_with_its_annotations_and_nothing_else() {
+    let rules = rules();
+    for name in ALERTS {
+        assert!(
+            rules.iter().any(|r| r["alert"] == name),
+            "{name} is missing from rules/agentlens.rules.yaml"
+        );
+    }
+    for r in &rules {
+        let name = r["alert"].as_str().expect("only alerting rules");
+        assert!(ALERTS.contains(&name), "{name} is not in the design's list");
+        let severity = r["labels"]["severity"].as_str().unwrap_or_default();
+        assert!(
+            ["critical", "warning", "info"].contains(&severity),
+            "{name}: severity {severity:?}"
+        );
+        for key in ["summary", "description", "runbook_url"] {
+            assert!(
+                r["annotations"][key]
+                    .as_str()
+                    .is_some_and(|s| !s.is_empty()),
+                "{name} has no {key}"
+            );
+        }
+    }
+}
+
+#[test]
+fn runbook_links_point_at_a_section_of_docs_runbooks() {
+    let doc = std::fs::read_to_string(root().join("docs/runbooks.md")).unwrap();
+    let anchors: Vec<String> = doc
+        .lines()
+        .filter_map(|l| l.strip_prefix("## "))
+        .map(anchor)
+        .collect();
+    for r in rules() {
+        let url = r["annotations"]["runbook_url"].as_str().unwrap();
+        let (page, frag) = url.split_once('#').expect("a runbook_url with an anchor");
+        assert!(page.ends_with("/docs/runbooks.md"), "{url}");
+        assert!(
+            anchors.iter().any(|a| a == frag),
+            "{url}: no section #{frag} in docs/runbooks.md"
+        );
+        assert_eq!(
+            frag,
+            r["alert"].as_str().unwrap().to_lowercase(),
+            "one section per alert, named after it"
+        );
+    }
+}
+
+/// promtool from Debian's `prometheus` package; missing means skipped, or failed under `make test`.
+fn promtool() -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join("promtool"))
+            .find(|f| f.is_file())
+    });
+    if found.is_none() {
+        assert!(
+            std::env::var_os("AGENTLENS_REQUIRE_TOOLS").is_none(),
+            "promtool is not installed (make tools installs Debian's prometheus package)"
+        );
+        eprintln!("skipped: promtool is not installed (make tools installs it)");
+    }
+    found
+}
+
+#[test]
+fn promtool_checks_the_rules_and_passes_their_unit_tests() {
+    let Some(promtool) = promtool() else {
+        return;
+    };
+    for args in [
+        ["check", "rules", "rules/agentlens.rules.yaml"],
+        ["test", "rules", "rules/tests/agentlens.test.yaml"],
+    ] {
+        let out = Command::new(&promtool)
+            .args(args)
+            .current_dir(root())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "promtool {}:\n{}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
