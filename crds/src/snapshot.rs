@@ -29,6 +29,10 @@ pub struct Snapshot {
     pub pod: Option<PodIdentity>,
     /// When the measurements were taken.
     pub collected_at: Time,
+    /// When a monitoring system last fetched `/metrics` from this sidecar (maturity check
+    /// `OBS-6`); absent until the first scrape.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_scraped_at: Option<Time>,
     /// GPU state, devices and per-process memory.
     pub gpu: GpuSnapshot,
     /// Per-container process measurements.

@@ -232,6 +232,17 @@ async fn pods_created_without_the_sidecar_roll_their_deployment_once() {
         "agentlens_agentdeployment_uninjected_pods{{agentdeployment=\"invoice-rpa\",namespace=\"invoice-rpa\"}} {uninjected}"
     );
     assert!(text.contains(&line), "{line} not in\n{text}");
+    let score = status.maturity.as_ref().unwrap().score;
+    let line = format!(
+        "agentlens_maturity_score{{agentdeployment=\"invoice-rpa\",namespace=\"invoice-rpa\"}} {score}"
+    );
+    assert!(text.contains(&line), "{line} not in\n{text}");
+    assert!(
+        text.contains(
+            "agentlens_maturity_check_passed{agentdeployment=\"invoice-rpa\",check=\"ENV-1\",namespace=\"invoice-rpa\"} 0"
+        ),
+        "{text}"
+    );
     // Once the AgentDeployment is gone its series go too (no alert on a deleted system).
     later
         .metrics

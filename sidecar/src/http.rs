@@ -26,6 +26,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
 }
 
 async fn metrics(State(s): State<Arc<Shared>>) -> Response {
+    s.last_scrape_ms
+        .store(crate::sample::now_ms(), Ordering::Relaxed);
     match s.metrics.render() {
         Ok(body) => (
             [(

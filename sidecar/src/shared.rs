@@ -27,6 +27,8 @@ pub struct Shared {
     pub pod: Option<PodIdentity>,
     /// Critical XID counts.
     pub xid: XidCounts,
+    /// When `/metrics` was last fetched (ms since the epoch; 0 = never).
+    pub last_scrape_ms: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -48,6 +50,7 @@ impl Shared {
             mode,
             pod,
             xid: XidCounts::default(),
+            last_scrape_ms: std::sync::atomic::AtomicU64::new(0),
         }))
     }
 }

@@ -94,6 +94,13 @@ pub fn build(shared: &Shared) -> Snapshot {
         } else {
             crate::sample::now_ms()
         }),
+        metrics_scraped_at: match shared
+            .last_scrape_ms
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            0 => None,
+            ms => Some(time(ms)),
+        },
         gpu: sample.gpu,
         containers,
         gpu_oom_events,

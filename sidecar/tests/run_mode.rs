@@ -241,6 +241,14 @@ fn endpoints_answer_and_metrics_pass_promtool() {
     assert!(
         metrics.contains("agentlens_tracebacks_total{container=\"main\",language=\"python\"} 0")
     );
+    // The scrape is recorded for the operator's maturity check OBS-6 (none before it).
+    assert!(snap.metrics_scraped_at.is_none());
+    let (_, after) = http_get(port, "/v1/snapshot").unwrap();
+    let after: agentlens_crds::Snapshot = serde_json::from_str(&after).unwrap();
+    let scraped = after
+        .metrics_scraped_at
+        .expect("metricsScrapedAt after a scrape");
+    assert!((after.collected_at.0.as_second() - scraped.0.as_second()).abs() < 5);
     if let Some(promtool) = tool("promtool") {
         let mut p = Command::new(promtool)
             .args(["check", "metrics"])

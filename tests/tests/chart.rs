@@ -630,6 +630,7 @@ fn the_dashboard_uses_only_documented_metrics() {
         "cpu memory",
         "latency",
         "tracebacks",
+        "maturity per agentdeployment",
     ] {
         assert!(
             titles.iter().any(|t| t.contains(wanted)),

@@ -26,6 +26,11 @@ pub struct OperatorMetrics {
     /// `agentlens_agentdeployment_gpu_oom_events{namespace,agentdeployment}`: GPU OOMs in the
     /// system's status.
     pub gpu_oom: prometheus::IntGaugeVec,
+    /// `agentlens_maturity_score{namespace,agentdeployment}` (0-100).
+    pub maturity_score: prometheus::IntGaugeVec,
+    /// `agentlens_maturity_check_passed{namespace,agentdeployment,check}`: 1 or 0 for each
+    /// applicable check (17 ids at most, so the label stays bounded).
+    pub maturity_check: prometheus::IntGaugeVec,
 }
 
 /// Error categories, fixed so counters start at zero.
@@ -89,6 +94,20 @@ impl OperatorMetrics {
                 ),
                 &["namespace", "agentdeployment"],
             )?,
+            maturity_score: prometheus::IntGaugeVec::new(
+                Opts::new(
+                    "agentlens_maturity_score",
+                    "Operational-maturity score of an AgentDeployment, 0-100.",
+                ),
+                &["namespace", "agentdeployment"],
+            )?,
+            maturity_check: prometheus::IntGaugeVec::new(
+                Opts::new(
+                    "agentlens_maturity_check_passed",
+                    "1 when an applicable maturity check passes, 0 when it fails.",
+                ),
+                &["namespace", "agentdeployment", "check"],
+            )?,
             registry,
         };
         m.registry.register(Box::new(m.reconciles.clone()))?;
@@ -99,6 +118,8 @@ impl OperatorMetrics {
         m.registry.register(Box::new(m.leader.clone()))?;
         m.registry.register(Box::new(m.uninjected.clone()))?;
         m.registry.register(Box::new(m.gpu_oom.clone()))?;
+        m.registry.register(Box::new(m.maturity_score.clone()))?;
+        m.registry.register(Box::new(m.maturity_check.clone()))?;
         for controller in ["agentdeployment", "model"] {
             m.reconciles.with_label_values(&[controller]);
             m.writes.with_label_values(&[controller]);
@@ -113,20 +134,30 @@ impl OperatorMetrics {
     /// Drops the per-AgentDeployment series of systems that no longer exist, so a deleted
     /// AgentDeployment stops alerting and the label set stays bounded by the live objects.
     pub fn retain_agent_deployments(&self, live: &std::collections::HashSet<(String, String)>) {
-        for vec in [&self.uninjected, &self.gpu_oom] {
+        for vec in [
+            &self.uninjected,
+            &self.gpu_oom,
+            &self.maturity_score,
+            &self.maturity_check,
+        ] {
             for family in prometheus::core::Collector::collect(vec) {
                 for metric in family.get_metric() {
-                    let mut ns = "";
-                    let mut name = "";
-                    for pair in metric.get_label() {
-                        match pair.name() {
-                            "namespace" => ns = pair.value(),
-                            "agentdeployment" => name = pair.value(),
-                            _ => {}
+                    let labels: Vec<(&str, &str)> = metric
+                        .get_label()
+                        .iter()
+                        .map(|p| (p.name(), p.value()))
+                        .collect();
+                    let get = |k: &str| labels.iter().find(|(n, _)| *n == k).map(|(_, v)| *v);
+                    let key = (
+                        get("namespace").unwrap_or_default().to_string(),
+                        get("agentdeployment").unwrap_or_default().to_string(),
+                    );
+                    if !live.contains(&key) {
+                        let mut by_name = std::collections::HashMap::new();
+                        for (n, v) in &labels {
+                            by_name.insert(*n, *v);
                         }
-                    }
-                    if !live.contains(&(ns.to_string(), name.to_string())) {
-                        let _ = vec.remove_label_values(&[ns, name]);
+                        let _ = vec.remove(&by_name);
                     }
                 }
             }

@@ -187,6 +187,23 @@ pub async fn reconcile_agent_deployment(
         .gpu_oom
         .with_label_values(&labels)
         .set(i64::try_from(ooms).unwrap_or(i64::MAX));
+    if let Some(m) = &new_status.maturity {
+        ctx.metrics
+            .maturity_score
+            .with_label_values(&labels)
+            .set(i64::from(m.score));
+        for c in &m.checks {
+            let l = [labels[0], labels[1], c.id.as_str()];
+            if c.applicable {
+                ctx.metrics
+                    .maturity_check
+                    .with_label_values(&l)
+                    .set(i64::from(c.passed));
+            } else {
+                let _ = ctx.metrics.maturity_check.remove_label_values(&l);
+            }
+        }
+    }
     if ad.status.as_ref() != Some(&new_status) {
         let api: Api<AgentDeployment> = Api::namespaced(ctx.client.clone(), &ns);
         let patch = json!({

@@ -88,7 +88,8 @@ fn has_sidecar(spec: &PodSpec) -> bool {
         .any(|c| c.name == CONTAINER_NAME)
 }
 
-fn requests_gpu(spec: &PodSpec) -> bool {
+/// Whether a container of the pod asks for NVIDIA GPUs (limits or requests).
+pub fn requests_gpu(spec: &PodSpec) -> bool {
     spec.containers
         .iter()
         .chain(spec.init_containers.iter().flatten())
@@ -103,7 +104,7 @@ fn requests_gpu(spec: &PodSpec) -> bool {
 
 /// Containers other tools inject next to the app (meshes, serving and workflow helpers): their
 /// UID is not the app's.
-const INFRA_CONTAINERS: [&str; 7] = [
+pub const INFRA_CONTAINERS: [&str; 7] = [
     "istio-proxy",
     "linkerd-proxy",
     "queue-proxy",

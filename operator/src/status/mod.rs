@@ -7,6 +7,7 @@ pub mod configs;
 pub mod images;
 pub mod latency;
 pub mod lineage;
+pub mod maturity;
 pub mod podfacts;
 pub mod runtime;
 
@@ -411,14 +412,9 @@ pub fn agent_deployment(
             ),
         });
     }
-    let prev_conditions = previous
-        .map(|p| p.conditions.as_slice())
-        .unwrap_or_default();
-    let conditions = settle(computed, prev_conditions, ad.metadata.generation, now);
-
-    AgentDeploymentStatus {
+    let mut status = AgentDeploymentStatus {
         observed_generation: ad.metadata.generation,
-        conditions,
+        conditions: Vec::new(),
         pods: Some(pod_counts),
         images: image_rows,
         models,
@@ -428,9 +424,38 @@ pub fn agent_deployment(
         evaluations: eval_rows,
         agent_graph: previous.map(|p| p.agent_graph.clone()).unwrap_or_default(),
         inventory: previous.map(|p| p.inventory.clone()).unwrap_or_default(),
-        maturity: previous.and_then(|p| p.maturity.clone()),
+        maturity: None,
         omitted,
+    };
+
+    // Maturity, from everything above.
+    let maturity = maturity::evaluate(&maturity::Evidence {
+        ad,
+        pods: &pods,
+        snapshots: &mine,
+        models: w.models,
+        evaluations: w.evaluations,
+        status: &status,
+        unevaluated: &unevaluated,
+    });
+    if let Some(target) = ad.spec.maturity.as_ref().map(|m| m.target_level) {
+        let met = maturity.level >= target;
+        computed.push(Computed {
+            type_: "MaturityTargetMet",
+            status: met,
+            reason: if met { "TargetMet" } else { "BelowTarget" },
+            message: format!(
+                "level {} (score {}) against target {target}",
+                maturity.level, maturity.score
+            ),
+        });
     }
+    status.maturity = Some(maturity);
+    let prev_conditions = previous
+        .map(|p| p.conditions.as_slice())
+        .unwrap_or_default();
+    status.conditions = settle(computed, prev_conditions, ad.metadata.generation, now);
+    status
 }
 
 /// Runtime figures compared without their `updatedAt`.

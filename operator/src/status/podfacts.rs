@@ -42,6 +42,8 @@ pub struct PodFacts {
     pub oom_kills: u64,
     /// Controller owner (kind, name).
     pub owner: Option<(String, String)>,
+    /// Whether a container requests GPUs (maturity check `OBS-4` applies).
+    pub gpu: bool,
 }
 
 impl PodFacts {
@@ -120,6 +122,7 @@ impl PodFacts {
                 .flatten()
                 .find(|o| o.controller == Some(true))
                 .map(|o| (o.kind.clone(), o.name.clone())),
+            gpu: spec.is_some_and(crate::inject::requests_gpu),
         }
     }
 }
