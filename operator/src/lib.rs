@@ -8,6 +8,7 @@ pub mod controller;
 pub mod dump;
 pub mod error;
 pub mod inject;
+pub mod inspect;
 pub mod selector;
 pub mod status;
 pub mod tls;

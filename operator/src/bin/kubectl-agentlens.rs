@@ -1,0 +1,243 @@
+//! `kubectl agentlens`: a kubectl plugin (put `kubectl-agentlens` on PATH) that shows what the
+//! operator knows about an agent system, from the cluster or from a dumped object.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use agentlens_crds::{AgentDeployment, Model};
+use agentlens_operator::inspect::{self, Style};
+use anyhow::{Context, Result, anyhow, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use kube::Api;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+#[derive(Parser)]
+#[command(
+    name = "kubectl-agentlens",
+    version,
+    about = "Inspect agent systems observed by agentlens"
+)]
+struct Cli {
+    /// Namespace (default: the kubeconfig context's, else `default`).
+    #[arg(short = 'n', long, global = true)]
+    namespace: Option<String>,
+    /// The kubeconfig context to use.
+    #[arg(long, global = true)]
+    context: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Output {
+    Table,
+    Json,
+    Yaml,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// One page about an AgentDeployment: images, models and lineage, configs and prompts,
+    /// runtime, evaluations, the maturity checklist with the next steps first.
+    Inspect {
+        /// The AgentDeployment (omit with -f).
+        name: Option<String>,
+        /// Read the object from a file (`kubectl get agd NAME -o yaml`) instead of the cluster.
+        #[arg(short = 'f', long)]
+        file: Option<PathBuf>,
+        /// Output format.
+        #[arg(short = 'o', long, value_enum, default_value = "table")]
+        output: Output,
+    },
+    /// The maturity checklist alone.
+    Maturity {
+        /// The AgentDeployment (omit with -f).
+        name: Option<String>,
+        /// Read the object from a file instead of the cluster.
+        #[arg(short = 'f', long)]
+        file: Option<PathBuf>,
+        /// Output format (`table` or `json`).
+        #[arg(short = 'o', long, value_enum, default_value = "table")]
+        output: Output,
+    },
+    /// The lineage tree of a Model with datasets and preprocessing.
+    Lineage {
+        /// The Model.
+        model: String,
+        /// Read the Models from a file (`kubectl get aimodels -o yaml`) instead of the cluster.
+        #[arg(short = 'f', long)]
+        file: Option<PathBuf>,
+    },
+}
+
+fn read_objects<T: serde::de::DeserializeOwned>(file: &PathBuf, kind: &str) -> Result<Vec<T>> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text)
+        .map_err(|e| anyhow!("{}: not YAML or JSON: {e}", file.display()))?;
+    let mut out = Vec::new();
+    for d in docs {
+        let items = if d["kind"].as_str().is_some_and(|k| k.ends_with("List")) {
+            d["items"].as_array().cloned().unwrap_or_default()
+        } else {
+            vec![d]
+        };
+        for i in items.into_iter().filter(|i| i["kind"] == kind) {
+            out.push(
+                serde_json::from_value(i)
+                    .with_context(|| format!("{}: a {kind} that does not parse", file.display()))?,
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// A client and the namespace to use, like kubectl: KUBECONFIG, --context, -n.
+async fn client(cli_ns: Option<&str>, context: Option<&str>) -> Result<(kube::Client, String)> {
+    let opts = KubeConfigOptions {
+        context: context.map(str::to_string),
+        ..KubeConfigOptions::default()
+    };
+    let config = match kube::Config::from_kubeconfig(&opts).await {
+        Ok(c) => c,
+        Err(e) if context.is_none() => kube::Config::incluster()
+            .map_err(|_| anyhow!("no usable kubeconfig ({e}); set KUBECONFIG or use -f FILE"))?,
+        Err(e) => bail!("kubeconfig context {}: {e}", context.unwrap_or_default()),
+    };
+    let ns = match cli_ns {
+        Some(n) => n.to_string(),
+        None => Kubeconfig::read()
+            .ok()
+            .and_then(|k| {
+                let name = context.map(str::to_string).or(k.current_context.clone())?;
+                k.contexts
+                    .into_iter()
+                    .find(|c| c.name == name)
+                    .and_then(|c| c.context)
+                    .and_then(|c| c.namespace)
+            })
+            .unwrap_or_else(|| config.default_namespace.clone()),
+    };
+    Ok((kube::Client::try_from(config)?, ns))
+}
+
+/// kubectl-like messages for the errors people hit.
+fn explain(e: kube::Error, kind: &str, plural: &str, name: &str, ns: &str) -> anyhow::Error {
+    match &e {
+        kube::Error::Api(s)
+            if s.code == 404 && s.message.contains("could not find the requested resource") =>
+        {
+            anyhow!(
+                "the {kind} CRD is not installed in this cluster (helm install agentlens charts/agentlens, or kubectl apply -f crds/manifests/)"
+            )
+        }
+        kube::Error::Api(s) if s.code == 404 => {
+            anyhow!("{plural} \"{name}\" not found in namespace {ns}")
+        }
+        kube::Error::Api(s) if s.code == 403 => anyhow!(
+            "forbidden: you cannot get {plural} in namespace {ns} (check: kubectl auth can-i get {plural} -n {ns})"
+        ),
+        _ => anyhow!("{kind} {ns}/{name}: {e}"),
+    }
+}
+
+async fn fetch_ad(
+    cli: &Cli,
+    name: Option<&String>,
+    file: Option<&PathBuf>,
+) -> Result<AgentDeployment> {
+    if let Some(f) = file {
+        let mut ads: Vec<AgentDeployment> = read_objects(f, "AgentDeployment")?;
+        return match (name, ads.len()) {
+            (_, 0) => bail!("{}: no AgentDeployment in the file", f.display()),
+            (Some(n), _) => {
+                let i = ads
+                    .iter()
+                    .position(|a| a.metadata.name.as_ref() == Some(n))
+                    .ok_or_else(|| anyhow!("{}: no AgentDeployment named {n}", f.display()))?;
+                Ok(ads.swap_remove(i))
+            }
+            (None, 1) => Ok(ads.swap_remove(0)),
+            (None, k) => bail!(
+                "{}: {k} AgentDeployments; name the one to show",
+                f.display()
+            ),
+        };
+    }
+    let name = name.ok_or_else(|| anyhow!("name an AgentDeployment, or read one with -f FILE"))?;
+    let (client, ns) = client(cli.namespace.as_deref(), cli.context.as_deref()).await?;
+    let api: Api<AgentDeployment> = Api::namespaced(client, &ns);
+    api.get(name)
+        .await
+        .map_err(|e| explain(e, "AgentDeployment", "agentdeployments", name, &ns))
+}
+
+async fn fetch_models(cli: &Cli, file: Option<&PathBuf>) -> Result<Vec<Model>> {
+    if let Some(f) = file {
+        return read_objects(f, "Model");
+    }
+    let (client, ns) = client(cli.namespace.as_deref(), cli.context.as_deref()).await?;
+    let api: Api<Model> = Api::namespaced(client, &ns);
+    Ok(api
+        .list(&Default::default())
+        .await
+        .map_err(|e| explain(e, "Model", "aimodels", "", &ns))?
+        .items)
+}
+
+fn main() -> Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cli = Cli::parse();
+    let style = if std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+        Style::Terminal
+    } else {
+        Style::Plain
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        match &cli.command {
+            Command::Inspect { name, file, output } => {
+                let ad = fetch_ad(&cli, name.as_ref(), file.as_ref()).await?;
+                match output {
+                    Output::Table => print!("{}", inspect::page(&ad, style)),
+                    Output::Json => println!("{}", serde_json::to_string_pretty(&ad)?),
+                    Output::Yaml => print!(
+                        "{}",
+                        serde_saphyr::to_string(&ad).map_err(|e| anyhow!("YAML: {e}"))?
+                    ),
+                }
+            }
+            Command::Maturity { name, file, output } => {
+                let ad = fetch_ad(&cli, name.as_ref(), file.as_ref()).await?;
+                let m = ad
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.maturity.as_ref())
+                    .ok_or_else(|| anyhow!("no maturity in the status yet: the operator has not reconciled this system"))?;
+                match output {
+                    Output::Json => println!("{}", serde_json::to_string_pretty(m)?),
+                    Output::Yaml => print!(
+                        "{}",
+                        serde_saphyr::to_string(m).map_err(|e| anyhow!("YAML: {e}"))?
+                    ),
+                    Output::Table => print!("{}", inspect::checklist(m, style)),
+                }
+            }
+            Command::Lineage { model, file } => {
+                let models = fetch_models(&cli, file.as_ref()).await?;
+                let by_name: BTreeMap<String, &Model> = models
+                    .iter()
+                    .map(|m| (m.metadata.name.clone().unwrap_or_default(), m))
+                    .collect();
+                if !by_name.contains_key(model) {
+                    bail!("aimodels \"{model}\" not found");
+                }
+                print!("{}", inspect::lineage(model, &by_name));
+            }
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,208 @@
+//! `kubectl-agentlens` on dumped objects: golden outputs of `inspect -f` (table and JSON),
+//! `maturity -f` and `lineage -f` for the invoice-rpa dump and the three example systems (their
+//! statuses computed with the `status --from` code), and clear errors. Regenerate the golden
+//! files with `AGENTLENS_UPDATE_GOLDEN=1 cargo test -p agentlens-operator --test kubectl_plugin`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use agentlens_operator::dump;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use serde_json::Value;
+
+const NOW: &str = "2026-11-27T09:00:00Z";
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn golden_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/inspect")
+}
+
+/// The objects of a dump or an example directory, with the AgentDeployment's status as the
+/// operator computes it, written as a `v1 List` file.
+fn with_status(name: &str, text: &str, dir: &Path) -> PathBuf {
+    let d = dump::read(text).unwrap();
+    let list = dump::statuses(
+        &d,
+        &BTreeMap::new(),
+        Some(&[7; 32]),
+        &Time(NOW.parse().unwrap()),
+    )
+    .unwrap();
+    let mut items: Vec<Value> = list["items"].as_array().unwrap().clone();
+    // The Models as applied (for `lineage -f`), besides the computed ones.
+    items.retain(|i| i["kind"] == "AgentDeployment");
+    for m in &d.models {
+        items.push(serde_json::to_value(m).unwrap());
+    }
+    let file = dir.join(format!("{name}.json"));
+    std::fs::write(
+        &file,
+        serde_json::to_string(
+            &serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    file
+}
+
+fn systems(dir: &Path) -> Vec<(String, PathBuf)> {
+    let mut out = vec![(
+        "invoice-rpa-dump".to_string(),
+        with_status(
+            "invoice-rpa-dump",
+            include_str!("data/dumps/invoice-rpa.yaml"),
+            dir,
+        ),
+    )];
+    for example in ["invoice-rpa", "consumer-rag", "finetuned-gpu"] {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("examples").join(example))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+            .collect();
+        files.sort();
+        let text = files
+            .iter()
+            .map(|f| std::fs::read_to_string(f).unwrap())
+            .collect::<Vec<_>>()
+            .join("\n---\n");
+        out.push((
+            format!("example-{example}"),
+            with_status(example, &text, dir),
+        ));
+    }
+    out
+}
+
+fn plugin(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_kubectl-agentlens"))
+        .args(args)
+        .env("KUBECONFIG", "/nonexistent/agentlens-test-kubeconfig")
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn golden(name: &str, actual: &str) {
+    let path = golden_dir().join(name);
+    if std::env::var_os("AGENTLENS_UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(golden_dir()).unwrap();
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!(
+            "{} missing: AGENTLENS_UPDATE_GOLDEN=1 creates it",
+            path.display()
+        )
+    });
+    assert_eq!(
+        actual,
+        expected,
+        "{} differs (AGENTLENS_UPDATE_GOLDEN=1 to accept)",
+        path.display()
+    );
+}
+
+#[test]
+fn inspect_and_maturity_from_files_match_the_golden_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut levels = BTreeMap::new();
+    for (name, file) in systems(dir.path()) {
+        let f = file.to_str().unwrap();
+        let (ok, table, err) = plugin(&["inspect", "-f", f]);
+        assert!(ok, "{name}: {err}");
+        assert!(!table.contains('\x1b'), "no colour when not on a terminal");
+        golden(&format!("{name}.txt"), &table);
+        let (ok, json, err) = plugin(&["inspect", "-f", f, "-o", "json"]);
+        assert!(ok, "{name}: {err}");
+        golden(&format!("{name}.json"), &json);
+        let (ok, checklist, err) = plugin(&["maturity", "-f", f, "-o", "json"]);
+        assert!(ok, "{name}: {err}");
+        let m: Value = serde_json::from_str(&checklist).unwrap();
+        assert_eq!(m["checks"].as_array().unwrap().len(), 17);
+        levels.insert(name.clone(), m["level"].as_u64().unwrap());
+        // The page answers each question of the design's first table.
+        for section in [
+            "Images",
+            "Models",
+            "Configs",
+            "Prompts",
+            "Runtime",
+            "Evaluations",
+            "Maturity (next steps first)",
+        ] {
+            assert!(table.contains(section), "{name}: no {section}");
+        }
+    }
+    eprintln!("levels: {levels:?}");
+}
+
+#[test]
+fn lineage_shows_the_chain_with_datasets_and_preprocessing() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = systems(dir.path())
+        .into_iter()
+        .find(|(n, _)| n == "example-finetuned-gpu")
+        .unwrap()
+        .1;
+    let d = dump::read(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    // The model at the end of the longest chain.
+    let leaf = d
+        .models
+        .iter()
+        .find(|m| {
+            !d.models
+                .iter()
+                .any(|o| o.spec.base_model.as_ref().map(|b| &b.name) == m.metadata.name.as_ref())
+        })
+        .unwrap()
+        .metadata
+        .name
+        .clone()
+        .unwrap();
+    let (ok, out, err) = plugin(&["lineage", &leaf, "-f", file.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    golden("example-finetuned-gpu-lineage.txt", &out);
+    assert!(out.contains("dataset:"), "{out}");
+    assert!(out.contains("preprocessing:"), "{out}");
+    // Root, then two fine-tuning steps.
+    assert!(out.starts_with("llama-3.1-8b@"), "{out}");
+    assert_eq!(
+        out.lines().filter(|l| l.contains("└─ ")).count(),
+        2,
+        "{out}"
+    );
+}
+
+#[test]
+fn errors_are_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = systems(dir.path()).remove(0).1;
+    let f = file.to_str().unwrap();
+    let (ok, _, err) = plugin(&["inspect", "-f", f, "nope"]);
+    assert!(
+        !ok && err.contains("no AgentDeployment named nope"),
+        "{err}"
+    );
+    let (ok, _, err) = plugin(&["inspect", "-f", "/nonexistent.yaml"]);
+    assert!(!ok && err.contains("reading /nonexistent.yaml"), "{err}");
+    let (ok, _, err) = plugin(&["lineage", "nope", "-f", f]);
+    assert!(!ok && err.contains("aimodels \"nope\" not found"), "{err}");
+    // No cluster configured: says so instead of a stack of errors.
+    let (ok, _, err) = plugin(&["inspect", "invoice-rpa", "-n", "invoice-rpa"]);
+    assert!(!ok && err.contains("no usable kubeconfig"), "{err}");
+    let (ok, _, err) = plugin(&["inspect"]);
+    assert!(!ok && err.contains("name an AgentDeployment"), "{err}");
+}
