@@ -206,3 +206,85 @@ fn errors_are_clear() {
     let (ok, _, err) = plugin(&["inspect"]);
     assert!(!ok && err.contains("name an AgentDeployment"), "{err}");
 }
+
+/// The plugin against a fake API server through a kubeconfig, like kubectl: the namespace from
+/// the context, `-n`, and the errors for a missing object, a missing CRD and a forbidden read.
+#[test]
+fn inspect_from_a_cluster_honours_kubeconfig_and_explains_errors() {
+    use agentlens_tests::fake_api::{self, Answer};
+    let dir = tempfile::tempdir().unwrap();
+    let file = systems(dir.path()).remove(0).1;
+    let list: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let ad = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["kind"] == "AgentDeployment")
+        .unwrap()
+        .clone();
+    let base = "/apis/agentlens.dev/v1alpha1/namespaces";
+    let mut routes = BTreeMap::new();
+    routes.insert(
+        format!("{base}/invoice-rpa/agentdeployments/invoice-rpa"),
+        Answer::ok(ad),
+    );
+    routes.insert(
+        format!("{base}/locked/agentdeployments/invoice-rpa"),
+        Answer::status(
+            403,
+            "Forbidden",
+            "agentdeployments.agentlens.dev \"invoice-rpa\" is forbidden",
+        ),
+    );
+    routes.insert(
+        format!("{base}/empty/agentdeployments/invoice-rpa"),
+        Answer::status(
+            404,
+            "NotFound",
+            "agentdeployments.agentlens.dev \"invoice-rpa\" not found",
+        ),
+    );
+    let server = fake_api::start(routes).unwrap();
+    let kubeconfig = fake_api::kubeconfig(dir.path(), &server, Some("invoice-rpa")).unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_kubectl-agentlens"))
+            .args(args)
+            .env("KUBECONFIG", &kubeconfig)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // The context's namespace, then -n.
+    let (ok, page, err) = run(&["inspect", "invoice-rpa"]);
+    assert!(ok, "{err}");
+    let expected = std::fs::read_to_string(golden_dir().join("invoice-rpa-dump.txt")).unwrap();
+    assert_eq!(page, expected);
+    let (ok, _, err) = run(&[
+        "maturity",
+        "invoice-rpa",
+        "-n",
+        "invoice-rpa",
+        "--context",
+        "fake",
+    ]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = run(&["inspect", "invoice-rpa", "-n", "empty"]);
+    assert!(
+        !ok && err.contains("agentdeployments \"invoice-rpa\" not found in namespace empty"),
+        "{err}"
+    );
+    let (ok, _, err) = run(&["inspect", "invoice-rpa", "-n", "locked"]);
+    assert!(
+        !ok && err.contains("kubectl auth can-i get agentdeployments -n locked"),
+        "{err}"
+    );
+    // No route at all for the namespace: the API server's answer when the CRD is not installed.
+    let (ok, _, err) = run(&["inspect", "invoice-rpa", "-n", "other"]);
+    assert!(!ok && err.contains("CRD is not installed"), "{err}");
+    let (ok, _, err) = run(&["inspect", "invoice-rpa", "--context", "nope"]);
+    assert!(!ok && err.contains("kubeconfig context nope"), "{err}");
+}

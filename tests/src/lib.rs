@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 pub mod crd_schema;
+pub mod fake_api;
 pub mod tools;
 
 /// Errors of the test helpers.

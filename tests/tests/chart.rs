@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use agentlens_tests::tools::{Tool, helm, python_tool};
-use agentlens_tests::workspace_root;
+use agentlens_tests::{fake_api, workspace_root};
 use serde_json::{Value, json};
 
 const CHART: &str = "charts/agentlens";
@@ -689,172 +689,81 @@ fn notes_tell_how_to_opt_a_namespace_in() {
     assert!(notes.contains("sidecar.rbac.namespaces"), "{notes}");
 }
 
-/// A minimal Kubernetes API for helm: discovery of the kinds the chart renders and one
-/// optional Secret (what a previous install left). Enough for `helm template
-/// --dry-run=server`, which runs the chart's `lookup` against it.
-mod fake_api {
-    use std::io::{BufRead, BufReader, Write};
-    use std::net::{TcpListener, TcpStream};
+/// The kinds the chart renders, for the fake API's discovery.
+const CHART_KINDS: [(&str, &str, &str, bool); 12] = [
+    ("v1", "secrets", "Secret", true),
+    ("v1", "services", "Service", true),
+    ("v1", "serviceaccounts", "ServiceAccount", true),
+    ("v1", "configmaps", "ConfigMap", true),
+    ("apps/v1", "deployments", "Deployment", true),
+    (
+        "policy/v1",
+        "poddisruptionbudgets",
+        "PodDisruptionBudget",
+        true,
+    ),
+    (
+        "rbac.authorization.k8s.io/v1",
+        "clusterroles",
+        "ClusterRole",
+        false,
+    ),
+    (
+        "rbac.authorization.k8s.io/v1",
+        "clusterrolebindings",
+        "ClusterRoleBinding",
+        false,
+    ),
+    ("rbac.authorization.k8s.io/v1", "roles", "Role", true),
+    (
+        "rbac.authorization.k8s.io/v1",
+        "rolebindings",
+        "RoleBinding",
+        true,
+    ),
+    (
+        "admissionregistration.k8s.io/v1",
+        "mutatingwebhookconfigurations",
+        "MutatingWebhookConfiguration",
+        false,
+    ),
+    (
+        "apiextensions.k8s.io/v1",
+        "customresourcedefinitions",
+        "CustomResourceDefinition",
+        false,
+    ),
+];
 
-    use serde_json::{Value, json};
-
-    const KINDS: [(&str, &str, &str, bool); 14] = [
-        ("v1", "secrets", "Secret", true),
-        ("v1", "services", "Service", true),
-        ("v1", "serviceaccounts", "ServiceAccount", true),
-        ("v1", "configmaps", "ConfigMap", true),
-        ("apps/v1", "deployments", "Deployment", true),
-        (
-            "policy/v1",
-            "poddisruptionbudgets",
-            "PodDisruptionBudget",
-            true,
-        ),
-        (
-            "rbac.authorization.k8s.io/v1",
-            "clusterroles",
-            "ClusterRole",
-            false,
-        ),
-        (
-            "rbac.authorization.k8s.io/v1",
-            "clusterrolebindings",
-            "ClusterRoleBinding",
-            false,
-        ),
-        ("rbac.authorization.k8s.io/v1", "roles", "Role", true),
-        (
-            "rbac.authorization.k8s.io/v1",
-            "rolebindings",
-            "RoleBinding",
-            true,
-        ),
-        (
-            "admissionregistration.k8s.io/v1",
-            "mutatingwebhookconfigurations",
-            "MutatingWebhookConfiguration",
-            false,
-        ),
-        (
-            "apiextensions.k8s.io/v1",
-            "customresourcedefinitions",
-            "CustomResourceDefinition",
-            false,
-        ),
-        ("coordination.k8s.io/v1", "leases", "Lease", true),
-        ("events.k8s.io/v1", "events", "Event", true),
-    ];
-
-    fn answer(path: &str, secret: Option<&Value>) -> Option<Value> {
-        let path = path.split('?').next().unwrap_or_default();
-        let group_versions: Vec<&str> = {
-            let mut v: Vec<&str> = KINDS.iter().map(|k| k.0).collect();
-            v.dedup();
-            v
-        };
-        match path {
-            "/version" => Some(json!({"major": "1", "minor": "32", "gitVersion": "v1.32.0"})),
-            "/api" => Some(json!({"kind": "APIVersions", "versions": ["v1"]})),
-            "/apis" => Some(json!({"kind": "APIGroupList", "apiVersion": "v1", "groups":
-                group_versions.iter().filter(|gv| gv.contains('/')).map(|gv| {
-                    let (g, v) = gv.split_once('/').unwrap_or_default();
-                    let version = json!({"groupVersion": gv, "version": v});
-                    json!({"name": g, "versions": [version.clone()], "preferredVersion": version})
-                }).collect::<Vec<_>>()})),
-            _ => {
-                let gv = path
-                    .strip_prefix("/apis/")
-                    .or_else(|| path.strip_prefix("/api/"))?;
-                if group_versions.contains(&gv) {
-                    let resources: Vec<Value> = KINDS
-                        .iter()
-                        .filter(|k| k.0 == gv)
-                        .map(|(_, name, kind, namespaced)| {
-                            json!({"name": name, "singularName": "",
-                            "namespaced": namespaced, "kind": kind, "verbs": ["get", "list"]})
-                        })
-                        .collect();
-                    return Some(
-                        json!({"kind": "APIResourceList", "groupVersion": gv, "resources": resources}),
-                    );
-                }
-                let s = secret?;
-                let want = format!(
-                    "/api/v1/namespaces/{}/secrets/{}",
-                    s["metadata"]["namespace"].as_str()?,
-                    s["metadata"]["name"].as_str()?
-                );
-                (path == want).then(|| s.clone())
-            }
-        }
+/// A fake API server for helm: discovery of the chart's kinds and, when given, the Secret a
+/// previous install left.
+fn fake_cluster(secret: Option<Value>) -> String {
+    let mut routes = fake_api::discovery(&CHART_KINDS);
+    if let Some(s) = secret {
+        let path = format!(
+            "/api/v1/namespaces/{}/secrets/{}",
+            s["metadata"]["namespace"].as_str().unwrap(),
+            s["metadata"]["name"].as_str().unwrap()
+        );
+        routes.insert(path, fake_api::Answer::ok(s));
     }
-
-    fn serve_connection(stream: TcpStream, secret: Option<Value>) {
-        let mut reader = BufReader::new(stream.try_clone().unwrap());
-        let mut out = stream;
-        loop {
-            let mut request_line = String::new();
-            if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
-                return;
-            }
-            loop {
-                let mut header = String::new();
-                if reader.read_line(&mut header).unwrap_or(0) == 0 {
-                    return;
-                }
-                if header == "\r\n" {
-                    break;
-                }
-            }
-            let path = request_line.split(' ').nth(1).unwrap_or("/");
-            let (status, body) = match answer(path, secret.as_ref()) {
-                Some(v) => ("200 OK", v),
-                None => (
-                    "404 Not Found",
-                    json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404}),
-                ),
-            };
-            let body = body.to_string();
-            let head = format!(
-                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-                body.len()
-            );
-            if out.write_all(head.as_bytes()).is_err() || out.write_all(body.as_bytes()).is_err() {
-                return;
-            }
-        }
-    }
-
-    /// Starts the server; returns its URL.
-    pub fn start(secret: Option<Value>) -> String {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let secret = secret.clone();
-                std::thread::spawn(move || serve_connection(stream, secret));
-            }
-        });
-        format!("http://{addr}")
-    }
+    fake_api::start(routes).unwrap()
 }
 
 /// `helm template --dry-run=server` against the fake API, so `lookup` runs.
-fn render_against(bin: &Path, server: &str) -> Vec<Value> {
+fn tempfile_dir(server: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "agentlens-kubeconfig-{}-{}",
         std::process::id(),
         server.rsplit(':').next().unwrap_or_default()
     ));
     std::fs::create_dir_all(&dir).unwrap();
-    let kubeconfig = dir.join("config");
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters: [{{name: fake, cluster: {{server: \"{server}\"}}}}]\nusers: [{{name: u, user: {{token: t}}}}]\ncontexts: [{{name: fake, context: {{cluster: fake, user: u}}}}]\ncurrent-context: fake\n"
-        ),
-    )
-    .unwrap();
+    dir
+}
+
+fn render_against(bin: &Path, server: &str) -> Vec<Value> {
+    let dir = tempfile_dir(server);
+    let kubeconfig = fake_api::kubeconfig(&dir, server, None).unwrap();
     let out = Command::new(bin)
         .args(["template", "agentlens", CHART, "-n", NS])
         .args(["--dry-run=server", "--disable-openapi-validation"])
@@ -885,7 +794,7 @@ fn the_generated_certificate_is_kept_across_upgrades() {
         "meta.helm.sh/release-name": "agentlens",
         "meta.helm.sh/release-namespace": NS,
     });
-    let upgrade = render_against(&bin, &fake_api::start(Some(stored)));
+    let upgrade = render_against(&bin, &fake_cluster(Some(stored)));
     let kept = find(&upgrade, "Secret", "-webhook-tls");
     assert_eq!(
         kept["data"], installed["data"],
@@ -897,7 +806,7 @@ fn the_generated_certificate_is_kept_across_upgrades() {
         installed["data"]["ca.crt"]
     );
     // A cluster without the Secret (first install) gets a new CA.
-    let fresh = render_against(&bin, &fake_api::start(None));
+    let fresh = render_against(&bin, &fake_cluster(None));
     let new = find(&fresh, "Secret", "-webhook-tls");
     assert_ne!(new["data"]["ca.crt"], installed["data"]["ca.crt"]);
     let config = find(&fresh, "MutatingWebhookConfiguration", "agentlens");
