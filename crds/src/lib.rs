@@ -9,6 +9,7 @@ pub mod manifests;
 pub mod maturity;
 pub mod model;
 pub mod snapshot;
+pub mod text;
 
 pub use agentdeployment::{AgentDeployment, AgentDeploymentSpec};
 pub use agentdeployment_status::AgentDeploymentStatus;

@@ -94,7 +94,7 @@ pub fn review(body: &[u8], ads: &[AgentDeployment], cfg: &InjectConfig) -> Answe
         Some(Value::String(s)) if !s.is_empty() => Value::String(s.clone()),
         _ => return bad_request(400, "AdmissionReview request has no uid"),
     };
-    let warn = |msg: String| json!({"warnings": [crate::truncate(&msg, 240)]});
+    let warn = |msg: String| json!({"warnings": [agentlens_crds::text::truncate(&msg, 240)]});
     let kind = req.pointer("/kind/kind").and_then(Value::as_str);
     let resource = req.pointer("/resource/resource").and_then(Value::as_str);
     if kind != Some("Pod") || resource.is_some_and(|r| r != "pods") {
@@ -159,7 +159,7 @@ pub fn review(body: &[u8], ads: &[AgentDeployment], cfg: &InjectConfig) -> Answe
                 r["warnings"] = json!(
                     warnings
                         .iter()
-                        .map(|w| crate::truncate(w, 240))
+                        .map(|w| agentlens_crds::text::truncate(w, 240))
                         .collect::<Vec<_>>()
                 );
             }

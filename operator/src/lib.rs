@@ -25,15 +25,3 @@ pub fn crds_yaml() -> Result<String> {
         .collect::<Vec<_>>()
         .join(""))
 }
-
-/// At most `max` bytes of `s`, cut at a character boundary.
-pub fn truncate(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_string();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s[..end].to_string()
-}

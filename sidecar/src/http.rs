@@ -25,6 +25,26 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
+/// Serves the endpoints on `listener` until `stop` changes; errors are logged, never fatal.
+pub fn spawn(
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let router = router(shared);
+    tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stop.changed().await;
+        };
+        if let Err(e) = axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::warn!("metrics server stopped: {e}");
+        }
+    })
+}
+
 async fn metrics(State(s): State<Arc<Shared>>) -> Response {
     s.last_scrape_ms
         .store(crate::sample::now_ms(), Ordering::Relaxed);

@@ -186,7 +186,7 @@ impl Observations {
             container: container.to_string(),
             stream,
             at_ms,
-            line: crate::logscan::frame::cut(line, MAX_ERROR_LINE_BYTES),
+            line: agentlens_crds::text::truncate(line, MAX_ERROR_LINE_BYTES),
         });
     }
 

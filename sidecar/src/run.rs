@@ -121,21 +121,7 @@ pub async fn run(opts: RunOptions) -> Result<Outcome> {
         readers.push(tokio::spawn(pass_through(err, tokio::io::stderr(), sink)));
     }
 
-    let server = {
-        let router = crate::http::router(shared.clone());
-        let mut stop = stop_rx.clone();
-        tokio::spawn(async move {
-            let shutdown = async move {
-                let _ = stop.changed().await;
-            };
-            if let Err(e) = axum::serve(listener, router)
-                .with_graceful_shutdown(shutdown)
-                .await
-            {
-                tracing::warn!("metrics server stopped: {e}");
-            }
-        })
-    };
+    let server = crate::http::spawn(listener, shared.clone(), stop_rx.clone());
 
     let forwarder = tokio::spawn(forward_signals(pid));
     let status = child.wait().await.map_err(|source| Error::Io {

@@ -100,19 +100,7 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
         tracing::info!("Kubernetes API not used: container logs are not collected");
     }
 
-    let router = crate::http::router(shared.clone());
-    let mut stop = stop_rx.clone();
-    let server = tokio::spawn(async move {
-        let shutdown = async move {
-            let _ = stop.changed().await;
-        };
-        if let Err(e) = axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
-            tracing::warn!("metrics server stopped: {e}");
-        }
-    });
+    let server = crate::http::spawn(listener, shared.clone(), stop_rx.clone());
 
     let mut term = signal(SignalKind::terminate()).map_err(|source| Error::Io {
         what: "installing the SIGTERM handler".into(),

@@ -1,6 +1,7 @@
 //! Finding the external tools `make test` installs into `.tools/`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 /// Where a tool is, or why the test that needs it must skip.
 pub enum Tool {
@@ -46,4 +47,45 @@ fn find(name: &str, under_tools: &str) -> Tool {
         panic!("{why}");
     }
     Tool::Skip(why)
+}
+
+/// What `kubernetes-validate --strict -k VERSION FILES...` said.
+pub struct Validation {
+    /// Whether it exited with 0.
+    pub ok: bool,
+    /// Its stdout and stderr.
+    pub report: String,
+    /// How many objects it reported as passed.
+    pub passed: usize,
+}
+
+/// Runs `kubernetes-validate --strict` for one Kubernetes version over `files`.
+pub fn kubernetes_validate(bin: &Path, version: &str, files: &[PathBuf]) -> Validation {
+    match Command::new(bin)
+        .args(["--strict", "-k", version])
+        .args(files)
+        .output()
+    {
+        Ok(out) => {
+            let report = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let passed = report
+                .lines()
+                .filter(|l| l.contains(" passed for resource "))
+                .count();
+            Validation {
+                ok: out.status.success(),
+                report,
+                passed,
+            }
+        }
+        Err(e) => Validation {
+            ok: false,
+            report: format!("running {}: {e}", bin.display()),
+            passed: 0,
+        },
+    }
 }

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use agentlens_tests::tools::{Tool, helm, python_tool};
+use agentlens_tests::tools::{Tool, helm, kubernetes_validate, python_tool};
 use agentlens_tests::{fake_api, workspace_root};
 use serde_json::{Value, json};
 
@@ -158,23 +158,11 @@ fn every_rendered_built_in_object_is_valid_for_kubernetes_1_29_and_1_32() {
                 .collect::<Vec<_>>()
                 .join("\n");
             std::fs::write(&file, text).unwrap();
-            let out = Command::new(&validate)
-                .args(["--strict", "-k", version])
-                .arg(&file)
-                .output()
-                .unwrap();
-            let report = format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-            assert!(out.status.success(), "{name} on {version}:\n{report}");
-            let passed = report
-                .lines()
-                .filter(|l| l.contains(" passed for resource "))
-                .count();
+            let v = kubernetes_validate(&validate, version, &[file]);
+            let report = v.report;
+            assert!(v.ok, "{name} on {version}:\n{report}");
             assert_eq!(
-                passed,
+                v.passed,
                 built_in.len(),
                 "{name} on {version}: every object validated:\n{report}"
             );

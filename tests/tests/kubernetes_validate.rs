@@ -4,9 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
-use std::process::Command;
 
-use agentlens_tests::tools::{Tool, python_tool};
+use agentlens_tests::tools::{Tool, kubernetes_validate, python_tool};
 use agentlens_tests::{read_documents, workspace_root, yaml_files};
 
 /// The oldest supported Kubernetes version (the k8s-openapi feature) and kubectl's (v1.35).
@@ -21,24 +20,10 @@ fn validate(files: &[PathBuf], expected_passes: usize) {
         }
     };
     for version in KUBERNETES_VERSIONS {
-        let out = Command::new(&bin)
-            .args(["--strict", "-k", version])
-            .args(files)
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(
-            out.status.success(),
-            "kubernetes-validate {version} failed:\n{text}"
-        );
-        let passed = text
-            .lines()
-            .filter(|l| l.contains(" passed for resource "))
-            .count();
+        let v = kubernetes_validate(&bin, version, files);
+        let text = v.report;
+        assert!(v.ok, "kubernetes-validate {version} failed:\n{text}");
+        let passed = v.passed;
         let errors: Vec<&str> = text.lines().filter(|l| l.starts_with("ERROR")).collect();
         assert!(errors.is_empty(), "{version}:\n{}", errors.join("\n"));
         assert_eq!(

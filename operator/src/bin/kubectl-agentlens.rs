@@ -10,7 +10,7 @@ use agentlens_operator::inspect::{self, Style};
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use kube::Api;
-use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::config::KubeConfigOptions;
 
 #[derive(Parser)]
 #[command(
@@ -105,20 +105,8 @@ async fn client(cli_ns: Option<&str>, context: Option<&str>) -> Result<(kube::Cl
             .map_err(|_| anyhow!("no usable kubeconfig ({e}); set KUBECONFIG or use -f FILE"))?,
         Err(e) => bail!("kubeconfig context {}: {e}", context.unwrap_or_default()),
     };
-    let ns = match cli_ns {
-        Some(n) => n.to_string(),
-        None => Kubeconfig::read()
-            .ok()
-            .and_then(|k| {
-                let name = context.map(str::to_string).or(k.current_context.clone())?;
-                k.contexts
-                    .into_iter()
-                    .find(|c| c.name == name)
-                    .and_then(|c| c.context)
-                    .and_then(|c| c.namespace)
-            })
-            .unwrap_or_else(|| config.default_namespace.clone()),
-    };
+    // kube takes the default namespace from the context, else `default`, as kubectl does.
+    let ns = cli_ns.map_or_else(|| config.default_namespace.clone(), str::to_string);
     Ok((kube::Client::try_from(config)?, ns))
 }
 

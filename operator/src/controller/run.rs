@@ -214,15 +214,23 @@ pub async fn run(opts: RunOptions) -> Result<()> {
     {
         let (state, store, m) = (webhook_state.clone(), ad_store.clone(), metrics.clone());
         tokio::spawn(async move {
+            let mut pruned_for = std::collections::HashSet::new();
+            let mut last_prune = std::time::Instant::now();
             loop {
                 let ads: Vec<AgentDeployment> =
                     store.state().iter().map(|a| a.as_ref().clone()).collect();
-                // Deleted systems are never reconciled again: drop their series here.
-                let live = ads
+                // Deleted systems are never reconciled again: drop their series here. Walking
+                // every series is not free (17 per system), so only when the set of systems
+                // changed, and once a minute for a system created and deleted between two looks.
+                let live: std::collections::HashSet<(String, String)> = ads
                     .iter()
                     .map(|a| (a.namespace().unwrap_or_default(), a.name_any()))
                     .collect();
-                m.retain_agent_deployments(&live);
+                if live != pruned_for || last_prune.elapsed() >= Duration::from_secs(60) {
+                    m.retain_agent_deployments(&live);
+                    pruned_for = live;
+                    last_prune = std::time::Instant::now();
+                }
                 if let Ok(mut w) = state.agent_deployments.write() {
                     *w = ads;
                 }

@@ -36,7 +36,7 @@ pub fn settle(
                 type_: c.type_.to_string(),
                 status,
                 reason: c.reason.to_string(),
-                message: crate::truncate(&c.message, 1024),
+                message: agentlens_crds::text::truncate(&c.message, 1024),
                 last_transition_time: last,
                 observed_generation: generation,
             }

@@ -93,11 +93,11 @@ fn check(
         area,
         passed: applicable && passed,
         applicable,
-        evidence: crate::truncate(&evidence.into(), 1000),
+        evidence: agentlens_crds::text::truncate(&evidence.into(), 1000),
         next: if applicable && passed {
             String::new()
         } else {
-            crate::truncate(&next.into(), 1000)
+            agentlens_crds::text::truncate(&next.into(), 1000)
         },
     }
 }

@@ -1,6 +1,7 @@
 //! Reading exception headers and frames of the languages the assembler knows.
 
 use super::block::Language;
+use agentlens_crds::text::truncate;
 
 /// `java.lang.IllegalStateException: msg`, `Exception in thread "main" x.Y: msg`,
 /// `TypeError: msg`, `Uncaught Error: msg` → (type, message). JVM types are dotted; Node types
@@ -79,10 +80,10 @@ pub fn python_exception(line: &str) -> Option<(String, String)> {
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
     };
     match line.split_once(": ") {
-        Some((t, m)) if is_type(t) => Some((cut(t, 256), cut(m, 512))),
+        Some((t, m)) if is_type(t) => Some((truncate(t, 256), truncate(m, 512))),
         _ => {
             let t = line.strip_suffix(':').unwrap_or(line);
-            is_type(t).then(|| (cut(t, 256), String::new()))
+            is_type(t).then(|| (truncate(t, 256), String::new()))
         }
     }
 }
@@ -122,19 +123,7 @@ pub fn normalise(frame: &str) -> String {
         f.truncate(open);
         f.push_str("(…)");
     }
-    cut(&f, 512)
-}
-
-/// At most `max` bytes of `s`, cut at a character boundary.
-pub fn cut(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_string();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s[..end].to_string()
+    truncate(&f, 512)
 }
 
 #[cfg(test)]

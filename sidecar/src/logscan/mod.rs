@@ -186,7 +186,7 @@ impl StreamScanner {
             if !merged {
                 out.push(Event::GpuOom(GpuOom {
                     framework: m.framework,
-                    message: frame::cut(line.trim(), 512),
+                    message: agentlens_crds::text::truncate(line.trim(), 512),
                     requested_bytes: m.requested_bytes,
                     gpu_index: m.gpu_index,
                     at_ms,

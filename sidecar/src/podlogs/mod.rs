@@ -104,9 +104,9 @@ fn reason(e: &kube::Error) -> String {
     match e {
         kube::Error::Api(s) if s.code == 403 => format!(
             "pods/log forbidden: the pod's service account needs get on pods/log ({})",
-            crate::logscan::frame::cut(&s.message, 200)
+            agentlens_crds::text::truncate(&s.message, 200)
         ),
-        other => crate::logscan::frame::cut(&format!("pods/log: {other}"), 300),
+        other => agentlens_crds::text::truncate(&format!("pods/log: {other}"), 300),
     }
 }
 
