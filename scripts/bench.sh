@@ -50,6 +50,59 @@ field() { grep "^$1 path=$2 " <<<"$wh" | sed -E "s/.*$3=([0-9.]+).*/\1/"; }
 op=$("$EX/bench_operator")
 opf() { grep -o "$1=[0-9.]*" <<<"$op" | cut -d= -f2; }
 
+# 6. Latency proxy. Throughput: the proxy alone on CPU 0; the upstream (a minimal hyper server
+# answering a 240-byte chat-completion JSON) and wrk share CPU 1, for the direct baseline and
+# through the proxy alike, 3 alternating 5 s rounds, median of the ratios. Latency at 1,000
+# req/s: proxy and upstream on CPU 0, the load generator on CPU 1, so both paths cross cores
+# the same way; median over 3 alternating rounds of p99(proxy) - p99(direct).
+freeport() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+median() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
+up_port=$(freeport); px_port=$(freeport); px_metrics=$(freeport)
+taskset -c 1 "$EX/bench_proxy" upstream "$up_port" & up_pid=$!
+taskset -c 0 "$BIN" run --gpu off --listen "127.0.0.1:$px_metrics" --proxy-listen "127.0.0.1:$px_port" \
+  --proxy-upstream "127.0.0.1:$up_port" -- sleep 600 & px_pid=$!
+sleep 1
+rps() { taskset -c 1 wrk -t1 -c32 -d5s "$1" | awk '/Requests\/sec/{print $2}'; }
+ratios=(); directs=(); proxieds=()
+for _ in 1 2 3; do
+  d=$(rps "http://127.0.0.1:$up_port/v1/chat/completions"); p=$(rps "http://127.0.0.1:$px_port/v1/chat/completions")
+  directs+=("$d"); proxieds+=("$p"); ratios+=("$(awk -v a="$p" -v b="$d" 'BEGIN{printf "%.2f", a/b}')")
+done
+px_rps=$(printf '%s\n' "${proxieds[@]}" | median); up_rps=$(printf '%s\n' "${directs[@]}" | median)
+px_ratio=$(printf '%s\n' "${ratios[@]}" | median)
+kill $up_pid; wait $up_pid 2>/dev/null || true
+taskset -c 0 "$EX/bench_proxy" upstream "$up_port" & up_pid=$!
+sleep 0.5
+added=(); d99s=(); p99s=()
+for _ in 1 2 3; do
+  d=$(taskset -c 1 "$EX/bench_proxy" load "http://127.0.0.1:$up_port/v1/chat/completions" 1000 5)
+  p=$(taskset -c 1 "$EX/bench_proxy" load "http://127.0.0.1:$px_port/v1/chat/completions" 1000 5)
+  d99=$(sed -E 's/.*p99_us=([0-9]+).*/\1/' <<<"$d"); p99=$(sed -E 's/.*p99_us=([0-9]+).*/\1/' <<<"$p")
+  d99s+=("$d99"); p99s+=("$p99"); added+=($((p99 - d99)))
+done
+d99=$(printf '%s\n' "${d99s[@]}" | median); p99=$(printf '%s\n' "${p99s[@]}" | median)
+added99=$(printf '%s\n' "${added[@]}" | median)
+kill $px_pid $up_pid; wait $px_pid $up_pid 2>/dev/null || true
+
+# 7. OTLP ingest: in-process decode + analysis on one thread, and over HTTP with wrk posting a
+# 513-span protobuf request (the Python SDK's conversation x 19) to `run --otlp-listen` on CPU 0.
+ingest=$("$EX/bench_otlp" ingest 5 | sed -E 's/.*spans_per_second=([0-9]+).*/\1/')
+"$EX/bench_otlp" payload target/bench/otlp-513.pb
+cat > target/bench/otlp.lua <<'LUA'
+local f = io.open("target/bench/otlp-513.pb", "rb")
+wrk.method = "POST"
+wrk.body = f:read("*a")
+f:close()
+wrk.headers["Content-Type"] = "application/x-protobuf"
+LUA
+ot_port=$(freeport); ot_metrics=$(freeport)
+taskset -c 0 "$BIN" run --gpu off --listen "127.0.0.1:$ot_metrics" --otlp-listen "127.0.0.1:$ot_port" -- sleep 600 & ot_pid=$!
+sleep 1
+ot_rps=$(taskset -c 1 wrk -t1 -c4 -d10s -s target/bench/otlp.lua "http://127.0.0.1:$ot_port/v1/traces" | awk '/Requests\/sec/{print $2}')
+ot_spans=$(awk -v r="$ot_rps" 'BEGIN{printf "%.0f", r * 513}')
+ot_rss=$(awk '/VmRSS/{printf "%.1f", $2/1024}' "/proc/$ot_pid/status")
+kill $ot_pid; wait $ot_pid 2>/dev/null || true
+
 printf '\n| benchmark | agentlens | baseline (same run) | target |\n|---|---|---|---|\n'
 printf '| log analysis, 500 MB mixed log (%s lines), 1 core | %s lines/s | grep -cE same triggers: %s lines/s (ratio %.2f) | >= 1,000,000 lines/s |\n' \
   "$lines" "$lps" "$grep_lps" "$(awk -v a="$lps" -v b="$grep_lps" 'BEGIN{print a/b}')"
@@ -64,3 +117,8 @@ printf '| operator status computation (pure), 10-pod system, median / p99 | %s /
 printf '| operator full reconcile (stores, compute, SSA status patch to the in-memory API), median / p99 | %s / %s us | - | <= 5 ms |\n' "$(opf reconcile_median_us)" "$(opf reconcile_p99_us)"
 printf '| operator memory after a full pass, 1,000 systems / 10,000 pods | stores %s MiB + reconcile %s MiB | in-memory API itself: %s MiB (process total %s MiB incl. generator input %s MiB) | <= 100 MiB |\n' \
   "$(opf stores_mib)" "$(opf reconcile_mib)" "$(opf fake_api_mib)" "$(opf rss_mib)" "$(opf inputs_mib)"
+printf '| latency proxy throughput, proxy on 1 core, wrk 32 conns, median of 3 | %s req/s (ratio %s; rounds %s) | direct to the upstream: %s req/s | ratio >= 0.8 |\n' \
+  "$px_rps" "$px_ratio" "$(IFS=/; echo "${ratios[*]}")" "$up_rps"
+printf '| latency proxy added p99 at 1,000 req/s, median of 3 | %s us (p99 through the proxy %s us) | direct p99: %s us | <= 200 us |\n' "$added99" "$p99" "$d99"
+printf '| OTLP ingest, 513-span protobuf requests over HTTP, receiver on 1 core | %s spans/s (%s req/s, RSS after %s MiB) | decode + analysis alone, in-process: %s spans/s | >= 50,000 spans/s |\n' \
+  "$ot_spans" "$ot_rps" "$ot_rss" "$ingest"

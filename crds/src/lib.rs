@@ -5,6 +5,7 @@ pub mod agentdeployment;
 pub mod agentdeployment_status;
 pub mod common;
 pub mod evaluation;
+pub mod latency;
 pub mod manifests;
 pub mod maturity;
 pub mod model;

@@ -8,8 +8,6 @@ use std::collections::BTreeMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use serde::{Deserialize, Serialize};
 
-use crate::common::AgentEdge;
-
 /// Version of this document's shape. Readers accept documents with the same major version and
 /// ignore fields they do not know.
 pub const SNAPSHOT_SCHEMA_VERSION: u32 = 1;
@@ -49,7 +47,11 @@ pub struct Snapshot {
     pub latency: Option<LatencySummary>,
     /// The agent-to-agent call graph seen in OTLP spans.
     #[serde(default)]
-    pub agent_graph: Vec<AgentEdge>,
+    pub agent_graph: Vec<SnapshotAgentEdge>,
+    /// What the OTLP receiver learnt from GenAI spans: models and tokens, prompt templates,
+    /// retrievers, guardrails and evaluators (absent when the receiver is off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub genai: Option<GenAiSnapshot>,
     /// Digest and counts of the environment inventory per container.
     #[serde(default)]
     pub inventory: Vec<InventoryDigest>,
@@ -307,4 +309,126 @@ pub struct InventoryDigest {
     pub packages: u32,
     /// SHA-256 of the inventory document.
     pub digest: String,
+}
+
+/// One agent-to-agent edge as one sidecar saw it, with the latency histogram of its calls so
+/// the operator can merge pods without averaging percentiles.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SnapshotAgentEdge {
+    /// The calling agent.
+    pub from: String,
+    /// The called agent.
+    pub to: String,
+    /// Calls observed.
+    pub calls: u64,
+    /// Calls that ended in an error.
+    #[serde(default)]
+    pub errors: u64,
+    /// Cumulative latency buckets of the calls (finite bounds; the total is `calls`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub buckets: Vec<LatencyBucket>,
+}
+
+/// GenAI evidence from OTLP spans. Every list is bounded by the sidecar (drops are counted in
+/// `Snapshot::dropped`).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct GenAiSnapshot {
+    /// Spans received.
+    pub spans: u64,
+    /// Requests and tokens per model.
+    #[serde(default)]
+    pub models: Vec<ModelUsage>,
+    /// Each distinct prompt template seen.
+    #[serde(default)]
+    pub prompts: Vec<PromptTemplateSeen>,
+    /// Retrievers (RAG) seen, by vector store and collection.
+    #[serde(default)]
+    pub retrievers: Vec<RetrieverSeen>,
+    /// Guardrail spans seen, by name.
+    #[serde(default)]
+    pub guardrails: Vec<CheckSeen>,
+    /// Evaluator spans and evaluation events seen, by name.
+    #[serde(default)]
+    pub evaluators: Vec<CheckSeen>,
+}
+
+/// Requests and tokens of one model.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelUsage {
+    /// The model (response model when known, else the requested one).
+    pub model: String,
+    /// LLM calls.
+    pub requests: u64,
+    /// Input (prompt) tokens.
+    pub input_tokens: u64,
+    /// Output (completion) tokens.
+    pub output_tokens: u64,
+}
+
+/// A prompt template seen in spans: the version evidence of maturity check `AGT-1`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PromptTemplateSeen {
+    /// `sha256:` of the template text.
+    pub hash: String,
+    /// The template's own version attribute, when the instrumentation sets one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// The agent that used it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    /// The model it was sent to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Times it was used.
+    pub uses: u64,
+    /// First use.
+    pub first_seen: Time,
+    /// Latest use.
+    pub last_seen: Time,
+    /// The text with secrets, keys, e-mail addresses and card numbers redacted; only when
+    /// content capture is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}
+
+/// A retriever seen in spans (evidence for `AGT-3`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RetrieverSeen {
+    /// Vector store or database system (`db.system.name`), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<String>,
+    /// Collection, index or data source name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collection: Option<String>,
+    /// The agent that queried it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    /// Queries seen.
+    pub queries: u64,
+    /// First query.
+    pub first_seen: Time,
+    /// Latest query.
+    pub last_seen: Time,
+}
+
+/// A guardrail or evaluator seen in spans (evidence for `AGT-4` and `AGT-5`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckSeen {
+    /// Its name.
+    pub name: String,
+    /// Runs seen.
+    pub runs: u64,
+    /// Runs that failed, blocked or errored.
+    pub failures: u64,
+    /// The latest score, when the span reports one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_score: Option<f64>,
+    /// Latest run.
+    pub last_seen: Time,
 }

@@ -352,6 +352,32 @@ fn every_pod_shape_is_decided_and_patched_correctly() {
                     agent.unwrap_or("")
                 );
                 assert_eq!(sc["ports"][0]["containerPort"], 9477);
+                // The proxy and OTLP receiver only where the AgentDeployment asks for them.
+                let proxied = *agent == Some("discharge-summarizer");
+                let value = |n: &str| env_of(sc, n).map(|e| e["value"].clone());
+                if proxied {
+                    assert_eq!(value("AGENTLENS_PROXY_LISTEN").unwrap(), "0.0.0.0:15080");
+                    assert_eq!(value("AGENTLENS_PROXY_UPSTREAM").unwrap(), "127.0.0.1:8000");
+                    assert_eq!(
+                        value("AGENTLENS_PROXY_ROUTES").unwrap(),
+                        "/v1/chat/*,/v1/completions"
+                    );
+                    assert_eq!(value("AGENTLENS_OTLP_LISTEN").unwrap(), "0.0.0.0:4318");
+                    assert_eq!(value("AGENTLENS_CAPTURE_CONTENT").unwrap(), "true");
+                    assert_eq!(
+                        sc["ports"],
+                        json!([
+                            {"name": "agentlens", "containerPort": 9477, "protocol": "TCP"},
+                            {"name": "agentlens-proxy", "containerPort": 15080, "protocol": "TCP"},
+                            {"name": "otlp-http", "containerPort": 4318, "protocol": "TCP"}
+                        ]),
+                        "{name}"
+                    );
+                } else {
+                    assert!(value("AGENTLENS_PROXY_LISTEN").is_none(), "{name}");
+                    assert!(value("AGENTLENS_OTLP_LISTEN").is_none(), "{name}");
+                    assert_eq!(sc["ports"].as_array().unwrap().len(), 1, "{name}");
+                }
                 assert_eq!(sc["readinessProbe"]["httpGet"]["path"], "/readyz");
                 if let Some(w) = warning {
                     assert!(
@@ -536,4 +562,90 @@ fn the_decision_is_a_pure_function() {
         decide(&pod, "other", &ads(), &cfg).unwrap(),
         Decision::Skip(_)
     ));
+}
+
+/// How traffic reaches the proxy in a pod: every example Service's named `targetPort` resolves
+/// on the pods of the Deployments it selects once the webhook has injected them, and where it
+/// names `agentlens-proxy` the proxy forwards to a port the app container really has.
+#[test]
+fn example_services_reach_their_pods_after_injection() {
+    use agentlens_operator::inject::{Decision, decide};
+    let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples"));
+    let mut proxied = 0;
+    for dir in std::fs::read_dir(root).unwrap() {
+        let dir = dir.unwrap().path();
+        let mut docs: Vec<Value> = Vec::new();
+        for f in std::fs::read_dir(&dir).unwrap() {
+            let f = f.unwrap().path();
+            if f.extension().is_some_and(|e| e == "yaml") {
+                let text = std::fs::read_to_string(&f).unwrap();
+                docs.extend(serde_saphyr::from_multiple::<Value>(&text).unwrap());
+            }
+        }
+        let ads: Vec<AgentDeployment> = docs
+            .iter()
+            .filter(|d| d["kind"] == "AgentDeployment")
+            .map(|d| serde_json::from_value(d.clone()).unwrap())
+            .collect();
+        for svc in docs.iter().filter(|d| d["kind"] == "Service") {
+            let sel = svc["spec"]["selector"].as_object().unwrap();
+            let ns = svc["metadata"]["namespace"].as_str().unwrap();
+            for dep in docs.iter().filter(|d| d["kind"] == "Deployment") {
+                let tpl = &dep["spec"]["template"];
+                let labels = &tpl["metadata"]["labels"];
+                if !sel.iter().all(|(k, v)| &labels[k] == v) {
+                    continue;
+                }
+                let mut pod = json!({"apiVersion": "v1", "kind": "Pod",
+                    "metadata": tpl["metadata"].clone(), "spec": tpl["spec"].clone()});
+                pod["metadata"]["namespace"] = json!(ns);
+                let Decision::Inject { patch, .. } =
+                    decide(&pod, ns, &ads, &InjectConfig::default()).unwrap()
+                else {
+                    panic!("{}: not injected", dep["metadata"]["name"]);
+                };
+                let patch: json_patch::Patch = serde_json::from_value(patch).unwrap();
+                json_patch::patch(&mut pod, &patch).unwrap();
+                let containers: Vec<&Value> = ["containers", "initContainers"]
+                    .iter()
+                    .flat_map(|k| pod["spec"][k].as_array().into_iter().flatten())
+                    .collect();
+                let named = |c: &Value, n: &Value| {
+                    c["ports"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|p| &p["name"] == n || &p["containerPort"] == n)
+                };
+                for port in svc["spec"]["ports"].as_array().unwrap() {
+                    let target = &port["targetPort"];
+                    assert!(
+                        containers.iter().any(|c| named(c, target)),
+                        "{}: Service {} targetPort {target} not on the injected pod",
+                        dir.display(),
+                        svc["metadata"]["name"]
+                    );
+                    if target == "agentlens-proxy" {
+                        proxied += 1;
+                        let sc = sidecar_of(&pod);
+                        let upstream = env_of(sc, "AGENTLENS_PROXY_UPSTREAM").unwrap()["value"]
+                            .as_str()
+                            .unwrap();
+                        let up_port: i64 = upstream.rsplit(':').next().unwrap().parse().unwrap();
+                        assert!(
+                            containers
+                                .iter()
+                                .filter(|c| c["name"] != "agentlens-sidecar")
+                                .any(|c| named(c, &json!(up_port))),
+                            "{upstream} is not a port of the app"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        proxied >= 1,
+        "an example routes its Service through the proxy"
+    );
 }

@@ -368,6 +368,44 @@ fn cases() -> Vec<(
             "OTLP spans",
         ),
         (
+            "AGT-1",
+            |d, s| {
+                d.agent_deployments[0].spec.agents[0].prompts.clear();
+                spans(s);
+            },
+            true,
+            true,
+            "for 3/3 agents; 1 prompt templates seen in spans",
+            "",
+        ),
+        (
+            "AGT-1",
+            |d, s| {
+                d.agent_deployments[0].spec.agents.clear();
+                spans(s);
+            },
+            true,
+            true,
+            "1 prompt templates seen in spans",
+            "",
+        ),
+        (
+            "AGT-1",
+            |d, _| d.agent_deployments[0].spec.agents.clear(),
+            true,
+            false,
+            "no prompt template was seen in spans",
+            "spec.agents",
+        ),
+        (
+            "AGT-2",
+            |_, s| spans(s),
+            true,
+            true,
+            "2 talksTo edges declared, 1 observed in spans (3 calls)",
+            "",
+        ),
+        (
             "AGT-2",
             |d, _| {
                 let ad = &mut d.agent_deployments[0];
@@ -380,6 +418,14 @@ fn cases() -> Vec<(
             "",
         ),
         ("AGT-3", |_, _| {}, false, false, "no RAG declared", ""),
+        (
+            "AGT-3",
+            |_, s| spans(s),
+            true,
+            false,
+            "retrievers seen in spans but no spec.rag: qdrant/invoices",
+            "declare spec.rag",
+        ),
         (
             "AGT-3",
             |d, _| {
@@ -400,6 +446,14 @@ fn cases() -> Vec<(
             false,
             "2 guardrails declared, 1 with recorded",
             "amount-limit",
+        ),
+        (
+            "AGT-4",
+            |_, s| spans(s),
+            true,
+            true,
+            "2 guardrails declared, 2 with recorded results (Evaluations or guardrail spans; 1 guardrails seen in spans)",
+            "",
         ),
         (
             "AGT-4",
@@ -428,7 +482,45 @@ fn cases() -> Vec<(
             "0 Online",
             "phase Online",
         ),
+        (
+            "AGT-5",
+            |d, s| {
+                d.evaluations.retain(|e| {
+                    e.spec.phase != agentlens_crds::evaluation::EvaluationPhase::Online
+                });
+                spans(s);
+            },
+            true,
+            false,
+            "0 Online evaluations, 3 evaluator runs seen in spans",
+            "llama-3.1-8b-instruct",
+        ),
     ]
+}
+
+/// GenAI evidence from OTLP spans on the first pod's snapshot, shaped as the sidecar writes it
+/// for the Python SDK's two-agent conversation (sidecar/tests/otlp.rs), named for this system.
+fn spans(snaps: &mut BTreeMap<String, Snapshot>) {
+    let first = snaps.values_mut().next().unwrap();
+    first.genai = Some(
+        serde_json::from_value(json!({
+            "spans": 81,
+            "models": [{"model": "invoice-extractor", "requests": 3, "inputTokens": 2400, "outputTokens": 600}],
+            "prompts": [{"hash": "sha256:8d1f4a0c3b2e5f6a7b8c9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c",
+                         "agent": "email-triage", "model": "triage-classifier", "uses": 3,
+                         "firstSeen": "2026-11-27T08:00:00Z", "lastSeen": "2026-11-27T08:59:00Z"}],
+            "retrievers": [{"store": "qdrant", "collection": "invoices", "agent": "pdf-parser", "queries": 3,
+                            "firstSeen": "2026-11-27T08:00:00Z", "lastSeen": "2026-11-27T08:59:00Z"}],
+            "guardrails": [{"name": "amount-limit", "runs": 3, "failures": 1, "lastSeen": "2026-11-27T08:59:00Z"}],
+            "evaluators": [{"name": "faithfulness", "runs": 3, "failures": 0, "lastScore": 0.92, "lastSeen": "2026-11-27T08:59:00Z"}]
+        }))
+        .unwrap(),
+    );
+    first.agent_graph = serde_json::from_value(json!([
+        {"from": "email-triage", "to": "pdf-parser", "calls": 3, "errors": 1,
+         "buckets": [{"le": 1.0, "count": 2}, {"le": 5.0, "count": 3}]}
+    ]))
+    .unwrap();
 }
 
 /// The first model the first agent uses.

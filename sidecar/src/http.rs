@@ -29,9 +29,18 @@ pub fn router(shared: Arc<Shared>) -> Router {
 pub fn spawn(
     listener: tokio::net::TcpListener,
     shared: Arc<Shared>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    stop: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
-    let router = router(shared);
+    serve_until(listener, router(shared), stop, "metrics server")
+}
+
+/// Serves `router` on `listener` until `stop` changes; `what` names it in the log.
+pub fn serve_until(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    what: &'static str,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let shutdown = async move {
             let _ = stop.changed().await;
@@ -40,7 +49,7 @@ pub fn spawn(
             .with_graceful_shutdown(shutdown)
             .await
         {
-            tracing::warn!("metrics server stopped: {e}");
+            tracing::warn!("{what} stopped: {e}");
         }
     })
 }

@@ -17,6 +17,7 @@ pub struct StreamSink {
     shared: Arc<Shared>,
     container: String,
     stream: &'static str,
+    source: &'static str,
     splitter: LineSplitter,
     scanner: StreamScanner,
     events: Vec<Event>,
@@ -37,10 +38,17 @@ impl StreamSink {
             shared,
             container: container.to_string(),
             stream,
+            source: "log",
             splitter: LineSplitter::new(cfg.max_line_bytes),
             scanner: StreamScanner::new(cfg),
             events: Vec::new(),
         }
+    }
+
+    /// The same sink reporting its GPU OOM events with another `source` label (`otlp`).
+    pub fn with_source(mut self, source: &'static str) -> Self {
+        self.source = source;
+        self
     }
 
     /// Analyses a chunk of bytes.
@@ -117,7 +125,7 @@ impl StreamSink {
             o.error_line(&self.container, self.stream, kind, &line, at_ms);
         }
         for e in self.events.drain(..) {
-            o.event(&self.container, "log", e);
+            o.event(&self.container, self.source, e);
         }
     }
 }

@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use agentlens_crds::snapshot::PodIdentity;
 use agentlens_sidecar::gpu::GpuMode;
+use agentlens_sidecar::listeners::Listeners;
+use agentlens_sidecar::otlp::OtlpConfig;
+use agentlens_sidecar::proxy::ProxyConfig;
 use agentlens_sidecar::run::{RunOptions, run};
 use agentlens_sidecar::serve::{ServeOptions, serve};
 use clap::{Args, Parser, Subcommand};
@@ -68,6 +71,77 @@ struct Common {
     /// Sampling interval of memory, CPU and GPU, in milliseconds.
     #[arg(long, default_value_t = 1000, env = "AGENTLENS_INTERVAL_MS")]
     interval_ms: u64,
+    /// Run the latency proxy on this address (15080 in a pod); needs --proxy-upstream.
+    #[arg(long, env = "AGENTLENS_PROXY_LISTEN", requires = "proxy_upstream")]
+    proxy_listen: Option<SocketAddr>,
+    /// The agent's HTTP address the proxy forwards to, HOST:PORT (127.0.0.1:8080 in a pod).
+    #[arg(long, env = "AGENTLENS_PROXY_UPSTREAM", requires = "proxy_listen")]
+    proxy_upstream: Option<String>,
+    /// Route template for the `route` label, `*` one segment, trailing `**` the rest
+    /// (repeatable, e.g. /v1/chat/*); other paths are labelled by their first segment.
+    #[arg(
+        long = "proxy-route",
+        env = "AGENTLENS_PROXY_ROUTES",
+        value_delimiter = ','
+    )]
+    proxy_routes: Vec<String>,
+    /// Seconds the upstream has to send response headers before the client gets a 504.
+    #[arg(long, default_value_t = 300, env = "AGENTLENS_PROXY_TIMEOUT_SECONDS")]
+    proxy_timeout_seconds: u64,
+    /// Run the OTLP/HTTP receiver (/v1/traces, /v1/logs) on this address (4318 in a pod).
+    #[arg(long, env = "AGENTLENS_OTLP_LISTEN")]
+    otlp_listen: Option<SocketAddr>,
+    /// Pass every OTLP request on, unchanged, to this collector (http://HOST:4318).
+    #[arg(long, env = "AGENTLENS_OTLP_FORWARD", requires = "otlp_listen")]
+    otlp_forward: Option<hyper::Uri>,
+    /// Keep prompt template text from spans, with secrets, keys, e-mail addresses and card
+    /// numbers redacted (default: hashes only).
+    #[arg(long, env = "AGENTLENS_CAPTURE_CONTENT")]
+    capture_content: bool,
+}
+
+impl Common {
+    fn listeners(&self, container: &str) -> anyhow::Result<Listeners> {
+        if let Some(u) = &self.otlp_forward
+            && u.scheme_str() != Some("http")
+        {
+            anyhow::bail!("--otlp-forward {u}: only http:// collectors are supported");
+        }
+        let proxy = match (self.proxy_listen, &self.proxy_upstream) {
+            (Some(addr), Some(upstream)) => {
+                let upstream = upstream
+                    .trim_start_matches("http://")
+                    .trim_end_matches('/')
+                    .to_string();
+                if upstream.parse::<hyper::http::uri::Authority>().is_err() {
+                    anyhow::bail!("--proxy-upstream {upstream}: expected HOST:PORT");
+                }
+                Some((
+                    addr,
+                    ProxyConfig {
+                        upstream,
+                        routes: self.proxy_routes.clone(),
+                        response_timeout: Duration::from_secs(self.proxy_timeout_seconds.max(1)),
+                    },
+                ))
+            }
+            _ => None,
+        };
+        Ok(Listeners {
+            otlp: self.otlp_listen.map(|addr| {
+                (
+                    addr,
+                    OtlpConfig {
+                        default_container: container.to_string(),
+                        capture_content: self.capture_content,
+                        forward: self.otlp_forward.clone(),
+                        latency_from_spans: proxy.is_none(),
+                    },
+                )
+            }),
+            proxy,
+        })
+    }
 }
 
 #[derive(Args)]
@@ -104,7 +178,10 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     match cli.command {
         Command::Serve(a) => {
+            // OTLP data that names no container of the pod is reported under "otlp".
+            let listeners = a.common.listeners("otlp")?;
             let opts = ServeOptions {
+                listeners,
                 listen: a
                     .common
                     .listen
@@ -132,7 +209,9 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Run(a) => {
+            let listeners = a.common.listeners(&a.name)?;
             let opts = RunOptions {
+                listeners,
                 listen: a
                     .common
                     .listen

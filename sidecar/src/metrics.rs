@@ -3,8 +3,8 @@
 //! GPU indices and UUIDs, languages, streams, XID codes).
 
 use prometheus::{
-    CounterVec, Encoder, GaugeVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    CounterVec, Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 use crate::logscan::Language;
@@ -19,7 +19,7 @@ pub const LANGUAGES: [Language; 5] = [
 ];
 
 /// Log streams as label values.
-pub const STREAMS: [&str; 3] = ["stdout", "stderr", "file"];
+pub const STREAMS: [&str; 4] = ["stdout", "stderr", "file", "otlp"];
 
 /// Where a GPU OOM was detected, as label values.
 pub const OOM_SOURCES: [&str; 2] = ["log", "otlp"];
@@ -58,6 +58,34 @@ pub struct Metrics {
     pub dropped: IntCounterVec,
     /// `agentlens_sidecar_info{version,mode}`
     pub info: IntGaugeVec,
+    /// `agentlens_request_duration_seconds{route,method,code}` (proxy)
+    pub request_duration: HistogramVec,
+    /// `agentlens_request_first_byte_seconds{route,method}` (proxy)
+    pub request_first_byte: HistogramVec,
+    /// `agentlens_proxy_upstream_errors_total{kind}`
+    pub proxy_upstream_errors: IntCounterVec,
+    /// `agentlens_genai_tokens_total{model,kind}`
+    pub genai_tokens: IntCounterVec,
+    /// `agentlens_genai_request_duration_seconds{model,operation}`
+    pub genai_duration: HistogramVec,
+    /// `agentlens_otlp_received_total{signal}`
+    pub otlp_received: IntCounterVec,
+    /// `agentlens_otlp_rejected_requests_total{reason}`
+    pub otlp_rejected: IntCounterVec,
+    /// `agentlens_otlp_forwarded_requests_total{result}`
+    pub otlp_forwarded: IntCounterVec,
+}
+
+/// Upstream failure kinds of the proxy, as label values.
+pub const UPSTREAM_ERRORS: [&str; 4] = ["connect", "timeout", "body", "other"];
+/// OTLP rejection reasons, as label values.
+pub const OTLP_REJECTIONS: [&str; 4] =
+    ["decode", "too_large", "unsupported_media_type", "encoding"];
+/// OTLP forwarding results, as label values.
+pub const OTLP_FORWARD_RESULTS: [&str; 3] = ["ok", "error", "dropped"];
+
+fn histogram(name: &str, help: &str) -> HistogramOpts {
+    HistogramOpts::new(name, help).buckets(crate::latency::BUCKETS.to_vec())
 }
 
 fn opts(name: &str, help: &str) -> Opts {
@@ -169,6 +197,64 @@ impl Metrics {
                 ),
                 &["version", "mode"],
             )?,
+            request_duration: HistogramVec::new(
+                histogram(
+                    "agentlens_request_duration_seconds",
+                    "Requests through the latency proxy, from the request to the end of the \
+                     response body (code 499: the client went away first).",
+                ),
+                &["route", "method", "code"],
+            )?,
+            request_first_byte: HistogramVec::new(
+                histogram(
+                    "agentlens_request_first_byte_seconds",
+                    "Time from the request to the first response body byte through the proxy \
+                     (the first token of a streamed LLM answer).",
+                ),
+                &["route", "method"],
+            )?,
+            proxy_upstream_errors: IntCounterVec::new(
+                opts(
+                    "agentlens_proxy_upstream_errors_total",
+                    "Requests the proxy could not complete because of the upstream.",
+                ),
+                &["kind"],
+            )?,
+            genai_tokens: IntCounterVec::new(
+                opts(
+                    "agentlens_genai_tokens_total",
+                    "Tokens reported by GenAI spans, by model and kind (input, output).",
+                ),
+                &["model", "kind"],
+            )?,
+            genai_duration: HistogramVec::new(
+                histogram(
+                    "agentlens_genai_request_duration_seconds",
+                    "Duration of GenAI operations (LLM calls, tools, agents) from spans.",
+                ),
+                &["model", "operation"],
+            )?,
+            otlp_received: IntCounterVec::new(
+                opts(
+                    "agentlens_otlp_received_total",
+                    "Spans and log records the OTLP receiver accepted.",
+                ),
+                &["signal"],
+            )?,
+            otlp_rejected: IntCounterVec::new(
+                opts(
+                    "agentlens_otlp_rejected_requests_total",
+                    "OTLP export requests refused, by reason.",
+                ),
+                &["reason"],
+            )?,
+            otlp_forwarded: IntCounterVec::new(
+                opts(
+                    "agentlens_otlp_forwarded_requests_total",
+                    "OTLP export requests passed on to --otlp-forward, by result.",
+                ),
+                &["result"],
+            )?,
             registry,
         };
         m.register_all()?;
@@ -193,6 +279,14 @@ impl Metrics {
         r.register(Box::new(self.tracebacks.clone()))?;
         r.register(Box::new(self.dropped.clone()))?;
         r.register(Box::new(self.info.clone()))?;
+        r.register(Box::new(self.request_duration.clone()))?;
+        r.register(Box::new(self.request_first_byte.clone()))?;
+        r.register(Box::new(self.proxy_upstream_errors.clone()))?;
+        r.register(Box::new(self.genai_tokens.clone()))?;
+        r.register(Box::new(self.genai_duration.clone()))?;
+        r.register(Box::new(self.otlp_received.clone()))?;
+        r.register(Box::new(self.otlp_rejected.clone()))?;
+        r.register(Box::new(self.otlp_forwarded.clone()))?;
         Ok(())
     }
 
@@ -212,6 +306,30 @@ impl Metrics {
                 .with_label_values(&[container, stream]);
         }
         self.cpu_seconds.with_label_values(&[container]);
+    }
+
+    /// Creates the proxy's error counters at zero (when the proxy runs).
+    pub fn init_proxy(&self) {
+        for k in UPSTREAM_ERRORS {
+            self.proxy_upstream_errors.with_label_values(&[k]);
+        }
+    }
+
+    /// Creates the OTLP receiver's counters at zero (when it runs).
+    pub fn init_otlp(&self) {
+        for s in ["spans", "logs"] {
+            self.otlp_received.with_label_values(&[s]);
+        }
+        for r in OTLP_REJECTIONS {
+            self.otlp_rejected.with_label_values(&[r]);
+        }
+    }
+
+    /// Creates the forwarding counters at zero (when forwarding is configured).
+    pub fn init_otlp_forward(&self) {
+        for r in OTLP_FORWARD_RESULTS {
+            self.otlp_forwarded.with_label_values(&[r]);
+        }
     }
 
     /// Creates the dropped-items counters at zero.

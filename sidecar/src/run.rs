@@ -35,6 +35,8 @@ pub struct RunOptions {
     pub interval: Duration,
     /// The command and its arguments.
     pub command: Vec<String>,
+    /// The latency proxy and the OTLP receiver, when configured.
+    pub listeners: crate::listeners::Listeners,
 }
 
 /// What `run` ended with.
@@ -63,6 +65,7 @@ pub async fn run(opts: RunOptions) -> Result<Outcome> {
             what: format!("listening on {}", opts.listen),
             source,
         })?;
+    let extra = opts.listeners.clone().bind().await?;
     let (program, args) = opts.command.split_first().ok_or(Error::NoCommand)?;
     if let Ok(mut o) = shared.observations.lock() {
         o.ensure_container(&opts.name);
@@ -122,6 +125,7 @@ pub async fn run(opts: RunOptions) -> Result<Outcome> {
     }
 
     let server = crate::http::spawn(listener, shared.clone(), stop_rx.clone());
+    let extra_tasks = extra.spawn(&shared, &stop_rx);
 
     let forwarder = tokio::spawn(forward_signals(pid));
     let status = child.wait().await.map_err(|source| Error::Io {
@@ -141,6 +145,9 @@ pub async fn run(opts: RunOptions) -> Result<Outcome> {
     }
     stopping.store(true, Ordering::Relaxed);
     let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
+    for t in extra_tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
+    }
     let _ = tokio::task::spawn_blocking(move || sampler.join()).await;
     Ok(Outcome {
         exit_code: exit_code(status),

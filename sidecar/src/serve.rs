@@ -39,6 +39,8 @@ pub struct ServeOptions {
     pub proc_root: PathBuf,
     /// The pod, from the downward API.
     pub pod: PodIdentity,
+    /// The latency proxy and the OTLP receiver, when configured.
+    pub listeners: crate::listeners::Listeners,
 }
 
 /// Runs until SIGTERM or SIGINT.
@@ -50,6 +52,7 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
             what: format!("listening on {}", opts.listen),
             source,
         })?;
+    let extra = opts.listeners.clone().bind().await?;
     let names: Arc<Mutex<BTreeMap<String, String>>> = Arc::default();
     let own_container_id = crate::proc::read_cgroup(&opts.proc_root, std::process::id())
         .or_else(|| std::fs::read_to_string("/proc/self/cgroup").ok())
@@ -101,6 +104,7 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
     }
 
     let server = crate::http::spawn(listener, shared.clone(), stop_rx.clone());
+    let extra_tasks = extra.spawn(&shared, &stop_rx);
 
     let mut term = signal(SignalKind::terminate()).map_err(|source| Error::Io {
         what: "installing the SIGTERM handler".into(),
@@ -117,6 +121,9 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
     let _ = stop_tx.send(true);
     stopping.store(true, Ordering::Relaxed);
     let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+    for t in extra_tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
+    }
     let _ = tokio::task::spawn_blocking(move || sampler.join()).await;
     Ok(())
 }

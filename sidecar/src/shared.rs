@@ -29,6 +29,10 @@ pub struct Shared {
     pub xid: XidCounts,
     /// When `/metrics` was last fetched (ms since the epoch; 0 = never).
     pub last_scrape_ms: std::sync::atomic::AtomicU64,
+    /// Request latency (proxy, or OTLP server spans when no proxy runs).
+    pub latency: crate::latency::Histogram,
+    /// What the OTLP receiver learnt (when it runs).
+    pub genai: Mutex<Option<crate::otlp::store::GenAiStore>>,
 }
 
 impl Shared {
@@ -51,6 +55,8 @@ impl Shared {
             pod,
             xid: XidCounts::default(),
             last_scrape_ms: std::sync::atomic::AtomicU64::new(0),
+            latency: crate::latency::Histogram::default(),
+            genai: Mutex::new(None),
         }))
     }
 }

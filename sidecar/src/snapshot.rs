@@ -84,6 +84,19 @@ pub fn build(shared: &Shared) -> Snapshot {
             .map(|(k, v)| ((*k).to_string(), *v))
             .collect();
     }
+    let (genai, agent_graph) = match shared.genai.lock() {
+        Ok(g) => match g.as_ref() {
+            Some(store) => {
+                for (k, v) in store.dropped() {
+                    dropped.insert((*k).to_string(), *v);
+                }
+                let (genai, graph) = store.snapshot(SNAPSHOT_LIST_LIMIT);
+                (Some(genai), graph)
+            }
+            None => (None, Vec::new()),
+        },
+        Err(_) => (None, Vec::new()),
+    };
     Snapshot {
         schema_version: SNAPSHOT_SCHEMA_VERSION,
         sidecar_version: crate::VERSION.to_string(),
@@ -105,8 +118,9 @@ pub fn build(shared: &Shared) -> Snapshot {
         containers,
         gpu_oom_events,
         tracebacks,
-        latency: None,
-        agent_graph: Vec::new(),
+        latency: shared.latency.summary(),
+        agent_graph,
+        genai,
         inventory: Vec::new(),
         dropped,
     }

@@ -3,10 +3,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+mod common;
+use common::{free_port, tool};
 
 const BIN: &str = env!("CARGO_BIN_EXE_agentlens-sidecar");
 
@@ -14,14 +17,6 @@ fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data/logscan")
         .join(name)
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn sidecar(port: u16, args: &[&str]) -> Command {
@@ -84,23 +79,6 @@ fn wait_until<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<
         std::thread::sleep(Duration::from_millis(100));
     }
     None
-}
-
-/// Finds a Debian tool; under `make test` a missing tool fails the test.
-fn tool(name: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|p| {
-        std::env::split_paths(&p)
-            .map(|d| d.join(name))
-            .find(|p| p.is_file())
-    });
-    if found.is_none() {
-        assert!(
-            std::env::var("AGENTLENS_REQUIRE_TOOLS").as_deref() != Ok("1"),
-            "{name} is not installed (make tools installs Debian's prometheus package)"
-        );
-        eprintln!("skipped: {name} is not installed");
-    }
-    found
 }
 
 #[test]
@@ -249,27 +227,7 @@ fn endpoints_answer_and_metrics_pass_promtool() {
         .metrics_scraped_at
         .expect("metricsScrapedAt after a scrape");
     assert!((after.collected_at.0.as_second() - scraped.0.as_second()).abs() < 5);
-    if let Some(promtool) = tool("promtool") {
-        let mut p = Command::new(promtool)
-            .args(["check", "metrics"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        p.stdin
-            .take()
-            .unwrap()
-            .write_all(metrics.as_bytes())
-            .unwrap();
-        let out = p.wait_with_output().unwrap();
-        assert!(
-            out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
-            "promtool check metrics: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    common::promtool_check_metrics(&metrics);
     child.kill().unwrap();
     child.wait().unwrap();
 }

@@ -602,7 +602,10 @@ fn the_dashboard_uses_only_documented_metrics() {
             let expr = t["expr"].as_str().unwrap();
             for word in expr.split(|c: char| !(c.is_alphanumeric() || c == '_')) {
                 if let Some(metric) = word.strip_prefix("agentlens_") {
-                    let base = metric.trim_end_matches("_bucket");
+                    let base = metric
+                        .trim_end_matches("_bucket")
+                        .trim_end_matches("_count")
+                        .trim_end_matches("_sum");
                     assert!(
                         readme.contains(&format!("agentlens_{base}")),
                         "{word} (panel {}) is not documented in README.md",

@@ -227,6 +227,13 @@ pub fn decide(
         run_as_user,
         gpu: requests_gpu(spec),
         log_files: sidecar_spec.log_files.clone(),
+        proxy: sidecar_spec.proxy.as_ref().map(|p| sidecar::ProxyParams {
+            listen_port: p.listen_port.unwrap_or(sidecar::PROXY_PORT),
+            target_port: p.target_port,
+            routes: p.routes.clone(),
+        }),
+        otlp: sidecar_spec.otlp.as_ref().is_some_and(|o| o.enabled),
+        capture_content: sidecar_spec.capture_content.unwrap_or(false),
     };
     let container = serde_json::to_value(sidecar::container(&params)).map_err(|e| e.to_string())?;
 

@@ -13,6 +13,22 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 pub const CONTAINER_NAME: &str = "agentlens-sidecar";
 /// The sidecar's metrics/API port.
 pub const PORT: i32 = 9477;
+/// Default port of the latency proxy.
+pub const PROXY_PORT: i32 = 15080;
+/// Port of the OTLP/HTTP receiver.
+pub const OTLP_PORT: i32 = 4318;
+
+/// The latency proxy's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyParams {
+    /// Port the proxy listens on (named `agentlens-proxy`; point the Service's targetPort here).
+    pub listen_port: i32,
+    /// The agent's port on loopback.
+    pub target_port: i32,
+    /// Route templates.
+    pub routes: Vec<String>,
+}
+
 /// UID the sidecar runs as when the app's UID is unknown or root.
 pub const DEFAULT_UID: i64 = 65532;
 
@@ -33,6 +49,12 @@ pub struct SidecarParams {
     pub gpu: bool,
     /// Log files to follow.
     pub log_files: Vec<String>,
+    /// The latency proxy, when `spec.sidecar.proxy` is set.
+    pub proxy: Option<ProxyParams>,
+    /// The OTLP receiver, when `spec.sidecar.otlp.enabled`.
+    pub otlp: bool,
+    /// Keep redacted prompt text (`spec.sidecar.captureContent`).
+    pub capture_content: bool,
 }
 
 fn field_env(name: &str, path: &str) -> EnvVar {
@@ -85,6 +107,47 @@ pub fn container(p: &SidecarParams) -> Container {
     if !p.log_files.is_empty() {
         env.push(value_env("AGENTLENS_LOG_FILES", &p.log_files.join(",")));
     }
+    let mut ports = vec![ContainerPort {
+        name: Some("agentlens".into()),
+        container_port: PORT,
+        protocol: Some("TCP".into()),
+        ..ContainerPort::default()
+    }];
+    if let Some(proxy) = &p.proxy {
+        env.push(value_env(
+            "AGENTLENS_PROXY_LISTEN",
+            &format!("0.0.0.0:{}", proxy.listen_port),
+        ));
+        // The pod shares one network namespace: the agent is on loopback.
+        env.push(value_env(
+            "AGENTLENS_PROXY_UPSTREAM",
+            &format!("127.0.0.1:{}", proxy.target_port),
+        ));
+        if !proxy.routes.is_empty() {
+            env.push(value_env("AGENTLENS_PROXY_ROUTES", &proxy.routes.join(",")));
+        }
+        ports.push(ContainerPort {
+            name: Some("agentlens-proxy".into()),
+            container_port: proxy.listen_port,
+            protocol: Some("TCP".into()),
+            ..ContainerPort::default()
+        });
+    }
+    if p.otlp {
+        env.push(value_env(
+            "AGENTLENS_OTLP_LISTEN",
+            &format!("0.0.0.0:{OTLP_PORT}"),
+        ));
+        ports.push(ContainerPort {
+            name: Some("otlp-http".into()),
+            container_port: OTLP_PORT,
+            protocol: Some("TCP".into()),
+            ..ContainerPort::default()
+        });
+    }
+    if p.capture_content {
+        env.push(value_env("AGENTLENS_CAPTURE_CONTENT", "true"));
+    }
     if p.gpu {
         // NVML needs the driver's utility libraries and the device nodes; the sidecar then
         // narrows to the GPUs the app processes were given (their NVIDIA_VISIBLE_DEVICES).
@@ -96,12 +159,7 @@ pub fn container(p: &SidecarParams) -> Container {
         image: Some(p.image.clone()),
         args: Some(vec!["serve".into()]),
         env: Some(env),
-        ports: Some(vec![ContainerPort {
-            name: Some("agentlens".into()),
-            container_port: PORT,
-            protocol: Some("TCP".into()),
-            ..ContainerPort::default()
-        }]),
+        ports: Some(ports),
         readiness_probe: Some(Probe {
             http_get: Some(HTTPGetAction {
                 path: Some("/readyz".into()),

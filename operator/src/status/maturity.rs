@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use agentlens_crds::agentdeployment_status::{AgentDeploymentStatus, ConfigKind};
 use agentlens_crds::evaluation::EvaluationPhase;
 use agentlens_crds::maturity::{MaturityArea, MaturityCheck, MaturityStatus};
-use agentlens_crds::snapshot::{GpuState, Snapshot};
+use agentlens_crds::snapshot::{GenAiSnapshot, GpuState, Snapshot};
 use agentlens_crds::{AgentDeployment, Evaluation, Model};
 
 use super::PodFacts;
@@ -136,6 +136,28 @@ fn snapshots<'a>(e: &'a Evidence<'_>) -> (Vec<(&'a PodFacts, &'a Snapshot)>, Vec
         }
     }
     (have, missing)
+}
+
+/// The GenAI evidence of the matched pods' sidecars (OTLP spans).
+fn genai<'a>(e: &'a Evidence<'_>) -> Vec<&'a GenAiSnapshot> {
+    e.pods
+        .iter()
+        .filter_map(|p| e.snapshots.get(&p.name))
+        .filter_map(|s| s.genai.as_ref())
+        .collect()
+}
+
+/// Distinct prompt templates seen in spans, by agent (hash sets).
+fn templates_by_agent(e: &Evidence<'_>) -> BTreeMap<String, std::collections::BTreeSet<String>> {
+    let mut out: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+    for g in genai(e) {
+        for p in &g.prompts {
+            out.entry(p.agent.clone().unwrap_or_default())
+                .or_default()
+                .insert(p.hash.clone());
+        }
+    }
+    out
 }
 
 const NO_PODS: &str = "no pods match spec.selector";
@@ -693,19 +715,31 @@ fn mod3(e: &Evidence<'_>) -> MaturityCheck {
 fn agt1(e: &Evidence<'_>) -> MaturityCheck {
     let area = MaturityArea::Agent;
     let agents = &e.ad.spec.agents;
+    let seen = templates_by_agent(e);
+    let seen_total: usize = seen.values().map(|h| h.len()).sum();
     if agents.is_empty() {
+        // Templates seen in spans carry their own history (hash, first and last use).
         return check(
             "AGT-1",
             area,
             true,
-            false,
-            "spec.agents is empty, so no prompt is declared",
-            "list the agents in spec.agents with their prompts (ConfigMap and key)",
+            seen_total > 0,
+            if seen_total > 0 {
+                format!(
+                    "spec.agents is empty; {seen_total} prompt templates seen in spans, tracked by hash with first and last use"
+                )
+            } else {
+                "spec.agents is empty and no prompt template was seen in spans".to_string()
+            },
+            "list the agents in spec.agents with their prompts (ConfigMap and key), or send OTLP \
+             spans with prompt templates (gen_ai.system_instructions, llm.prompt_template.*) to \
+             the sidecar",
         );
     }
+    // An agent without declared prompts is covered when its templates appear in spans.
     let without: Vec<String> = agents
         .iter()
-        .filter(|a| a.prompts.is_empty())
+        .filter(|a| a.prompts.is_empty() && !seen.contains_key(&a.name))
         .map(|a| a.name.clone())
         .collect();
     let untracked: Vec<String> = e
@@ -721,7 +755,7 @@ fn agt1(e: &Evidence<'_>) -> MaturityCheck {
     let mut next = Vec::new();
     if !without.is_empty() {
         next.push(format!(
-            "declare the prompts of {} in spec.agents[].prompts",
+            "declare the prompts of {} in spec.agents[].prompts (or send spans with their prompt templates)",
             list(&without)
         ));
     }
@@ -737,7 +771,7 @@ fn agt1(e: &Evidence<'_>) -> MaturityCheck {
         true,
         without.is_empty() && untracked.is_empty(),
         format!(
-            "{} prompts tracked with content-hash history for {}/{} agents",
+            "{} prompts tracked with content-hash history for {}/{} agents; {seen_total} prompt templates seen in spans",
             e.status.prompts.len() - untracked.len(),
             agents.len() - without.len(),
             agents.len()
@@ -750,7 +784,7 @@ fn agt2(e: &Evidence<'_>) -> MaturityCheck {
     let area = MaturityArea::Agent;
     let agents = &e.ad.spec.agents;
     let declared: usize = agents.iter().map(|a| a.talks_to.len()).sum();
-    if agents.len() < 2 && declared == 0 {
+    if agents.len() < 2 && declared == 0 && e.status.agent_graph.is_empty() {
         return check(
             "AGT-2",
             area,
@@ -761,12 +795,13 @@ fn agt2(e: &Evidence<'_>) -> MaturityCheck {
         );
     }
     let observed = e.status.agent_graph.len();
+    let calls: u64 = e.status.agent_graph.iter().map(|g| g.calls).sum();
     check(
         "AGT-2",
         area,
         true,
         observed > 0,
-        format!("{declared} talksTo edges declared, {observed} observed"),
+        format!("{declared} talksTo edges declared, {observed} observed in spans ({calls} calls)"),
         "log inter-agent calls: send OTLP spans (GenAI semantic conventions) to the sidecar or \
          route agent-to-agent HTTP through its proxy",
     )
@@ -774,14 +809,45 @@ fn agt2(e: &Evidence<'_>) -> MaturityCheck {
 
 fn agt3(e: &Evidence<'_>) -> MaturityCheck {
     let area = MaturityArea::Agent;
+    let retrievers: Vec<String> = {
+        let mut r: Vec<String> = genai(e)
+            .iter()
+            .flat_map(|g| &g.retrievers)
+            .map(|r| {
+                format!(
+                    "{}/{}",
+                    r.store.as_deref().unwrap_or("?"),
+                    r.collection.as_deref().unwrap_or("?")
+                )
+            })
+            .collect();
+        r.sort();
+        r.dedup();
+        r
+    };
     let Some(rag) = &e.ad.spec.rag else {
+        if retrievers.is_empty() {
+            return check(
+                "AGT-3",
+                area,
+                false,
+                false,
+                "no RAG declared in spec.rag and no retriever seen in spans",
+                "",
+            );
+        }
+        // Observed but undeclared: the index version and embedding model are unrecorded.
         return check(
             "AGT-3",
             area,
+            true,
             false,
-            false,
-            "no RAG declared in spec.rag",
-            "",
+            format!(
+                "retrievers seen in spans but no spec.rag: {}",
+                list(&retrievers)
+            ),
+            "declare spec.rag (vectorStore, collection, indexVersion, embeddingModel) so the \
+             index and embedding model in use are recorded with their history",
         );
     };
     let mut gaps = Vec::new();
@@ -813,13 +879,18 @@ fn agt3(e: &Evidence<'_>) -> MaturityCheck {
         true,
         gaps.is_empty(),
         format!(
-            "vector store {}, collection {}, index version {}, embedding model {}",
+            "vector store {}, collection {}, index version {}, embedding model {}; retrievers seen in spans: {}",
             rag.vector_store,
             rag.collection.as_deref().unwrap_or("-"),
             rag.index_version.as_deref().unwrap_or("-"),
             rag.embedding_model
                 .as_ref()
-                .map_or("-", |m| m.name.as_str())
+                .map_or("-", |m| m.name.as_str()),
+            if retrievers.is_empty() {
+                "none".to_string()
+            } else {
+                list(&retrievers)
+            }
         ),
         format!("record {}", gaps.join(", ")),
     )
@@ -846,10 +917,18 @@ fn agt4(e: &Evidence<'_>) -> MaturityCheck {
             "declare the guardrails (input, output, tool) in spec.guardrails and record their evaluations as Evaluation objects with spec.guardrail",
         );
     }
+    // Guardrail spans are recorded results too (runs and failures per guardrail).
+    let in_spans: std::collections::BTreeSet<&str> = genai(e)
+        .into_iter()
+        .flat_map(|g| &g.guardrails)
+        .map(|c| c.name.as_str())
+        .collect();
     let unevaluated: Vec<String> = guardrails
         .iter()
         .filter(|g| {
-            !own_evaluations(e).any(|ev| ev.spec.guardrail.as_deref() == Some(g.name.as_str()))
+            !in_spans.contains(g.name.as_str())
+                && !own_evaluations(e)
+                    .any(|ev| ev.spec.guardrail.as_deref() == Some(g.name.as_str()))
         })
         .map(|g| g.name.clone())
         .collect();
@@ -859,12 +938,13 @@ fn agt4(e: &Evidence<'_>) -> MaturityCheck {
         true,
         unevaluated.is_empty(),
         format!(
-            "{} guardrails declared, {} with recorded evaluation results",
+            "{} guardrails declared, {} with recorded results (Evaluations or guardrail spans; {} guardrails seen in spans)",
             guardrails.len(),
-            guardrails.len() - unevaluated.len()
+            guardrails.len() - unevaluated.len(),
+            in_spans.len()
         ),
         format!(
-            "record an Evaluation with spec.guardrail for {}",
+            "record an Evaluation with spec.guardrail, or send guardrail spans, for {}",
             list(&unevaluated)
         ),
     )
@@ -872,9 +952,16 @@ fn agt4(e: &Evidence<'_>) -> MaturityCheck {
 
 fn agt5(e: &Evidence<'_>) -> MaturityCheck {
     let area = MaturityArea::Agent;
+    // Online results: Evaluation objects, or evaluator spans from the running system.
+    let evaluator_runs: u64 = genai(e)
+        .iter()
+        .flat_map(|g| &g.evaluators)
+        .map(|c| c.runs)
+        .sum();
     let online = own_evaluations(e)
         .filter(|ev| ev.spec.phase == EvaluationPhase::Online)
-        .count();
+        .count()
+        + usize::from(evaluator_runs > 0);
     let pre = own_evaluations(e)
         .filter(|ev| ev.spec.phase == EvaluationPhase::PreDeployment && ev.spec.passed)
         .count();
@@ -890,7 +977,10 @@ fn agt5(e: &Evidence<'_>) -> MaturityCheck {
         ));
     }
     if online == 0 {
-        next.push("record online evaluation results (Evaluation with phase Online)".to_string());
+        next.push(
+            "record online evaluation results (Evaluation with phase Online, or evaluator spans)"
+                .to_string(),
+        );
     }
     check(
         "AGT-5",
@@ -898,8 +988,9 @@ fn agt5(e: &Evidence<'_>) -> MaturityCheck {
         true,
         models > 0 && e.unevaluated.is_empty() && online > 0,
         format!(
-            "{pre} passed PreDeployment evaluations, {} model versions running without one, {online} Online evaluations",
-            e.unevaluated.len()
+            "{pre} passed PreDeployment evaluations, {} model versions running without one, {} Online evaluations, {evaluator_runs} evaluator runs seen in spans",
+            e.unevaluated.len(),
+            online - usize::from(evaluator_runs > 0)
         ),
         next.join("; "),
     )

@@ -4,8 +4,9 @@
 
 pub mod conditions;
 pub mod configs;
+pub mod graph;
 pub mod images;
-pub mod latency;
+pub use agentlens_crds::latency;
 pub mod lineage;
 pub mod maturity;
 pub mod podfacts;
@@ -412,6 +413,14 @@ pub fn agent_deployment(
             ),
         });
     }
+    let (agent_graph, graph_omitted) = graph::merge(
+        mine.values(),
+        previous.map(|p| p.agent_graph.as_slice()),
+        STATUS_LIST_LIMIT,
+    );
+    if graph_omitted > 0 {
+        omitted.insert("agentGraph".into(), graph_omitted as u32);
+    }
     let mut status = AgentDeploymentStatus {
         observed_generation: ad.metadata.generation,
         conditions: Vec::new(),
@@ -422,7 +431,7 @@ pub fn agent_deployment(
         prompts: prompt_rows,
         runtime: Some(runtime),
         evaluations: eval_rows,
-        agent_graph: previous.map(|p| p.agent_graph.clone()).unwrap_or_default(),
+        agent_graph,
         inventory: previous.map(|p| p.inventory.clone()).unwrap_or_default(),
         maturity: None,
         omitted,

@@ -2,7 +2,7 @@
 //! pods (never averaged percentiles) and the quantile is interpolated within its bucket as
 //! Prometheus's `histogram_quantile` does.
 
-use agentlens_crds::snapshot::LatencySummary;
+use crate::snapshot::LatencySummary;
 
 /// The merged cumulative histogram: (upper bound, count) ascending, and the total.
 pub fn merge(pods: &[&LatencySummary]) -> (Vec<(f64, u64)>, u64) {
@@ -61,7 +61,7 @@ pub fn quantile(buckets: &[(f64, u64)], total: u64, q: f64) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use agentlens_crds::snapshot::LatencyBucket;
+    use crate::snapshot::LatencyBucket;
 
     fn hist(requests: u64, b: &[(f64, u64)]) -> LatencySummary {
         LatencySummary {

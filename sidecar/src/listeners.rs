@@ -1,0 +1,71 @@
+//! The optional listeners shared by `run` and `serve`: the latency proxy and the OTLP
+//! receiver. Addresses are bound before anything starts, so a taken port is a clear error at
+//! start rather than a silent gap in the measurements.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::otlp::{OtlpConfig, Receiver};
+use crate::proxy::{Proxy, ProxyConfig};
+use crate::shared::Shared;
+
+/// The optional listeners.
+#[derive(Debug, Clone, Default)]
+pub struct Listeners {
+    /// `--proxy-listen` and where it forwards.
+    pub proxy: Option<(SocketAddr, ProxyConfig)>,
+    /// `--otlp-listen` and its settings.
+    pub otlp: Option<(SocketAddr, OtlpConfig)>,
+}
+
+async fn bind(addr: SocketAddr, what: &str) -> Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| Error::Io {
+            what: format!("listening on {addr} ({what})"),
+            source,
+        })
+}
+
+/// Bound listeners, ready to serve.
+#[derive(Debug)]
+pub struct Bound {
+    proxy: Option<(tokio::net::TcpListener, ProxyConfig)>,
+    otlp: Option<(tokio::net::TcpListener, OtlpConfig)>,
+}
+
+impl Listeners {
+    /// Binds every configured address.
+    pub async fn bind(self) -> Result<Bound> {
+        let proxy = match self.proxy {
+            Some((a, c)) => Some((bind(a, "latency proxy").await?, c)),
+            None => None,
+        };
+        let otlp = match self.otlp {
+            Some((a, c)) => Some((bind(a, "OTLP receiver").await?, c)),
+            None => None,
+        };
+        Ok(Bound { proxy, otlp })
+    }
+}
+
+impl Bound {
+    /// Starts serving until `stop` changes.
+    pub fn spawn(
+        self,
+        shared: &Arc<Shared>,
+        stop: &tokio::sync::watch::Receiver<bool>,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        let mut tasks = Vec::new();
+        if let Some((l, c)) = self.proxy {
+            let proxy = Proxy::new(c, shared.clone());
+            tasks.push(crate::proxy::spawn(l, proxy, stop.clone()));
+        }
+        if let Some((l, c)) = self.otlp {
+            let receiver = Receiver::new(c, shared.clone());
+            tasks.push(crate::otlp::spawn(l, receiver, stop.clone()));
+        }
+        tasks
+    }
+}

@@ -1,0 +1,451 @@
+//! The OTLP receiver against real payloads of the OpenTelemetry Python SDK: the fixtures in
+//! `data/otlp/` (written by `two_agents.py` with opentelemetry-sdk 1.45.2, protobuf and
+//! OTLP/JSON) and, live, the SDK's own OTLP/HTTP exporter sending to the built sidecar.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::type_complexity)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use agentlens_crds::snapshot::{SidecarMode, Snapshot};
+use agentlens_sidecar::otlp::{self, Encoding, OtlpConfig, Receiver};
+use agentlens_sidecar::shared::Shared;
+use agentlens_sidecar::snapshot;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+mod common;
+use common::free_port;
+
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/otlp")
+        .join(name)
+}
+
+fn config(capture: bool) -> OtlpConfig {
+    OtlpConfig {
+        default_container: "main".into(),
+        capture_content: capture,
+        forward: None,
+        latency_from_spans: true,
+    }
+}
+
+fn receive(file: &str, enc: Encoding, capture: bool) -> (Arc<Shared>, Snapshot) {
+    let shared = Shared::new(SidecarMode::Run, None).unwrap();
+    shared.observations.lock().unwrap().ensure_container("main");
+    let r = Receiver::new(config(capture), shared.clone());
+    let body = std::fs::read(data(file)).unwrap();
+    let n = r.traces(&otlp::decode_traces(enc, &body).unwrap());
+    assert_eq!(n, 27);
+    let s = snapshot::build(&shared);
+    (shared, s)
+}
+
+/// What the two-agent conversation must yield, whichever encoding carried it.
+fn assert_conversation(s: &Snapshot, capture: bool) {
+    let g = s.genai.as_ref().expect("genai section");
+    assert_eq!(g.spans, 27);
+    // Agent graph: triage handed over to researcher three times, one failed.
+    assert_eq!(s.agent_graph.len(), 1, "{:?}", s.agent_graph);
+    let e = &s.agent_graph[0];
+    assert_eq!(
+        (e.from.as_str(), e.to.as_str(), e.calls, e.errors),
+        ("triage", "researcher", 3, 1)
+    );
+    assert_eq!(e.buckets.last().unwrap().count, 3);
+    // Tokens per model, GenAI and OpenInference attributes alike.
+    let m = |name: &str| g.models.iter().find(|m| m.model == name).unwrap();
+    let gpt = m("gpt-4o-mini-2024-07-18");
+    assert_eq!(
+        (gpt.requests, gpt.input_tokens, gpt.output_tokens),
+        (3, 360, 90)
+    );
+    let claude = m("claude-3-5-sonnet");
+    assert_eq!(
+        (claude.requests, claude.input_tokens, claude.output_tokens),
+        (3, 2400, 600)
+    );
+    // Two prompt templates, each used three times, attributed to their agents.
+    assert_eq!(g.prompts.len(), 2, "{:?}", g.prompts);
+    let research = g.prompts.iter().find(|p| p.version.is_some()).unwrap();
+    assert_eq!(research.version.as_deref(), Some("v3"));
+    assert_eq!(research.agent.as_deref(), Some("researcher"));
+    assert_eq!(research.model.as_deref(), Some("claude-3-5-sonnet"));
+    assert_eq!(research.uses, 3);
+    let triage = g.prompts.iter().find(|p| p.version.is_none()).unwrap();
+    assert_eq!(triage.agent.as_deref(), Some("triage"));
+    assert!(triage.hash.starts_with("sha256:") && triage.hash.len() == 71);
+    if capture {
+        let text = triage.text.as_deref().unwrap();
+        assert!(text.starts_with("You are the triage agent"), "{text}");
+        assert!(
+            !text.contains("ops@example.com") && !text.contains("sk-proj-"),
+            "{text}"
+        );
+        assert!(text.contains("[REDACTED:email]") && text.contains("[REDACTED:token]"));
+    } else {
+        assert!(g.prompts.iter().all(|p| p.text.is_none()));
+    }
+    // RAG, guardrail and evaluator evidence.
+    assert_eq!(g.retrievers.len(), 1);
+    let r = &g.retrievers[0];
+    assert_eq!(
+        (
+            r.store.as_deref(),
+            r.collection.as_deref(),
+            r.agent.as_deref(),
+            r.queries
+        ),
+        (Some("qdrant"), Some("kb-articles"), Some("researcher"), 3)
+    );
+    assert_eq!(g.guardrails.len(), 1);
+    assert_eq!(
+        (g.guardrails[0].name.as_str(), g.guardrails[0].runs),
+        ("pii-filter", 3)
+    );
+    assert_eq!(g.evaluators[0].name, "faithfulness");
+    assert_eq!(g.evaluators[0].last_score, Some(0.92));
+    // Latency from the three SERVER spans; the recorded CUDA OOM through the log analysis.
+    assert_eq!(s.latency.as_ref().unwrap().requests, 3);
+    let main = s.containers.iter().find(|c| c.name == "main").unwrap();
+    assert_eq!(main.gpu_oom_events, 1, "{main:?}");
+    assert_eq!(main.tracebacks, 1, "{main:?}");
+    assert_eq!(
+        s.gpu_oom_events[0].source,
+        agentlens_crds::snapshot::OomSource::Otlp
+    );
+    assert_eq!(s.gpu_oom_events[0].requested_bytes, Some(2 << 30));
+}
+
+#[test]
+fn python_sdk_payloads_in_protobuf_and_json_give_the_same_evidence() {
+    let (shared, pb) = receive("two-agents.pb", Encoding::Protobuf, false);
+    assert_conversation(&pb, false);
+    let (_, json) = receive("two-agents.json", Encoding::Json, false);
+    assert_conversation(&json, false);
+    let metrics = String::from_utf8(shared.metrics.render().unwrap()).unwrap();
+    for line in [
+        "agentlens_genai_tokens_total{kind=\"input\",model=\"gpt-4o-mini-2024-07-18\"} 360",
+        "agentlens_genai_tokens_total{kind=\"output\",model=\"claude-3-5-sonnet\"} 600",
+        "agentlens_genai_request_duration_seconds_count{model=\"claude-3-5-sonnet\",operation=\"chat\"} 3",
+        "agentlens_genai_request_duration_seconds_count{model=\"unknown\",operation=\"invoke_agent\"} 6",
+        "agentlens_otlp_received_total{signal=\"spans\"} 27",
+        "agentlens_gpu_oom_events_total{container=\"main\",source=\"otlp\"} 1",
+    ] {
+        assert!(metrics.contains(line), "missing {line}");
+    }
+}
+
+#[test]
+fn captured_prompt_text_is_redacted() {
+    let (_, s) = receive("two-agents.json", Encoding::Json, true);
+    assert_conversation(&s, true);
+}
+
+#[test]
+fn children_exported_before_their_parents_still_make_the_edge() {
+    // The SDK's batch processor exports spans as they end: children first, often in an
+    // earlier request than their agent's own span.
+    let body = std::fs::read(data("two-agents.pb")).unwrap();
+    let req = otlp::decode_traces(Encoding::Protobuf, &body).unwrap();
+    let shared = Shared::new(SidecarMode::Run, None).unwrap();
+    let r = Receiver::new(config(false), shared.clone());
+    let mut one_by_one = Vec::new();
+    for rs in &req.resource_spans {
+        for ss in &rs.scope_spans {
+            for span in &ss.spans {
+                let mut single = req.clone();
+                single.resource_spans = vec![rs.clone()];
+                single.resource_spans[0].scope_spans = vec![ss.clone()];
+                single.resource_spans[0].scope_spans[0].spans = vec![span.clone()];
+                one_by_one.push(single);
+            }
+        }
+    }
+    assert_eq!(one_by_one.len(), 27);
+    for single in &one_by_one {
+        r.traces(single);
+    }
+    let s = snapshot::build(&shared);
+    assert_eq!(s.agent_graph.len(), 1);
+    assert_eq!((s.agent_graph[0].calls, s.agent_graph[0].errors), (3, 1));
+}
+
+async fn post(
+    port: u16,
+    path: &str,
+    ctype: &str,
+    encoding: Option<&str>,
+    body: Vec<u8>,
+) -> (u16, String) {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let mut req = hyper::Request::post(format!("http://127.0.0.1:{port}{path}"))
+        .header("content-type", ctype);
+    if let Some(e) = encoding {
+        req = req.header("content-encoding", e);
+    }
+    let resp = client
+        .request(req.body(Full::new(Bytes::from(body))).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&text).into_owned())
+}
+
+#[tokio::test]
+async fn bad_requests_are_refused_clearly_and_forwarding_passes_the_original_on() {
+    use std::io::Write;
+    // A collector that records what reaches it.
+    let seen: Arc<std::sync::Mutex<Vec<(String, String, Vec<u8>)>>> = Arc::default();
+    let seen2 = seen.clone();
+    let collector = axum::Router::new().fallback(
+        move |uri: axum::http::Uri, headers: axum::http::HeaderMap, body: Bytes| {
+            let seen = seen2.clone();
+            async move {
+                let ct = headers
+                    .get("content-type")
+                    .map(|v| v.to_str().unwrap().to_string())
+                    .unwrap_or_default();
+                seen.lock()
+                    .unwrap()
+                    .push((uri.path().to_string(), ct, body.to_vec()));
+                ""
+            }
+        },
+    );
+    let cl = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let cport = cl.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(cl, collector).await });
+
+    let shared = Shared::new(SidecarMode::Run, None).unwrap();
+    let mut cfg = config(false);
+    cfg.forward = Some(format!("http://127.0.0.1:{cport}").parse().unwrap());
+    let r = Receiver::new(cfg, shared.clone());
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    otlp::spawn(l, r, stop_rx);
+
+    let pb = std::fs::read(data("two-agents.pb")).unwrap();
+    let json = std::fs::read(data("two-agents.json")).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&json).unwrap();
+    let gz = gz.finish().unwrap();
+    let cases: Vec<(&str, &str, Option<&str>, Vec<u8>, u16, &str)> = vec![
+        (
+            "/v1/traces",
+            "application/x-protobuf",
+            None,
+            pb.clone(),
+            200,
+            "",
+        ),
+        (
+            "/v1/traces",
+            "application/json",
+            Some("gzip"),
+            gz,
+            200,
+            "{}",
+        ),
+        (
+            "/v1/traces",
+            "application/x-protobuf",
+            None,
+            b"\xff\xff\xff garbage".to_vec(),
+            400,
+            "decoding",
+        ),
+        (
+            "/v1/traces",
+            "application/json",
+            None,
+            b"{\"resourceSpans\": 7}".to_vec(),
+            400,
+            "decoding",
+        ),
+        (
+            "/v1/traces",
+            "text/plain",
+            None,
+            b"hello".to_vec(),
+            415,
+            "application/x-protobuf",
+        ),
+        (
+            "/v1/traces",
+            "application/json",
+            Some("br"),
+            json.clone(),
+            400,
+            "content encoding",
+        ),
+        (
+            "/v1/traces",
+            "application/json",
+            Some("gzip"),
+            b"not gzip".to_vec(),
+            400,
+            "gzip",
+        ),
+        (
+            "/v1/logs",
+            "application/json",
+            None,
+            b"{}".to_vec(),
+            200,
+            "{}",
+        ),
+    ];
+    for (path, ct, enc, body, want, text) in cases {
+        let (status, got) = post(port, path, ct, enc, body).await;
+        assert_eq!(status, want, "{ct} {enc:?}: {got}");
+        assert!(got.contains(text), "{ct} {enc:?}: {got}");
+    }
+    let s = snapshot::build(&shared);
+    assert_eq!(s.genai.unwrap().spans, 54, "both good requests analysed");
+    let metrics = String::from_utf8(shared.metrics.render().unwrap()).unwrap();
+    assert!(metrics.contains("agentlens_otlp_rejected_requests_total{reason=\"decode\"} 3"));
+    assert!(
+        metrics.contains(
+            "agentlens_otlp_rejected_requests_total{reason=\"unsupported_media_type\"} 1"
+        )
+    );
+    assert!(metrics.contains("agentlens_otlp_rejected_requests_total{reason=\"encoding\"} 1"));
+    // Every request went on unchanged, the malformed ones too (the collector decides).
+    let start = Instant::now();
+    while seen.lock().unwrap().len() < 8 && start.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 8);
+    assert!(
+        seen.iter()
+            .any(|(p, ct, b)| p == "/v1/traces" && ct == "application/x-protobuf" && *b == pb)
+    );
+    assert!(seen.iter().any(|(p, _, _)| p == "/v1/logs"));
+}
+
+#[test]
+fn log_records_go_through_the_log_analysis() {
+    let shared = Shared::new(SidecarMode::Run, None).unwrap();
+    let r = Receiver::new(config(false), shared.clone());
+    let doc = serde_json::json!({"resourceLogs": [{
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "w"}}]},
+        "scopeLogs": [{"logRecords": [
+            {"timeUnixNano": "1795759486131259600", "severityNumber": 17,
+             "body": {"stringValue": "step failed"},
+             "attributes": [{"key": "exception.stacktrace", "value": {"stringValue":
+                "Traceback (most recent call last):\n  File \"/app/train.py\", line 7, in <module>\n    step()\ntorch.OutOfMemoryError: CUDA out of memory. Tried to allocate 20.00 MiB. GPU 0 has a total capacity of 139.81 GiB of which 3.06 MiB is free."}}]},
+            {"body": {"stringValue": "all good"}}
+        ]}]
+    }]});
+    let req = otlp::decode_logs(Encoding::Json, doc.to_string().as_bytes()).unwrap();
+    assert_eq!(r.logs(&req), 2);
+    let s = snapshot::build(&shared);
+    let main = s.containers.iter().find(|c| c.name == "main").unwrap();
+    assert_eq!((main.gpu_oom_events, main.tracebacks), (1, 1), "{main:?}");
+}
+
+fn python() -> Option<PathBuf> {
+    let dir = std::env::var_os("AGENTLENS_TOOLS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools"));
+    let py = dir.join("venv/bin/python");
+    let ok = py.is_file()
+        && Command::new(&py)
+            .args(["-c", "import opentelemetry.exporter.otlp.proto.http"])
+            .status()
+            .is_ok_and(|s| s.success());
+    if !ok {
+        assert!(
+            std::env::var("AGENTLENS_REQUIRE_TOOLS").as_deref() != Ok("1"),
+            "the OpenTelemetry Python SDK is not installed in .tools/venv (make tools)"
+        );
+        eprintln!("skipped: no .tools/venv with the OpenTelemetry SDK (make tools)");
+        return None;
+    }
+    Some(py)
+}
+
+fn get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    out.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
+}
+
+/// The SDK's own exporter (protobuf, BatchSpanProcessor) and an OTLP/JSON post, live, into
+/// `agentlens-sidecar run --otlp-listen`, with the latency proxy running too (in front of the
+/// sidecar's own API port): every new series passes `promtool check metrics`.
+#[test]
+fn the_python_sdk_exports_to_the_running_sidecar() {
+    let Some(py) = python() else { return };
+    let (port, oport, pport) = (free_port(), free_port(), free_port());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_agentlens-sidecar"))
+        .args(["run", "--gpu", "off", "--listen"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--otlp-listen")
+        .arg(format!("127.0.0.1:{oport}"))
+        .arg("--proxy-listen")
+        .arg(format!("127.0.0.1:{pport}"))
+        .arg("--proxy-upstream")
+        .arg(format!("127.0.0.1:{port}"))
+        .args(["--proxy-route", "/v1/*"])
+        .args(["--", "sleep", "60"])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while get(port, "/healthz").is_none() {
+        assert!(start.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let endpoint = format!("http://127.0.0.1:{oport}");
+    for enc in ["protobuf", "json"] {
+        let out = Command::new(&py)
+            .arg(data("two_agents.py"))
+            .args([&endpoint, enc])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{enc}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(get(pport, "/healthz").as_deref(), Some("ok\n"));
+    let through_proxy: Snapshot =
+        serde_json::from_str(&get(pport, "/v1/snapshot").unwrap()).unwrap();
+    assert!(through_proxy.genai.is_some());
+    let s: Snapshot = serde_json::from_str(&get(port, "/v1/snapshot").unwrap()).unwrap();
+    let metrics = get(port, "/metrics").unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    // Two requests through the proxy; the snapshot's latency is the proxy's, not the spans'.
+    assert_eq!(s.latency.as_ref().unwrap().requests, 2);
+    assert!(metrics.contains(
+        "agentlens_request_duration_seconds_count{code=\"200\",method=\"GET\",route=\"/v1/*\"} 1"
+    ));
+    common::promtool_check_metrics(&metrics);
+    let g = s.genai.unwrap();
+    assert_eq!(g.spans, 54);
+    assert_eq!(s.agent_graph.len(), 1);
+    assert_eq!((s.agent_graph[0].calls, s.agent_graph[0].errors), (6, 2));
+    assert_eq!(g.prompts.len(), 2);
+    assert!(g.prompts.iter().all(|p| p.uses == 6));
+    assert!(metrics.contains(
+        "agentlens_genai_tokens_total{kind=\"input\",model=\"gpt-4o-mini-2024-07-18\"} 720"
+    ));
+    assert!(
+        metrics.contains("agentlens_gpu_oom_events_total{container=\"main\",source=\"otlp\"} 2")
+    );
+}
