@@ -66,3 +66,19 @@ fn unknown_enum_values_are_rejected_with_an_error() {
         .to_string();
     assert!(err.contains("melted"), "{err}");
 }
+
+/// What the built sidecar served after the OpenTelemetry Python SDK's two-agent conversation
+/// (sidecar/tests/data/otlp/two-agents.pb) was posted to `run --otlp-listen`: the GenAI
+/// evidence, the agent graph with its latency buckets, and latency from SERVER spans.
+const OTLP_TWO_AGENTS: &str = include_str!("fixtures/snapshot-otlp-two-agents.json");
+
+#[test]
+fn otlp_snapshot_round_trips_unchanged() {
+    let original: Value = serde_json::from_str(OTLP_TWO_AGENTS).unwrap();
+    let typed: Snapshot = serde_json::from_value(original.clone()).unwrap();
+    assert_eq!(original, serde_json::to_value(&typed).unwrap());
+    let g = typed.genai.as_ref().unwrap();
+    assert_eq!((g.spans, g.prompts.len(), g.models.len()), (27, 2, 2));
+    assert_eq!(typed.agent_graph[0].calls, 3);
+    assert_eq!(typed.latency.as_ref().unwrap().requests, 3);
+}

@@ -328,10 +328,12 @@ pub fn page(ad: &AgentDeployment, style: Style) -> String {
                     e.to.clone(),
                     e.calls.to_string(),
                     e.errors.to_string(),
+                    e.latency_p95_seconds
+                        .map_or_else(|| "-".to_string(), |p| format!("{p:.3} s")),
                 ]
             })
             .collect();
-        table(&mut out, &["FROM", "TO", "CALLS", "ERRORS"], &rows);
+        table(&mut out, &["FROM", "TO", "CALLS", "ERRORS", "P95"], &rows);
     }
 
     let _ = writeln!(out, "\n{}", style.heading("Evaluations"));

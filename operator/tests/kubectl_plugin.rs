@@ -8,11 +8,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use agentlens_crds::{AgentDeployment, Snapshot};
 use agentlens_operator::dump;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use serde_json::Value;
 
-const NOW: &str = "2026-11-27T09:00:00Z";
+mod observed;
+
+const NOW: &str = observed::NOW;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -23,16 +26,15 @@ fn golden_dir() -> PathBuf {
 }
 
 /// The objects of a dump or an example directory, with the AgentDeployment's status as the
-/// operator computes it, written as a `v1 List` file.
-fn with_status(name: &str, text: &str, dir: &Path) -> PathBuf {
+/// operator computes it from them and the sidecars' snapshots, written as a `v1 List` file.
+fn with_status(
+    name: &str,
+    text: &str,
+    snapshots: &BTreeMap<String, Snapshot>,
+    dir: &Path,
+) -> PathBuf {
     let d = dump::read(text).unwrap();
-    let list = dump::statuses(
-        &d,
-        &BTreeMap::new(),
-        Some(&[7; 32]),
-        &Time(NOW.parse().unwrap()),
-    )
-    .unwrap();
+    let list = dump::statuses(&d, snapshots, Some(&[7; 32]), &Time(NOW.parse().unwrap())).unwrap();
     let mut items: Vec<Value> = list["items"].as_array().unwrap().clone();
     // The Models as applied (for `lineage -f`), besides the computed ones.
     items.retain(|i| i["kind"] == "AgentDeployment");
@@ -57,6 +59,7 @@ fn systems(dir: &Path) -> Vec<(String, PathBuf)> {
         with_status(
             "invoice-rpa-dump",
             include_str!("data/dumps/invoice-rpa.yaml"),
+            &BTreeMap::new(),
             dir,
         ),
     )];
@@ -67,14 +70,30 @@ fn systems(dir: &Path) -> Vec<(String, PathBuf)> {
             .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
             .collect();
         files.sort();
-        let text = files
+        let mut docs: Vec<Value> = Vec::new();
+        for f in &files {
+            docs.extend(
+                serde_saphyr::from_multiple::<Value>(&std::fs::read_to_string(f).unwrap()).unwrap(),
+            );
+        }
+        // As applied, plus the running pods and their sidecars' snapshots.
+        let ads: Vec<AgentDeployment> = docs
             .iter()
-            .map(|f| std::fs::read_to_string(f).unwrap())
+            .filter(|d| d["kind"] == "AgentDeployment")
+            .map(|d| serde_json::from_value(d.clone()).unwrap())
+            .collect();
+        observed::as_stored(&mut docs);
+        let pods = observed::pods(&docs, &ads);
+        let snapshots = observed::snapshots(&pods, &ads);
+        docs.extend(pods);
+        let text = docs
+            .iter()
+            .map(|d| serde_json::to_string(d).unwrap())
             .collect::<Vec<_>>()
             .join("\n---\n");
         out.push((
             format!("example-{example}"),
-            with_status(example, &text, dir),
+            with_status(example, &text, &snapshots, dir),
         ));
     }
     out
@@ -147,6 +166,13 @@ fn inspect_and_maturity_from_files_match_the_golden_outputs() {
         }
     }
     eprintln!("levels: {levels:?}");
+    // Observed running, the three reference systems show three different levels of maturity.
+    let examples: std::collections::BTreeSet<u64> = levels
+        .iter()
+        .filter(|(n, _)| n.starts_with("example-"))
+        .map(|(_, l)| *l)
+        .collect();
+    assert_eq!(examples.len(), 3, "{levels:?}");
 }
 
 #[test]

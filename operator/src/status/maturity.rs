@@ -182,6 +182,9 @@ fn per_container(
     let mut checked = 0;
     let mut failed = Vec::new();
     for (p, c) in agent_containers(e) {
+        if p.finished_init.iter().any(|f| f == c) {
+            continue;
+        }
         if let Some((_, s)) = have.iter().find(|(hp, _)| hp.name == p.name) {
             checked += 1;
             if !ok(s, c) {
@@ -796,14 +799,43 @@ fn agt2(e: &Evidence<'_>) -> MaturityCheck {
     }
     let observed = e.status.agent_graph.len();
     let calls: u64 = e.status.agent_graph.iter().map(|g| g.calls).sum();
+    // A declared channel never seen in spans is not logged (not instrumented, or gone).
+    let unseen: Vec<String> = agents
+        .iter()
+        .flat_map(|a| {
+            a.talks_to
+                .iter()
+                .map(move |t| (a.name.as_str(), t.as_str()))
+        })
+        .filter(|(from, to)| {
+            !e.status
+                .agent_graph
+                .iter()
+                .any(|g| g.from == *from && g.to == *to)
+        })
+        .map(|(from, to)| format!("{from} → {to}"))
+        .collect();
+    let next = if observed == 0 {
+        "log inter-agent calls: send OTLP spans (GenAI semantic conventions: an invoke_agent span \
+         per call, named for the called agent) to the sidecar"
+            .to_string()
+    } else {
+        format!(
+            "no call seen on {}: instrument it (an invoke_agent span named for the called agent) \
+             or remove the talksTo edge if the agents no longer talk",
+            list(&unseen)
+        )
+    };
     check(
         "AGT-2",
         area,
         true,
-        observed > 0,
-        format!("{declared} talksTo edges declared, {observed} observed in spans ({calls} calls)"),
-        "log inter-agent calls: send OTLP spans (GenAI semantic conventions) to the sidecar or \
-         route agent-to-agent HTTP through its proxy",
+        observed > 0 && unseen.is_empty(),
+        format!(
+            "{declared} talksTo edges declared, {} of them seen; {observed} edges observed in spans ({calls} calls)",
+            declared - unseen.len()
+        ),
+        next,
     )
 }
 

@@ -44,6 +44,9 @@ pub struct PodFacts {
     pub owner: Option<(String, String)>,
     /// Whether a container requests GPUs (maturity check `OBS-4` applies).
     pub gpu: bool,
+    /// Init containers that ran and ended (their processes and logs are gone, so the runtime
+    /// maturity checks do not expect measurements of them).
+    pub finished_init: Vec<String>,
 }
 
 impl PodFacts {
@@ -123,6 +126,12 @@ impl PodFacts {
                 .find(|o| o.controller == Some(true))
                 .map(|o| (o.kind.clone(), o.name.clone())),
             gpu: spec.is_some_and(crate::inject::requests_gpu),
+            finished_init: status
+                .into_iter()
+                .flat_map(|s| s.init_container_statuses.iter().flatten())
+                .filter(|cs| cs.state.as_ref().is_some_and(|st| st.terminated.is_some()))
+                .map(|cs| cs.name.clone())
+                .collect(),
         }
     }
 }

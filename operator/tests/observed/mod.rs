@@ -1,0 +1,257 @@
+//! The three example systems as the operator would observe them a day after `kubectl apply`:
+//! the pods their Deployments create, injected by the real webhook code, running and ready, with
+//! registry digests; and each pod's sidecar snapshot built from real sidecar output:
+//! `crds/tests/fixtures/snapshot-h200-torch-oom.json` (an H200 run) for GPU pods and the
+//! process figures, `crds/tests/fixtures/snapshot-otlp-two-agents.json` (the built sidecar fed
+//! the OpenTelemetry Python SDK's two-agent conversation) for GenAI evidence, renamed to the
+//! system's own agents, guardrails and RAG collection.
+//!
+//! What each sidecar reports follows from its AgentDeployment, nothing is tuned per example:
+//! latency when `spec.sidecar.proxy` is set (a chat endpoint's histogram), GenAI spans and the
+//! call graph when `spec.sidecar.otlp.enabled` (on the first agent's pods, where the calling
+//! agent's client spans are), GPU measurements when the pod requests a GPU. No inventory yet
+//! (`/v1/inventory` is an open issue), so ENV-2 fails everywhere.
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+use std::collections::BTreeMap;
+
+use agentlens_crds::{AgentDeployment, Snapshot};
+use agentlens_operator::inject::{Decision, InjectConfig, decide};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+/// When the snapshots were taken (the tests' "now").
+pub const NOW: &str = "2026-11-27T09:00:00Z";
+const STARTED: &str = "2026-11-26T10:00:05Z";
+
+fn hex(s: &str) -> String {
+    format!("{:x}", Sha256::digest(s.as_bytes()))
+}
+
+/// `repo@sha256:…` as containerd reports a pulled image (docker.io spelled out).
+fn image_id(image: &str) -> String {
+    let repo = image.rsplit_once(':').map_or(image, |(r, _)| r);
+    let repo = if repo.split('/').next().is_some_and(|h| h.contains('.')) {
+        repo.to_string()
+    } else {
+        format!("docker.io/{repo}")
+    };
+    format!("{repo}@sha256:{}", hex(image))
+}
+
+fn container_status(c: &Value, init: bool) -> Value {
+    let image = c["image"].as_str().unwrap();
+    // A classic init container ran to completion before the app started; a native sidecar
+    // (restartPolicy Always) keeps running.
+    if init && c["restartPolicy"] != "Always" {
+        return json!({
+            "name": c["name"], "image": image, "imageID": image_id(image),
+            "ready": false, "started": false, "restartCount": 0,
+            "state": {"terminated": {"exitCode": 0, "reason": "Completed",
+                "startedAt": "2026-11-26T10:00:02Z", "finishedAt": "2026-11-26T10:00:04Z"}}
+        });
+    }
+    json!({
+        "name": c["name"], "image": image, "imageID": image_id(image),
+        "ready": true, "started": true, "restartCount": 0,
+        "state": {"running": {"startedAt": STARTED}}
+    })
+}
+
+/// The example's objects as the API server returns them: ConfigMaps and Secrets were created
+/// an hour before the Deployments.
+pub fn as_stored(docs: &mut [Value]) {
+    for d in docs.iter_mut() {
+        if d["kind"] == "ConfigMap" || d["kind"] == "Secret" {
+            d["metadata"]["creationTimestamp"] = json!("2026-11-26T09:00:00Z");
+        }
+    }
+}
+
+/// The pods of the example's Deployments, injected and running.
+pub fn pods(docs: &[Value], ads: &[AgentDeployment]) -> Vec<Value> {
+    let suffixes = ["x7k2p", "m4q9z", "c8w3n", "t2v6r", "h5j1d"];
+    let mut out = Vec::new();
+    for dep in docs.iter().filter(|d| d["kind"] == "Deployment") {
+        let name = dep["metadata"]["name"].as_str().unwrap();
+        let ns = dep["metadata"]["namespace"].as_str().unwrap();
+        let hash = &hex(name)[..9];
+        let tpl = &dep["spec"]["template"];
+        for suffix in suffixes
+            .iter()
+            .take(dep["spec"]["replicas"].as_u64().unwrap_or(1) as usize)
+        {
+            let mut meta = tpl["metadata"].clone();
+            meta["name"] = json!(format!("{name}-{hash}-{suffix}"));
+            meta["namespace"] = json!(ns);
+            meta["labels"]["pod-template-hash"] = json!(hash);
+            meta["creationTimestamp"] = json!("2026-11-26T10:00:00Z");
+            let mut pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta,
+                "spec": tpl["spec"].clone()});
+            if let Decision::Inject { patch, .. } =
+                decide(&pod, ns, ads, &InjectConfig::default()).unwrap()
+            {
+                let patch: json_patch::Patch = serde_json::from_value(patch).unwrap();
+                json_patch::patch(&mut pod, &patch).unwrap();
+            }
+            let statuses = |key: &str| -> Vec<Value> {
+                pod["spec"][key]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|c| container_status(c, key == "initContainers"))
+                    .collect()
+            };
+            pod["status"] = json!({
+                "phase": "Running", "startTime": STARTED,
+                "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": STARTED}],
+                "containerStatuses": statuses("containers"),
+                "initContainerStatuses": statuses("initContainers"),
+            });
+            out.push(pod);
+        }
+    }
+    out
+}
+
+fn requests_gpu(pod: &Value) -> bool {
+    pod["spec"]["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["resources"]["limits"]["nvidia.com/gpu"].is_string())
+}
+
+/// A chat endpoint's latency through the proxy: 1,800 requests, most answered in 0.5-2.5 s.
+fn chat_latency() -> Value {
+    let cumulative = [
+        (0.25, 40u64),
+        (0.5, 180),
+        (1.0, 760),
+        (2.5, 1610),
+        (5.0, 1770),
+        (10.0, 1796),
+        (20.0, 1800),
+    ];
+    let pairs: Vec<(f64, u64)> = cumulative.to_vec();
+    let q = |p| agentlens_crds::latency::quantile(&pairs, 1800, p).unwrap();
+    json!({
+        "requests": 1800, "errors": 4,
+        "p50Seconds": q(0.5), "p95Seconds": q(0.95), "p99Seconds": q(0.99),
+        "buckets": cumulative.iter().map(|(le, count)| json!({"le": le, "count": count})).collect::<Vec<_>>()
+    })
+}
+
+/// Renames in a JSON tree: every string equal to a key becomes its value.
+fn rename(v: &mut Value, names: &BTreeMap<&str, String>) {
+    match v {
+        Value::String(s) => {
+            if let Some(n) = names.get(s.as_str()) {
+                *s = n.clone();
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| rename(x, names)),
+        Value::Object(o) => o.values_mut().for_each(|x| rename(x, names)),
+        _ => {}
+    }
+}
+
+/// Each pod's snapshot.
+pub fn snapshots(pods: &[Value], ads: &[AgentDeployment]) -> BTreeMap<String, Snapshot> {
+    let h200: Value = serde_json::from_str(include_str!(
+        "../../../crds/tests/fixtures/snapshot-h200-torch-oom.json"
+    ))
+    .unwrap();
+    let otlp: Value = serde_json::from_str(include_str!(
+        "../../../crds/tests/fixtures/snapshot-otlp-two-agents.json"
+    ))
+    .unwrap();
+    let selects = |ad: &AgentDeployment, labels: &Value, sel: &Value| {
+        let _ = ad;
+        sel["matchLabels"]
+            .as_object()
+            .is_some_and(|m| m.iter().all(|(k, v)| &labels[k] == v))
+    };
+    let mut out = BTreeMap::new();
+    for pod in pods {
+        let name = pod["metadata"]["name"].as_str().unwrap().to_string();
+        let labels = &pod["metadata"]["labels"];
+        let Some(ad) = ads.iter().find(|ad| {
+            selects(
+                ad,
+                labels,
+                &serde_json::to_value(&ad.spec.selector).unwrap(),
+            )
+        }) else {
+            continue;
+        };
+        let app: Vec<&Value> = pod["spec"]["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["name"] != "agentlens-sidecar")
+            .collect();
+        let mut s = json!({
+            "schemaVersion": 1, "sidecarVersion": env!("CARGO_PKG_VERSION"), "mode": "serve",
+            "pod": {"namespace": pod["metadata"]["namespace"], "name": name,
+                    "node": "node-a1", "agent": ad.metadata.name},
+            "collectedAt": NOW, "metricsScrapedAt": "2026-11-27T08:59:30Z",
+            "gpu": {"state": "unavailable",
+                    "reason": "NVML: libnvidia-ml.so.1: cannot open shared object file: No such file or directory"},
+            "containers": app.iter().map(|c| json!({
+                "name": c["name"], "processes": 4, "rssBytes": 612_368_384u64, "cpuSeconds": 1843.2,
+                "stdoutLines": 18_240, "stderrLines": 312, "tracebacks": 0, "gpuOomEvents": 0
+            })).collect::<Vec<_>>(),
+            "gpuOomEvents": [], "tracebacks": [], "agentGraph": [], "inventory": [], "dropped": {}
+        });
+        if requests_gpu(pod) {
+            let mut gpu = h200["gpu"].clone();
+            gpu["processes"][0]["container"] = app[0]["name"].clone();
+            s["gpu"] = gpu;
+        }
+        let sidecar = ad.spec.sidecar.clone().unwrap_or_default();
+        if sidecar.proxy.is_some() {
+            s["latency"] = chat_latency();
+        }
+        if sidecar.otlp.as_ref().is_some_and(|o| o.enabled) {
+            // The calling agent's pods carry the conversation's spans and the edge.
+            let first = ad.spec.agents.first();
+            let first_selects = first
+                .is_some_and(|a| selects(ad, labels, &serde_json::to_value(&a.selector).unwrap()));
+            if first_selects && ad.spec.agents.len() >= 2 {
+                let mut names: BTreeMap<&str, String> = BTreeMap::new();
+                names.insert("triage", ad.spec.agents[0].name.clone());
+                names.insert("researcher", ad.spec.agents[1].name.clone());
+                // The conversation's guardrail is a PII filter: the system's own, else its first.
+                if let Some(g) = ad
+                    .spec
+                    .guardrails
+                    .iter()
+                    .find(|g| g.name == "pii-filter")
+                    .or(ad.spec.guardrails.first())
+                {
+                    names.insert("pii-filter", g.name.clone());
+                }
+                if let Some(c) = ad.spec.rag.as_ref().and_then(|r| r.collection.clone()) {
+                    names.insert("kb-articles", c);
+                }
+                let mut genai = otlp["genai"].clone();
+                let mut graph = otlp["agentGraph"].clone();
+                rename(&mut genai, &names);
+                rename(&mut graph, &names);
+                if ad.spec.rag.is_none() {
+                    genai["retrievers"] = json!([]);
+                }
+                s["genai"] = genai;
+                s["agentGraph"] = graph;
+                if sidecar.proxy.is_none() {
+                    s["latency"] = otlp["latency"].clone();
+                }
+            } else {
+                s["genai"] = json!({"spans": 0});
+            }
+        }
+        out.insert(name, serde_json::from_value(s).unwrap());
+    }
+    out
+}
