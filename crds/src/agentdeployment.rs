@@ -266,6 +266,13 @@ pub struct SidecarSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 20), inner(length(max = 4096)))]
     pub log_files: Vec<String>,
+    /// Model artifacts the agents serve, as paths in the app containers (a file or a model
+    /// directory): the sidecar fingerprints them for the inventory and the operator compares
+    /// the fingerprints with the Models' `spec.artifact.digest` (condition
+    /// `ModelArtifactMismatch`). `agentlens-sidecar fingerprint PATH` computes the digest.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20), inner(length(min = 1, max = 4096)))]
+    pub model_paths: Vec<String>,
 }
 
 /// The sidecar's HTTP proxy, which measures request latency in front of the agent.

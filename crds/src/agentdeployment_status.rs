@@ -276,4 +276,78 @@ pub struct InventorySummary {
     /// When the inventory last changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub changed_at: Option<Time>,
+    /// Pods whose container runs with this inventory.
+    #[serde(default)]
+    pub pods: u32,
+    /// Distinct inventories of this container across the pods (more than 1 during a rollout, or
+    /// when pods drifted apart).
+    #[serde(default, skip_serializing_if = "is_zero_or_one")]
+    pub variants: u32,
+    /// Components by kind (`deb`, `apk`, `pypi`, `npm`, `runtime`, `cuda`, `cudnn`, `driver`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub counts: BTreeMap<String, u32>,
+    /// Model artifacts the container serves, with the declared Model whose digest they match.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20))]
+    pub models: Vec<ServedModel>,
+    /// What the sidecar could not read (permission denied, a process gone), at most 5.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 5), inner(length(max = 1024)))]
+    pub notes: Vec<String>,
+    /// The last 10 inventory changes, newest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10))]
+    pub history: Vec<InventoryChange>,
+}
+
+fn is_zero_or_one(n: &u32) -> bool {
+    *n <= 1
+}
+
+/// A model artifact a container serves.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServedModel {
+    /// The path in the container.
+    #[schemars(length(max = 4096))]
+    pub path: String,
+    /// Its fingerprint (`agentlens-sidecar fingerprint PATH`).
+    #[schemars(pattern(DIGEST_PATTERN))]
+    pub fingerprint: String,
+    /// The model's own name from its metadata.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 512))]
+    pub name: Option<String>,
+    /// The Model object whose `spec.artifact.digest` equals the fingerprint; unset when none
+    /// does (condition `ModelArtifactMismatch`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
+    pub model: Option<String>,
+}
+
+/// One change of a container's inventory.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InventoryChange {
+    /// When the operator saw it.
+    pub at: Time,
+    /// The inventory before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(DIGEST_PATTERN))]
+    pub from: Option<String>,
+    /// The inventory after.
+    #[schemars(pattern(DIGEST_PATTERN))]
+    pub to: String,
+    /// What changed: `numpy 1.26.4 -> 2.1.0`, `+ torch 2.5.1`, `- foo 1.0` (package lists),
+    /// or per-kind counts (`pypi 47 -> 49`) when the lists are not available; at most 20.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20), inner(length(max = 512)))]
+    pub changes: Vec<String>,
+    /// Changes left out of `changes`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub omitted: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }

@@ -307,8 +307,39 @@ pub struct InventoryDigest {
     pub os: Option<String>,
     /// Number of OS and language packages.
     pub packages: u32,
-    /// SHA-256 of the inventory document.
+    /// `sha256:` over the OS, packages, environment variable names and model fingerprints: it
+    /// changes exactly when what the container runs with does.
     pub digest: String,
+    /// Components by kind (`deb`, `apk`, `pypi`, `npm`, `runtime`, `cuda`, `cudnn`, `driver`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub counts: BTreeMap<String, u32>,
+    /// Model artifacts under the configured paths.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<ModelArtifactSeen>,
+    /// When it was collected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collected_at: Option<Time>,
+    /// What could not be read (permission denied, a process gone, a bound reached), at most 10.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// A model artifact the sidecar fingerprinted.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelArtifactSeen {
+    /// The path as configured (as the app container sees it).
+    pub path: String,
+    /// `sha256:` fingerprint (`agentlens-sidecar fingerprint PATH` computes the same).
+    pub fingerprint: String,
+    /// The model's own name from its metadata, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// File format of the largest file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    /// Total size in bytes.
+    pub bytes: u64,
 }
 
 /// One agent-to-agent edge as one sidecar saw it, with the latency histogram of its calls so

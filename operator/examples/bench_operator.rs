@@ -166,7 +166,8 @@ fn main() {
             let md: BTreeMap<String, &Model> = models.iter().filter(|c| c.metadata.namespace.as_deref() == Some(&ns)).map(|c| (c.metadata.name.clone().unwrap(), c)).collect();
             let ev: Vec<&Evaluation> = evals.iter().filter(|c| c.metadata.namespace.as_deref() == Some(&ns)).collect();
             let snaps = BTreeMap::new();
-            let world = status::World { ad, pods: &p, config_maps: &cm, secrets: &sec, models: &md, evaluations: &ev, snapshots: &snaps, secret_key: Some(&[7; 32]) };
+            let lists = status::inventory::PackageLists::new();
+            let world = status::World { ad, pods: &p, config_maps: &cm, secrets: &sec, models: &md, evaluations: &ev, snapshots: &snaps, secret_key: Some(&[7; 32]), package_lists: &lists };
             let t = Instant::now();
             let s = status::agent_deployment(&world, None, &now());
             pure.push(t.elapsed());

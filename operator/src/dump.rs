@@ -145,6 +145,7 @@ pub fn statuses(
             evaluations: &evals,
             snapshots,
             secret_key,
+            package_lists: &status::inventory::PackageLists::new(),
         };
         let mut out = ad.clone();
         out.status = Some(status::agent_deployment(&world, ad.status.as_ref(), now));

@@ -245,6 +245,79 @@ pub fn page(ad: &AgentDeployment, style: Style) -> String {
         .collect();
     table(&mut out, &["CONTAINER", "IMAGE", "DIGEST", "PODS"], &rows);
 
+    let _ = writeln!(out, "\n{}", style.heading("Inventory"));
+    let rows: Vec<Vec<String>> = s
+        .inventory
+        .iter()
+        .map(|i| {
+            let counts = i
+                .counts
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            vec![
+                i.container.clone(),
+                i.os.clone().unwrap_or_else(|| "-".into()),
+                if counts.is_empty() {
+                    i.packages.to_string()
+                } else {
+                    format!("{} ({counts})", i.packages)
+                },
+                short_digest(i.digest.as_deref()),
+                i.changed_at
+                    .as_ref()
+                    .map_or_else(|| "-".to_string(), |t| t.0.to_string()),
+                if i.variants > 1 {
+                    format!("{} ({} variants)", i.pods, i.variants)
+                } else {
+                    i.pods.to_string()
+                },
+            ]
+        })
+        .collect();
+    table(
+        &mut out,
+        &["CONTAINER", "OS", "PACKAGES", "DIGEST", "CHANGED", "PODS"],
+        &rows,
+    );
+    for i in &s.inventory {
+        for m in &i.models {
+            let _ = writeln!(
+                out,
+                "  {}: serves {} {} {}",
+                i.container,
+                m.path,
+                short_digest(Some(&m.fingerprint)),
+                match &m.model {
+                    Some(model) => format!("= Model {model}"),
+                    None => "(matches no declared Model digest)".to_string(),
+                }
+            );
+        }
+        for n in &i.notes {
+            let _ = writeln!(out, "  {}: {n}", i.container);
+        }
+        for h in i.history.iter().take(3) {
+            let _ = writeln!(
+                out,
+                "  {}: changed at {}: {}{}",
+                i.container,
+                h.at.0,
+                h.changes
+                    .iter()
+                    .take(5)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                match h.changes.len().saturating_sub(5) + h.omitted as usize {
+                    0 => String::new(),
+                    n => format!(" and {n} more"),
+                }
+            );
+        }
+    }
+
     let _ = writeln!(out, "\n{}", style.heading("Models"));
     let rows: Vec<Vec<String>> = s
         .models

@@ -365,6 +365,10 @@ fn every_pod_shape_is_decided_and_patched_correctly() {
                     assert_eq!(value("AGENTLENS_OTLP_LISTEN").unwrap(), "0.0.0.0:4318");
                     assert_eq!(value("AGENTLENS_CAPTURE_CONTENT").unwrap(), "true");
                     assert_eq!(
+                        value("AGENTLENS_MODEL_PATHS").unwrap(),
+                        "/models/discharge-summarizer,/models/extra.gguf"
+                    );
+                    assert_eq!(
                         sc["ports"],
                         json!([
                             {"name": "agentlens", "containerPort": 9477, "protocol": "TCP"},
@@ -376,6 +380,7 @@ fn every_pod_shape_is_decided_and_patched_correctly() {
                 } else {
                     assert!(value("AGENTLENS_PROXY_LISTEN").is_none(), "{name}");
                     assert!(value("AGENTLENS_OTLP_LISTEN").is_none(), "{name}");
+                    assert!(value("AGENTLENS_MODEL_PATHS").is_none(), "{name}");
                     assert_eq!(sc["ports"].as_array().unwrap().len(), 1, "{name}");
                 }
                 assert_eq!(sc["readinessProbe"]["httpGet"]["path"], "/readyz");

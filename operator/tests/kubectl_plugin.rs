@@ -84,7 +84,7 @@ fn systems(dir: &Path) -> Vec<(String, PathBuf)> {
             .collect();
         observed::as_stored(&mut docs);
         let pods = observed::pods(&docs, &ads);
-        let snapshots = observed::snapshots(&pods, &ads);
+        let snapshots = observed::snapshots(&docs, &pods, &ads);
         docs.extend(pods);
         let text = docs
             .iter()

@@ -274,6 +274,21 @@ fn cases() -> Vec<(
             true,
             false,
             "from 0/6 pods",
+            "saw no SERVER or CONSUMER span",
+        ),
+        (
+            "OBS-5",
+            |d, s| {
+                for snap in s.values_mut() {
+                    snap.latency = None;
+                }
+                if let Some(sc) = d.agent_deployments[0].spec.sidecar.as_mut() {
+                    sc.otlp = None;
+                }
+            },
+            true,
+            false,
+            "from 0/6 pods",
             "spec.sidecar.proxy.targetPort",
         ),
         (

@@ -74,15 +74,31 @@ async fn pulls_a_real_sidecars_snapshot() {
         if let Some(s) = snaps.get("trainer-0")
             && s.containers.first().is_some_and(|c| c.gpu_oom_events == 1)
             && !s.tracebacks.is_empty()
+            // This machine's packages (a Debian root; elsewhere the inventory may be empty).
+            && (s.inventory.first().is_some_and(|i| i.packages > 0)
+                || !std::path::Path::new("/var/lib/dpkg/status").exists())
         {
-            got = Some((s.clone(), failures));
+            // The package list behind the inventory digest, fetched once and cached.
+            let lists = client.package_lists(&snaps, &[&fu, &fd], &[]).await;
+            got = Some((s.clone(), failures, lists));
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let _ = child.kill();
     let _ = child.wait();
-    let (snap, failures) = got.expect("snapshot with the OOM within 10 s");
+    let (snap, failures, lists) = got.expect("snapshot with the OOM and an inventory within 10 s");
+    if let Some(inv) = snap.inventory.first().filter(|i| i.packages > 0) {
+        let list = lists
+            .get(&inv.digest)
+            .expect("the package list of the inventory");
+        assert!(
+            list.len() >= inv.packages as usize,
+            "{} entries for {} packages",
+            list.len(),
+            inv.packages
+        );
+    }
     assert_eq!(failures, 1, "the unreachable pod is counted");
     assert_eq!(snap.tracebacks[0].exception, "torch.OutOfMemoryError");
     let merged = agentlens_operator::status::runtime::merge(

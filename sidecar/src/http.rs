@@ -20,6 +20,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/metrics", get(metrics))
         .route("/v1/snapshot", get(snapshot_json))
         .route("/v1/tracebacks", get(tracebacks))
+        .route("/v1/inventory", get(inventory))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .with_state(shared)
@@ -76,6 +77,57 @@ async fn metrics(State(s): State<Arc<Shared>>) -> Response {
 
 async fn snapshot_json(State(s): State<Arc<Shared>>) -> Response {
     axum::Json(snapshot::build(&s)).into_response()
+}
+
+#[derive(serde::Deserialize)]
+struct InventoryQuery {
+    container: Option<String>,
+}
+
+/// CycloneDX 1.5: the pod's (every container nested), or one container's with `?container=`.
+async fn inventory(
+    State(s): State<Arc<Shared>>,
+    axum::extract::Query(q): axum::extract::Query<InventoryQuery>,
+) -> Response {
+    let Ok(m) = s.inventory.lock().map(|m| m.clone()) else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "state unavailable\n").into_response();
+    };
+    let doc = match q.container {
+        Some(c) => match m.get(&c) {
+            Some(inv) => crate::inventory::cyclonedx::container_bom(inv),
+            None => {
+                return (
+                    StatusCode::NOT_FOUND,
+                    format!("no inventory of container {c:?} (yet)\n"),
+                )
+                    .into_response();
+            }
+        },
+        None if m.is_empty() => {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the inventory is not collected yet\n",
+            )
+                .into_response();
+        }
+        None => {
+            let name = s.pod.as_ref().map_or_else(
+                || "agentlens-sidecar run".to_string(),
+                |p| format!("{}/{}", p.namespace, p.name),
+            );
+            let invs: Vec<&crate::inventory::ContainerInventory> =
+                m.values().map(|i| &**i).collect();
+            crate::inventory::cyclonedx::pod_bom(&name, &invs)
+        }
+    };
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/vnd.cyclonedx+json; version=1.5",
+        )],
+        axum::Json(doc),
+    )
+        .into_response()
 }
 
 async fn readyz(State(s): State<Arc<Shared>>) -> Response {

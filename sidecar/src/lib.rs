@@ -9,6 +9,7 @@ pub use error::{Error, Result};
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub mod gpu;
 pub mod http;
+pub mod inventory;
 pub mod latency;
 pub mod listeners;
 pub mod logs;

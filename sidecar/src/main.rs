@@ -31,6 +31,15 @@ enum Command {
     /// AGENTLENS_* environment variables; POD_NAME, POD_NAMESPACE, NODE_NAME and
     /// AGENTLENS_AGENT come from the downward API).
     Serve(ServeArgs),
+    /// Print the fingerprint of a model artifact (a file or a model directory), the value for
+    /// `Model.spec.artifact.digest` that the sidecar compares with what pods serve.
+    Fingerprint {
+        /// The file or directory.
+        path: std::path::PathBuf,
+        /// Print the name, format, size and file count too, as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args)]
@@ -98,6 +107,22 @@ struct Common {
     /// numbers redacted (default: hashes only).
     #[arg(long, env = "AGENTLENS_CAPTURE_CONTENT")]
     capture_content: bool,
+    /// Fingerprint the model artifact at this path (a file or a model directory, as the app
+    /// sees it) in the inventory (repeatable).
+    #[arg(
+        long = "model-path",
+        env = "AGENTLENS_MODEL_PATHS",
+        value_delimiter = ','
+    )]
+    model_paths: Vec<String>,
+    /// How often the inventory compares the process set, in milliseconds.
+    #[arg(
+        long,
+        default_value_t = 5000,
+        env = "AGENTLENS_INVENTORY_CHECK_MS",
+        hide = true
+    )]
+    inventory_check_ms: u64,
 }
 
 impl Common {
@@ -167,8 +192,27 @@ fn init_tracing() {
         .init();
 }
 
+fn fingerprint(path: &std::path::Path, json: bool) -> anyhow::Result<()> {
+    let shown = path.display().to_string();
+    let m = agentlens_sidecar::inventory::models::fingerprint(path, &shown)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "path": m.path, "fingerprint": m.fingerprint, "files": m.files,
+                "bytes": m.bytes, "name": m.name, "format": m.format,
+                "architecture": m.architecture,
+            })
+        );
+    } else {
+        println!("{}", m.fingerprint);
+    }
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+
     // One TLS provider for the process (kube, the webhook), whatever else is linked.
     let _ = rustls::crypto::ring::default_provider().install_default();
     init_tracing();
@@ -177,11 +221,14 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     match cli.command {
+        Command::Fingerprint { path, json } => fingerprint(&path, json),
         Command::Serve(a) => {
             // OTLP data that names no container of the pod is reported under "otlp".
             let listeners = a.common.listeners("otlp")?;
             let opts = ServeOptions {
                 listeners,
+                model_paths: a.common.model_paths.clone(),
+                inventory_check: Duration::from_millis(a.common.inventory_check_ms.max(100)),
                 listen: a
                     .common
                     .listen
@@ -212,6 +259,8 @@ fn main() -> anyhow::Result<()> {
             let listeners = a.common.listeners(&a.name)?;
             let opts = RunOptions {
                 listeners,
+                model_paths: a.common.model_paths.clone(),
+                inventory_check: Duration::from_millis(a.common.inventory_check_ms.max(100)),
                 listen: a
                     .common
                     .listen

@@ -37,6 +37,10 @@ pub struct RunOptions {
     pub command: Vec<String>,
     /// The latency proxy and the OTLP receiver, when configured.
     pub listeners: crate::listeners::Listeners,
+    /// Model artifact paths to fingerprint (as the app containers see them).
+    pub model_paths: Vec<String>,
+    /// How often the inventory compares the process set.
+    pub inventory_check: Duration,
 }
 
 /// What `run` ended with.
@@ -113,6 +117,13 @@ pub async fn run(opts: RunOptions) -> Result<Outcome> {
         what: "starting the sampler thread".into(),
         source,
     })?;
+    let inventory = crate::inventory::worker::start(
+        &shared,
+        PathBuf::from("/proc"),
+        opts.model_paths.clone(),
+        opts.inventory_check,
+        &stopping,
+    )?;
 
     let mut readers = Vec::new();
     if let Some(out) = child.stdout.take() {
@@ -148,7 +159,7 @@ pub async fn run(opts: RunOptions) -> Result<Outcome> {
     for t in extra_tasks {
         let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
     }
-    let _ = tokio::task::spawn_blocking(move || sampler.join()).await;
+    let _ = tokio::task::spawn_blocking(move || (sampler.join(), inventory.join())).await;
     Ok(Outcome {
         exit_code: exit_code(status),
     })

@@ -41,6 +41,10 @@ pub struct ServeOptions {
     pub pod: PodIdentity,
     /// The latency proxy and the OTLP receiver, when configured.
     pub listeners: crate::listeners::Listeners,
+    /// Model artifact paths to fingerprint (as the app containers see them).
+    pub model_paths: Vec<String>,
+    /// How often the inventory compares the process set.
+    pub inventory_check: Duration,
 }
 
 /// Runs until SIGTERM or SIGINT.
@@ -77,6 +81,13 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
         what: "starting the sampler thread".into(),
         source,
     })?;
+    let inventory = crate::inventory::worker::start(
+        &shared,
+        opts.proc_root.clone(),
+        opts.model_paths.clone(),
+        opts.inventory_check,
+        &stopping,
+    )?;
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     for path in &opts.log_files {
@@ -124,6 +135,6 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
     for t in extra_tasks {
         let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
     }
-    let _ = tokio::task::spawn_blocking(move || sampler.join()).await;
+    let _ = tokio::task::spawn_blocking(move || (sampler.join(), inventory.join())).await;
     Ok(())
 }

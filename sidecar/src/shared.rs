@@ -33,6 +33,9 @@ pub struct Shared {
     pub latency: crate::latency::Histogram,
     /// What the OTLP receiver learnt (when it runs).
     pub genai: Mutex<Option<crate::otlp::store::GenAiStore>>,
+    /// The latest inventory of each container.
+    pub inventory:
+        Mutex<std::collections::BTreeMap<String, Arc<crate::inventory::ContainerInventory>>>,
 }
 
 impl Shared {
@@ -57,6 +60,7 @@ impl Shared {
             last_scrape_ms: std::sync::atomic::AtomicU64::new(0),
             latency: crate::latency::Histogram::default(),
             genai: Mutex::new(None),
+            inventory: Mutex::new(std::collections::BTreeMap::new()),
         }))
     }
 }

@@ -1,7 +1,8 @@
 //! Assembling the `/v1/snapshot` document from the latest sample and the observations.
 
 use agentlens_crds::snapshot::{
-    ContainerSnapshot, GpuOomEvent, OomSource, SNAPSHOT_SCHEMA_VERSION, Snapshot, TracebackGroup,
+    ContainerSnapshot, GpuOomEvent, InventoryDigest, ModelArtifactSeen, OomSource,
+    SNAPSHOT_SCHEMA_VERSION, Snapshot, TracebackGroup,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
@@ -18,6 +19,38 @@ pub fn time(ms: u64) -> Time {
         Timestamp::from_millisecond(i64::try_from(ms).unwrap_or(i64::MAX))
             .unwrap_or(Timestamp::UNIX_EPOCH),
     )
+}
+
+/// Digest, counts and models of each container's latest inventory.
+fn inventory_digests(shared: &Shared) -> Vec<InventoryDigest> {
+    let Ok(m) = shared.inventory.lock() else {
+        return Vec::new();
+    };
+    m.values()
+        .map(|inv| InventoryDigest {
+            container: inv.container.clone(),
+            os: inv
+                .os
+                .as_ref()
+                .map(|o| o.pretty_name.clone().unwrap_or_else(|| o.id.clone())),
+            packages: u32::try_from(inv.package_count()).unwrap_or(u32::MAX),
+            digest: inv.digest(),
+            counts: inv.counts(),
+            models: inv
+                .models
+                .iter()
+                .map(|m| ModelArtifactSeen {
+                    path: m.path.clone(),
+                    fingerprint: m.fingerprint.clone(),
+                    name: m.name.clone(),
+                    format: m.format.clone(),
+                    bytes: m.bytes,
+                })
+                .collect(),
+            collected_at: Some(time(inv.collected_ms)),
+            notes: inv.notes.iter().take(10).cloned().collect(),
+        })
+        .collect()
 }
 
 /// The snapshot as of now.
@@ -121,7 +154,7 @@ pub fn build(shared: &Shared) -> Snapshot {
         latency: shared.latency.summary(),
         agent_graph,
         genai,
-        inventory: Vec::new(),
+        inventory: inventory_digests(shared),
         dropped,
     }
 }

@@ -132,6 +132,22 @@ pub async fn reconcile_agent_deployment(
         }
         None => BTreeMap::new(),
     };
+    let package_lists = match &ctx.snapshots {
+        Some(c) if !snapshots.is_empty() => {
+            let previous: Vec<String> = ad
+                .status
+                .as_ref()
+                .map(|s| {
+                    s.inventory
+                        .iter()
+                        .filter_map(|i| i.digest.clone())
+                        .collect()
+                })
+                .unwrap_or_default();
+            c.package_lists(&snapshots, &matched, &previous).await
+        }
+        _ => status::inventory::PackageLists::new(),
+    };
     let (cm_idx, secret_idx, model_idx) = (by_name(&cms), by_name(&secrets), by_name(&models));
     let world = status::World {
         ad: &ad,
@@ -142,6 +158,7 @@ pub async fn reconcile_agent_deployment(
         evaluations: &eval_refs,
         snapshots: &snapshots,
         secret_key: Some(ctx.hmac_key.as_slice()),
+        package_lists: &package_lists,
     };
     let now = (ctx.now)();
     let new_status = status::agent_deployment(&world, ad.status.as_ref(), &now);

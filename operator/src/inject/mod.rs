@@ -234,6 +234,7 @@ pub fn decide(
         }),
         otlp: sidecar_spec.otlp.as_ref().is_some_and(|o| o.enabled),
         capture_content: sidecar_spec.capture_content.unwrap_or(false),
+        model_paths: sidecar_spec.model_paths.clone(),
     };
     let container = serde_json::to_value(sidecar::container(&params)).map_err(|e| e.to_string())?;
 

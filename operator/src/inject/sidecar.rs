@@ -55,6 +55,8 @@ pub struct SidecarParams {
     pub otlp: bool,
     /// Keep redacted prompt text (`spec.sidecar.captureContent`).
     pub capture_content: bool,
+    /// Model artifact paths to fingerprint.
+    pub model_paths: Vec<String>,
 }
 
 fn field_env(name: &str, path: &str) -> EnvVar {
@@ -144,6 +146,9 @@ pub fn container(p: &SidecarParams) -> Container {
             protocol: Some("TCP".into()),
             ..ContainerPort::default()
         });
+    }
+    if !p.model_paths.is_empty() {
+        env.push(value_env("AGENTLENS_MODEL_PATHS", &p.model_paths.join(",")));
     }
     if p.capture_content {
         env.push(value_env("AGENTLENS_CAPTURE_CONTENT", "true"));

@@ -262,9 +262,20 @@ fn env2(e: &Evidence<'_>) -> MaturityCheck {
             missing.len()
         ),
         if missing.is_empty() {
+            let denied = e
+                .status
+                .inventory
+                .iter()
+                .any(|i| i.notes.iter().any(|n| n.contains("permission denied")));
             format!(
-                "the sidecar reported no inventory for {} (the inventory collector needs agentlens-sidecar with /v1/inventory)",
-                list(&failed)
+                "the sidecar read no packages for {}{}",
+                list(&failed),
+                if denied {
+                    ": it may not read the app's files (permission denied): give the pod a non-root \
+                     runAsUser, which the webhook also gives the sidecar, so both run as one user"
+                } else {
+                    ": see the notes in status.inventory and GET /v1/inventory on port 9477"
+                }
             )
         } else {
             no_snapshot_next(&missing)
@@ -524,10 +535,24 @@ fn obs5(e: &Evidence<'_>) -> MaturityCheck {
             missing.len()
         ),
         if missing.is_empty() {
-            "route the agents' traffic through the sidecar's latency proxy \
-             (spec.sidecar.proxy.targetPort, Service targetPort 15080) or send OTLP spans to the \
-             sidecar (spec.sidecar.otlp.enabled)"
-                .to_string()
+            if e.ad
+                .spec
+                .sidecar
+                .as_ref()
+                .and_then(|s| s.otlp.as_ref())
+                .is_some_and(|o| o.enabled)
+            {
+                "the OTLP receiver is on but saw no SERVER or CONSUMER span: instrument the \
+                 handling of requests or queued messages (OpenTelemetry HTTP server or messaging \
+                 instrumentation), or route HTTP traffic through the latency proxy \
+                 (spec.sidecar.proxy, Service targetPort agentlens-proxy)"
+                    .to_string()
+            } else {
+                "route the agents' traffic through the sidecar's latency proxy \
+                 (spec.sidecar.proxy.targetPort, Service targetPort agentlens-proxy) or send OTLP \
+                 spans to the sidecar (spec.sidecar.otlp.enabled)"
+                    .to_string()
+            }
         } else {
             no_snapshot_next(&missing)
         },

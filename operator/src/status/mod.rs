@@ -6,6 +6,7 @@ pub mod conditions;
 pub mod configs;
 pub mod graph;
 pub mod images;
+pub mod inventory;
 pub use agentlens_crds::latency;
 pub mod lineage;
 pub mod maturity;
@@ -44,6 +45,8 @@ pub struct World<'a> {
     pub snapshots: &'a BTreeMap<String, Snapshot>,
     /// The installation's HMAC key for Secrets (`None`: Secrets are listed without a hash).
     pub secret_key: Option<&'a [u8]>,
+    /// Package lists by inventory digest, for the inventory history (empty: counts only).
+    pub package_lists: &'a inventory::PackageLists,
 }
 
 /// The pods an AgentDeployment selects (not finished, not being deleted), by name.
@@ -413,6 +416,34 @@ pub fn agent_deployment(
             ),
         });
     }
+    let inventory_rows = inventory::rows(
+        &mine,
+        previous.map(|p| p.inventory.as_slice()).unwrap_or_default(),
+        w.package_lists,
+        w.models,
+        now,
+    );
+    let mismatched = inventory::mismatches(&inventory_rows);
+    if inventory::served_count(&inventory_rows) > 0 {
+        computed.push(Computed {
+            type_: "ModelArtifactMismatch",
+            status: !mismatched.is_empty(),
+            reason: if mismatched.is_empty() {
+                "AllMatch"
+            } else {
+                "UndeclaredArtifact"
+            },
+            message: if mismatched.is_empty() {
+                "every served model artifact matches a declared Model's artifact digest".into()
+            } else {
+                format!(
+                    "served model artifacts match no declared Model's spec.artifact.digest: {}",
+                    mismatched.join(", ")
+                )
+            },
+        });
+    }
+    let inventory_rows = bounded(inventory_rows, "inventory", &mut omitted);
     let (agent_graph, graph_omitted) = graph::merge(
         mine.values(),
         previous.map(|p| p.agent_graph.as_slice()),
@@ -432,7 +463,7 @@ pub fn agent_deployment(
         runtime: Some(runtime),
         evaluations: eval_rows,
         agent_graph,
-        inventory: previous.map(|p| p.inventory.clone()).unwrap_or_default(),
+        inventory: inventory_rows,
         maturity: None,
         omitted,
     };

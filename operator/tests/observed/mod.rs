@@ -6,11 +6,20 @@
 //! the OpenTelemetry Python SDK's two-agent conversation) for GenAI evidence, renamed to the
 //! system's own agents, guardrails and RAG collection.
 //!
-//! What each sidecar reports follows from its AgentDeployment, nothing is tuned per example:
-//! latency when `spec.sidecar.proxy` is set (a chat endpoint's histogram), GenAI spans and the
-//! call graph when `spec.sidecar.otlp.enabled` (on the first agent's pods, where the calling
-//! agent's client spans are), GPU measurements when the pod requests a GPU. No inventory yet
-//! (`/v1/inventory` is an open issue), so ENV-2 fails everywhere.
+//! What each sidecar reports follows from the example's own objects, nothing is tuned per
+//! example:
+//! - request latency only for pods a Service sends traffic to: through the proxy when the
+//!   Service targets `agentlens-proxy` (a chat endpoint's histogram), else from SERVER spans
+//!   when OTLP is on; a pod nobody calls over HTTP has none;
+//! - GenAI spans and the call graph when `spec.sidecar.otlp.enabled`, on the first agent's pods
+//!   (its client spans show its first `talksTo` edge; other agents are not instrumented);
+//! - GPU measurements when the pod requests a GPU;
+//! - an inventory (`crds/tests/fixtures/inventory-debian12-python.json`, what the built sidecar
+//!   reported for a Python process on Debian 12) when the pod sets `runAsUser`: the webhook runs
+//!   the sidecar as that user, so it may read the app's files. Without it the sidecar runs as
+//!   65532 beside an app of unknown (often root) user and reads nothing: permission denied;
+//! - served model artifacts under `spec.sidecar.modelPaths`, fingerprinted as the Model whose
+//!   artifact URI ends with the path's last segment declares (the release pipeline recorded it).
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
 use std::collections::BTreeMap;
@@ -114,6 +123,38 @@ pub fn pods(docs: &[Value], ads: &[AgentDeployment]) -> Vec<Value> {
     out
 }
 
+fn runs_as_user(pod: &Value) -> bool {
+    pod["spec"]["securityContext"]["runAsUser"].is_number()
+        || pod["spec"]["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["name"] != "agentlens-sidecar")
+            .all(|c| c["securityContext"]["runAsUser"].is_number())
+}
+
+/// The Services that send traffic to `pod`, and whether one targets the proxy port.
+fn served(pod: &Value, services: &[&Value]) -> (bool, bool) {
+    let labels = &pod["metadata"]["labels"];
+    let mine: Vec<&&Value> = services
+        .iter()
+        .filter(|s| {
+            s["metadata"]["namespace"] == pod["metadata"]["namespace"]
+                && s["spec"]["selector"]
+                    .as_object()
+                    .is_some_and(|sel| sel.iter().all(|(k, v)| &labels[k] == v))
+        })
+        .collect();
+    let proxied = mine.iter().any(|s| {
+        s["spec"]["ports"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|p| p["targetPort"] == "agentlens-proxy")
+    });
+    (!mine.is_empty(), proxied)
+}
+
 fn requests_gpu(pod: &Value) -> bool {
     pod["spec"]["containers"]
         .as_array()
@@ -156,8 +197,17 @@ fn rename(v: &mut Value, names: &BTreeMap<&str, String>) {
     }
 }
 
-/// Each pod's snapshot.
-pub fn snapshots(pods: &[Value], ads: &[AgentDeployment]) -> BTreeMap<String, Snapshot> {
+/// Each pod's snapshot; `docs` are the example's objects (Services, Models).
+pub fn snapshots(
+    docs: &[Value],
+    pods: &[Value],
+    ads: &[AgentDeployment],
+) -> BTreeMap<String, Snapshot> {
+    let services: Vec<&Value> = docs.iter().filter(|d| d["kind"] == "Service").collect();
+    let inventory: Value = serde_json::from_str(include_str!(
+        "../../../crds/tests/fixtures/inventory-debian12-python.json"
+    ))
+    .unwrap();
     let h200: Value = serde_json::from_str(include_str!(
         "../../../crds/tests/fixtures/snapshot-h200-torch-oom.json"
     ))
@@ -210,9 +260,35 @@ pub fn snapshots(pods: &[Value], ads: &[AgentDeployment]) -> BTreeMap<String, Sn
             s["gpu"] = gpu;
         }
         let sidecar = ad.spec.sidecar.clone().unwrap_or_default();
-        if sidecar.proxy.is_some() {
+        let (called, proxied) = served(pod, &services);
+        if sidecar.proxy.is_some() && proxied {
             s["latency"] = chat_latency();
         }
+        s["inventory"] = json!(app.iter().map(|c| {
+            if runs_as_user(pod) {
+                let mut i = inventory.clone();
+                i["container"] = c["name"].clone();
+                i["collectedAt"] = json!("2026-11-26T10:00:07Z");
+                let models: Vec<Value> = sidecar.model_paths.iter().filter_map(|path| {
+                    let last = path.trim_end_matches('/').rsplit('/').next()?;
+                    let model = docs.iter().find(|d| d["kind"] == "Model"
+                        && d["spec"]["artifact"]["uri"].as_str()
+                            .is_some_and(|u| u.trim_end_matches('/').split('/').any(|seg| seg == last)))?;
+                    Some(json!({"path": path, "fingerprint": model["spec"]["artifact"]["digest"],
+                        "name": model["metadata"]["name"], "format": "safetensors",
+                        "bytes": 16_060_522_496u64}))
+                }).collect();
+                if !models.is_empty() {
+                    i["models"] = json!(models);
+                }
+                i
+            } else {
+                json!({"container": c["name"], "packages": 0,
+                    "digest": "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+                    "collectedAt": "2026-11-26T10:00:07Z",
+                    "notes": ["process 7: permission denied", "no readable process"]})
+            }
+        }).collect::<Vec<_>>());
         if sidecar.otlp.as_ref().is_some_and(|o| o.enabled) {
             // The calling agent's pods carry the conversation's spans and the edge.
             let first = ad.spec.agents.first();
@@ -244,7 +320,7 @@ pub fn snapshots(pods: &[Value], ads: &[AgentDeployment]) -> BTreeMap<String, Sn
                 }
                 s["genai"] = genai;
                 s["agentGraph"] = graph;
-                if sidecar.proxy.is_none() {
+                if sidecar.proxy.is_none() && called {
                     s["latency"] = otlp["latency"].clone();
                 }
             } else {

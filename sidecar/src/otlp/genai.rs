@@ -55,7 +55,7 @@ pub struct SpanFacts {
     pub end_ms: u64,
     /// Status error.
     pub error: bool,
-    /// Span kind SERVER (the request side of a service).
+    /// Span kind SERVER or CONSUMER: the handling of a request or of a queued message.
     pub server: bool,
     /// The prompt template (or system instructions) and its version, when the span has one.
     pub prompt: Option<(String, Option<String>)>,
@@ -318,7 +318,8 @@ pub fn facts(span: &Span, service: &str) -> SpanFacts {
         duration_s: duration_ns as f64 / 1e9,
         end_ms: span.end_time_unix_nano / 1_000_000,
         error,
-        server: span.kind == span::SpanKind::Server as i32,
+        server: span.kind == span::SpanKind::Server as i32
+            || span.kind == span::SpanKind::Consumer as i32,
         prompt: matches!(kind, AiKind::Llm | AiKind::Agent)
             .then(|| prompt(span))
             .flatten(),

@@ -58,7 +58,8 @@ pub struct OtlpConfig {
     pub capture_content: bool,
     /// Where to pass requests on (`http://collector:4318`).
     pub forward: Option<hyper::Uri>,
-    /// Feed SERVER span durations into the request latency (when no proxy measures it).
+    /// Feed SERVER and CONSUMER span durations (requests and queued messages handled) into the
+    /// request latency (when no proxy measures it).
     pub latency_from_spans: bool,
 }
 

@@ -1,0 +1,148 @@
+//! The inventory thread: recomputes a container's inventory when its set of programs changes
+//! (executables and working directories of its processes; a new worker of the same program is
+//! no change), and every 10 minutes for what changes underneath them (`pip install` at run
+//! time). Never on a scrape: `/v1/inventory` and the snapshot serve the last one.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use super::collect::{CollectConfig, collect_pids};
+use crate::shared::Shared;
+
+/// How the thread runs.
+#[derive(Debug, Clone)]
+pub struct InventoryConfig {
+    /// Where `/proc` is.
+    pub proc_root: PathBuf,
+    /// Model artifact paths (container paths).
+    pub model_paths: Vec<String>,
+    /// How often the process set is compared.
+    pub check_every: Duration,
+    /// How often an unchanged container is inventoried again.
+    pub refresh_every: Duration,
+}
+
+impl InventoryConfig {
+    /// The defaults: compare every 5 s, refresh every 10 minutes.
+    pub fn new(proc_root: PathBuf, model_paths: Vec<String>) -> Self {
+        Self {
+            proc_root,
+            model_paths,
+            check_every: Duration::from_secs(5),
+            refresh_every: Duration::from_secs(600),
+        }
+    }
+}
+
+/// The programs of a set of processes (executable, working directory): what the inventory
+/// depends on.
+pub type Signature = BTreeSet<(String, String)>;
+
+/// What the thread remembers per container: the signature it inventoried, and when.
+pub type Seen = BTreeMap<String, (Signature, Instant)>;
+
+fn signature(cfg: &InventoryConfig, pids: &BTreeSet<u32>) -> Signature {
+    pids.iter()
+        .take(64)
+        .filter_map(|pid| {
+            let dir = cfg.proc_root.join(pid.to_string());
+            let exe = std::fs::read_link(dir.join("exe")).ok()?;
+            let cwd = std::fs::read_link(dir.join("cwd")).unwrap_or_default();
+            Some((
+                exe.to_string_lossy().into_owned(),
+                cwd.to_string_lossy().into_owned(),
+            ))
+        })
+        .collect()
+}
+
+/// One pass: inventories the containers whose programs changed or whose inventory is old.
+pub fn pass(shared: &Shared, cfg: &InventoryConfig, last: &mut Seen) {
+    let (containers, driver) = match shared.sample.lock() {
+        Ok(s) => (
+            s.containers
+                .iter()
+                .map(|(c, p)| (c.clone(), p.pids.clone()))
+                .collect::<Vec<_>>(),
+            s.gpu.driver_version.clone(),
+        ),
+        Err(_) => return,
+    };
+    for (container, pids) in containers {
+        if pids.is_empty() {
+            continue;
+        }
+        let sig = signature(cfg, &pids);
+        let stale = match last.get(&container) {
+            Some((s, at)) => *s != sig || at.elapsed() >= cfg.refresh_every,
+            None => true,
+        };
+        if !stale || sig.is_empty() {
+            continue;
+        }
+        let pids: Vec<u32> = pids.iter().copied().collect();
+        let inv = collect_pids(
+            &container,
+            &cfg.proc_root,
+            &pids,
+            &CollectConfig {
+                model_paths: cfg.model_paths.clone(),
+                driver: driver.clone(),
+            },
+        );
+        if let Ok(mut m) = shared.inventory.lock() {
+            m.insert(container.clone(), Arc::new(inv));
+        }
+        last.insert(container, (sig, Instant::now()));
+    }
+}
+
+/// Starts the thread for `run` and `serve`: `proc_root`, the model paths, the check interval.
+pub fn start(
+    shared: &Arc<Shared>,
+    proc_root: PathBuf,
+    model_paths: Vec<String>,
+    check_every: Duration,
+    stopping: &Arc<AtomicBool>,
+) -> crate::error::Result<std::thread::JoinHandle<()>> {
+    spawn(
+        shared.clone(),
+        InventoryConfig {
+            check_every,
+            ..InventoryConfig::new(proc_root, model_paths)
+        },
+        stopping.clone(),
+    )
+    .map_err(|source| crate::error::Error::Io {
+        what: "starting the inventory thread".into(),
+        source,
+    })
+}
+
+/// Starts the thread; it ends when `stopping` is set.
+pub fn spawn(
+    shared: Arc<Shared>,
+    cfg: InventoryConfig,
+    stopping: Arc<AtomicBool>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("agentlens-inventory".into())
+        .spawn(move || {
+            let mut last = BTreeMap::new();
+            while !stopping.load(Ordering::Relaxed) {
+                // Until the first sample names the processes there is nothing to look at.
+                if !shared.ready.load(Ordering::Acquire) {
+                    std::thread::sleep(Duration::from_millis(50));
+                    continue;
+                }
+                pass(&shared, &cfg, &mut last);
+                let until = Instant::now() + cfg.check_every;
+                while Instant::now() < until && !stopping.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        })
+}
