@@ -57,6 +57,11 @@ pub struct AgentDeploymentStatus {
     #[schemars(length(max = 50))]
     pub evaluations: Vec<EvaluationSummary>,
 
+    /// The RAG set-up in use (`spec.rag` with the embedding Model resolved) and the earlier
+    /// ones: a re-index (new `indexVersion`), another collection or embedding model is a change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rag: Option<RagStatus>,
+
     /// The observed agent-to-agent call graph.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 50))]
@@ -350,4 +355,44 @@ pub struct InventoryChange {
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
+}
+
+/// The RAG set-up in use and its history.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RagStatus {
+    /// What is in use now.
+    pub current: RagRevision,
+    /// Earlier set-ups, newest first, at most 10.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10))]
+    pub history: Vec<RagRevision>,
+}
+
+/// One RAG set-up.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RagRevision {
+    /// Vector store.
+    #[schemars(length(max = 253))]
+    pub vector_store: String,
+    /// Collection, index or table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
+    pub collection: Option<String>,
+    /// Version of the index content.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
+    pub index_version: Option<String>,
+    /// The embedding Model as `name@version`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 512))]
+    pub embedding_model: Option<String>,
+    /// The embedding Model's artifact digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(DIGEST_PATTERN))]
+    pub embedding_digest: Option<String>,
+    /// When this set-up was first seen (the AgentDeployment's creation for the first one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<Time>,
 }

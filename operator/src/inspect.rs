@@ -409,6 +409,26 @@ pub fn page(ad: &AgentDeployment, style: Style) -> String {
         table(&mut out, &["FROM", "TO", "CALLS", "ERRORS", "P95"], &rows);
     }
 
+    if let Some(r) = &s.rag {
+        let _ = writeln!(out, "\n{}", style.heading("RAG"));
+        for (i, rev) in std::iter::once(&r.current).chain(&r.history).enumerate() {
+            let _ = writeln!(
+                out,
+                "  {} {} collection {} index {} embedding {} {}{}",
+                if i == 0 { "now " } else { "was " },
+                rev.vector_store,
+                rev.collection.as_deref().unwrap_or("-"),
+                rev.index_version.as_deref().unwrap_or("-"),
+                rev.embedding_model.as_deref().unwrap_or("-"),
+                short_digest(rev.embedding_digest.as_deref()),
+                rev.since
+                    .as_ref()
+                    .map(|t| format!(" since {}", t.0))
+                    .unwrap_or_default()
+            );
+        }
+    }
+
     let _ = writeln!(out, "\n{}", style.heading("Evaluations"));
     let rows: Vec<Vec<String>> = s
         .evaluations

@@ -936,13 +936,14 @@ fn agt3(e: &Evidence<'_>) -> MaturityCheck {
         true,
         gaps.is_empty(),
         format!(
-            "vector store {}, collection {}, index version {}, embedding model {}; retrievers seen in spans: {}",
+            "vector store {}, collection {}, index version {}, embedding model {}; {} earlier set-ups in status.rag; retrievers seen in spans: {}",
             rag.vector_store,
             rag.collection.as_deref().unwrap_or("-"),
             rag.index_version.as_deref().unwrap_or("-"),
             rag.embedding_model
                 .as_ref()
                 .map_or("-", |m| m.name.as_str()),
+            e.status.rag.as_ref().map_or(0, |r| r.history.len()),
             if retrievers.is_empty() {
                 "none".to_string()
             } else {

@@ -7,6 +7,7 @@ pub mod configs;
 pub mod graph;
 pub mod images;
 pub mod inventory;
+pub mod rag;
 pub use agentlens_crds::latency;
 pub mod lineage;
 pub mod maturity;
@@ -462,6 +463,7 @@ pub fn agent_deployment(
         prompts: prompt_rows,
         runtime: Some(runtime),
         evaluations: eval_rows,
+        rag: rag::status(ad, w.models, previous.and_then(|p| p.rag.as_ref()), now),
         agent_graph,
         inventory: inventory_rows,
         maturity: None,

@@ -67,11 +67,11 @@ fn container_status(c: &Value, init: bool) -> Value {
     })
 }
 
-/// The example's objects as the API server returns them: ConfigMaps and Secrets were created
-/// an hour before the Deployments.
+/// The example's objects as the API server returns them: everything was applied an hour
+/// before the Deployments rolled out.
 pub fn as_stored(docs: &mut [Value]) {
     for d in docs.iter_mut() {
-        if d["kind"] == "ConfigMap" || d["kind"] == "Secret" {
+        if d["metadata"].is_object() && d["metadata"]["creationTimestamp"].is_null() {
             d["metadata"]["creationTimestamp"] = json!("2026-11-26T09:00:00Z");
         }
     }
