@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use agentlens_crds::snapshot::PodIdentity;
 use agentlens_sidecar::gpu::GpuMode;
+use agentlens_sidecar::inventory::worker::InventoryOptions;
 use agentlens_sidecar::listeners::Listeners;
 use agentlens_sidecar::otlp::OtlpConfig;
 use agentlens_sidecar::proxy::ProxyConfig;
@@ -126,6 +127,13 @@ struct Common {
 }
 
 impl Common {
+    fn inventory(&self) -> InventoryOptions {
+        InventoryOptions {
+            model_paths: self.model_paths.clone(),
+            check_every: Duration::from_millis(self.inventory_check_ms.max(100)),
+        }
+    }
+
     fn listeners(&self, container: &str) -> anyhow::Result<Listeners> {
         if let Some(u) = &self.otlp_forward
             && u.scheme_str() != Some("http")
@@ -227,8 +235,7 @@ fn main() -> anyhow::Result<()> {
             let listeners = a.common.listeners("otlp")?;
             let opts = ServeOptions {
                 listeners,
-                model_paths: a.common.model_paths.clone(),
-                inventory_check: Duration::from_millis(a.common.inventory_check_ms.max(100)),
+                inventory: a.common.inventory(),
                 listen: a
                     .common
                     .listen
@@ -259,8 +266,7 @@ fn main() -> anyhow::Result<()> {
             let listeners = a.common.listeners(&a.name)?;
             let opts = RunOptions {
                 listeners,
-                model_paths: a.common.model_paths.clone(),
-                inventory_check: Duration::from_millis(a.common.inventory_check_ms.max(100)),
+                inventory: a.common.inventory(),
                 listen: a
                     .common
                     .listen

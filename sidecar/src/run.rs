@@ -37,10 +37,8 @@ pub struct RunOptions {
     pub command: Vec<String>,
     /// The latency proxy and the OTLP receiver, when configured.
     pub listeners: crate::listeners::Listeners,
-    /// Model artifact paths to fingerprint (as the app containers see them).
-    pub model_paths: Vec<String>,
-    /// How often the inventory compares the process set.
-    pub inventory_check: Duration,
+    /// The environment inventory.
+    pub inventory: crate::inventory::worker::InventoryOptions,
 }
 
 /// What `run` ended with.
@@ -120,8 +118,7 @@ pub async fn run(opts: RunOptions) -> Result<Outcome> {
     let inventory = crate::inventory::worker::start(
         &shared,
         PathBuf::from("/proc"),
-        opts.model_paths.clone(),
-        opts.inventory_check,
+        &opts.inventory,
         &stopping,
     )?;
 

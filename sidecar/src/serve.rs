@@ -41,10 +41,8 @@ pub struct ServeOptions {
     pub pod: PodIdentity,
     /// The latency proxy and the OTLP receiver, when configured.
     pub listeners: crate::listeners::Listeners,
-    /// Model artifact paths to fingerprint (as the app containers see them).
-    pub model_paths: Vec<String>,
-    /// How often the inventory compares the process set.
-    pub inventory_check: Duration,
+    /// The environment inventory.
+    pub inventory: crate::inventory::worker::InventoryOptions,
 }
 
 /// Runs until SIGTERM or SIGINT.
@@ -84,8 +82,7 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
     let inventory = crate::inventory::worker::start(
         &shared,
         opts.proc_root.clone(),
-        opts.model_paths.clone(),
-        opts.inventory_check,
+        &opts.inventory,
         &stopping,
     )?;
 

@@ -34,7 +34,7 @@ fn inventory_digests(shared: &Shared) -> Vec<InventoryDigest> {
                 .as_ref()
                 .map(|o| o.pretty_name.clone().unwrap_or_else(|| o.id.clone())),
             packages: u32::try_from(inv.package_count()).unwrap_or(u32::MAX),
-            digest: inv.digest(),
+            digest: inv.digest().to_string(),
             counts: inv.counts(),
             models: inv
                 .models

@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -19,25 +19,11 @@ use agentlens_sidecar::inventory::{Kind, cyclonedx, models, purl};
 
 mod common;
 
-fn venv_python() -> Option<PathBuf> {
-    let dir = std::env::var_os("AGENTLENS_TOOLS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools"));
-    let py = dir.join("venv/bin/python");
-    if py.is_file() {
-        return Some(py);
-    }
-    assert!(
-        std::env::var("AGENTLENS_REQUIRE_TOOLS").as_deref() != Ok("1"),
-        ".tools/venv is missing (make tools)"
-    );
-    eprintln!("skipped: no .tools/venv (make tools)");
-    None
-}
-
 /// Validates a document with cyclonedx-python-lib's strict CycloneDX 1.5 JSON validator.
 fn assert_valid_cyclonedx(doc: &serde_json::Value) {
-    let Some(py) = venv_python() else { return };
+    let Some(py) = common::venv_python("cyclonedx.validation.json") else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("bom.json");
     std::fs::write(&file, serde_json::to_vec(doc).unwrap()).unwrap();
@@ -78,7 +64,9 @@ fn sleeping_python(py: &Path) -> Child {
 
 #[test]
 fn this_machines_root_matches_dpkg_query_and_pip_list() {
-    let Some(py) = venv_python() else { return };
+    let Some(py) = common::venv_python("pip") else {
+        return;
+    };
     let child = sleeping_python(&py);
     let inv = collect_pids(
         "main",
@@ -400,7 +388,7 @@ fn an_alpine_root_with_python_node_and_cuda() {
 }
 
 fn python_writes(script: &str, args: &[&Path]) -> bool {
-    let Some(py) = venv_python() else {
+    let Some(py) = common::venv_python("gguf, safetensors") else {
         return false;
     };
     let out = Command::new(py)
@@ -662,7 +650,9 @@ fn another_users_process_is_a_permission_note() {
 /// scrapes; the snapshot carries the digest and counts, `/v1/inventory` the document.
 #[test]
 fn the_inventory_follows_the_process_set_not_the_scrapes() {
-    let Some(py) = venv_python() else { return };
+    let Some(py) = common::venv_python("pip") else {
+        return;
+    };
     let port = common::free_port();
     let mut sc = Command::new(env!("CARGO_BIN_EXE_agentlens-sidecar"))
         .args(["run", "--gpu", "off", "--interval-ms", "200", "--listen"])
@@ -676,14 +666,7 @@ fn the_inventory_follows_the_process_set_not_the_scrapes() {
         .stdin(Stdio::null())
         .spawn()
         .unwrap();
-    let get = |path: &str| -> Option<String> {
-        use std::io::{Read, Write};
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-        write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
-        let mut out = String::new();
-        s.read_to_string(&mut out).ok()?;
-        out.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
-    };
+    let get = |path: &str| common::get(port, path);
     let inventory = |body: &str| -> Option<serde_json::Value> {
         let s: serde_json::Value = serde_json::from_str(body).ok()?;
         s["inventory"].as_array()?.first().cloned()

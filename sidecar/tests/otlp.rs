@@ -18,7 +18,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
 mod common;
-use common::free_port;
+use common::{free_port, get};
 
 fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -353,42 +353,14 @@ fn log_records_go_through_the_log_analysis() {
     assert_eq!((main.gpu_oom_events, main.tracebacks), (1, 1), "{main:?}");
 }
 
-fn python() -> Option<PathBuf> {
-    let dir = std::env::var_os("AGENTLENS_TOOLS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools"));
-    let py = dir.join("venv/bin/python");
-    let ok = py.is_file()
-        && Command::new(&py)
-            .args(["-c", "import opentelemetry.exporter.otlp.proto.http"])
-            .status()
-            .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(
-            std::env::var("AGENTLENS_REQUIRE_TOOLS").as_deref() != Ok("1"),
-            "the OpenTelemetry Python SDK is not installed in .tools/venv (make tools)"
-        );
-        eprintln!("skipped: no .tools/venv with the OpenTelemetry SDK (make tools)");
-        return None;
-    }
-    Some(py)
-}
-
-fn get(port: u16, path: &str) -> Option<String> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    out.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
-}
-
 /// The SDK's own exporter (protobuf, BatchSpanProcessor) and an OTLP/JSON post, live, into
 /// `agentlens-sidecar run --otlp-listen`, with the latency proxy running too (in front of the
 /// sidecar's own API port): every new series passes `promtool check metrics`.
 #[test]
 fn the_python_sdk_exports_to_the_running_sidecar() {
-    let Some(py) = python() else { return };
+    let Some(py) = common::venv_python("opentelemetry.exporter.otlp.proto.http") else {
+        return;
+    };
     let (port, oport, pport) = (free_port(), free_port(), free_port());
     let mut child = Command::new(env!("CARGO_BIN_EXE_agentlens-sidecar"))
         .args(["run", "--gpu", "off", "--listen"])

@@ -90,21 +90,14 @@ impl SnapshotClient {
         also: &[String],
     ) -> PackageLists {
         let missing: Vec<(String, String, String)> = {
-            let cache = self
-                .lists
-                .lock()
-                .map(|c| {
-                    c.lists
-                        .keys()
-                        .cloned()
-                        .collect::<std::collections::BTreeSet<_>>()
-                })
-                .unwrap_or_default();
+            let Ok(cache) = self.lists.lock() else {
+                return PackageLists::new();
+            };
             let mut seen = std::collections::BTreeSet::new();
             snapshots
                 .iter()
                 .flat_map(|(pod, s)| s.inventory.iter().map(move |i| (pod, i)))
-                .filter(|(_, i)| i.packages > 0 && !cache.contains(&i.digest))
+                .filter(|(_, i)| i.packages > 0 && !cache.lists.contains_key(&i.digest))
                 .filter(|(_, i)| seen.insert(i.digest.clone()))
                 .filter_map(|(pod, i)| {
                     let ip = pods.iter().find(|p| &p.name == pod)?.pod_ip.clone()?;

@@ -216,8 +216,7 @@ pub fn snapshots(
         "../../../crds/tests/fixtures/snapshot-otlp-two-agents.json"
     ))
     .unwrap();
-    let selects = |ad: &AgentDeployment, labels: &Value, sel: &Value| {
-        let _ = ad;
+    let selects = |labels: &Value, sel: &Value| {
         sel["matchLabels"]
             .as_object()
             .is_some_and(|m| m.iter().all(|(k, v)| &labels[k] == v))
@@ -226,13 +225,10 @@ pub fn snapshots(
     for pod in pods {
         let name = pod["metadata"]["name"].as_str().unwrap().to_string();
         let labels = &pod["metadata"]["labels"];
-        let Some(ad) = ads.iter().find(|ad| {
-            selects(
-                ad,
-                labels,
-                &serde_json::to_value(&ad.spec.selector).unwrap(),
-            )
-        }) else {
+        let Some(ad) = ads
+            .iter()
+            .find(|ad| selects(labels, &serde_json::to_value(&ad.spec.selector).unwrap()))
+        else {
             continue;
         };
         let app: Vec<&Value> = pod["spec"]["containers"]
@@ -292,8 +288,8 @@ pub fn snapshots(
         if sidecar.otlp.as_ref().is_some_and(|o| o.enabled) {
             // The calling agent's pods carry the conversation's spans and the edge.
             let first = ad.spec.agents.first();
-            let first_selects = first
-                .is_some_and(|a| selects(ad, labels, &serde_json::to_value(&a.selector).unwrap()));
+            let first_selects =
+                first.is_some_and(|a| selects(labels, &serde_json::to_value(&a.selector).unwrap()));
             if first_selects && ad.spec.agents.len() >= 2 {
                 let mut names: BTreeMap<&str, String> = BTreeMap::new();
                 names.insert("triage", ad.spec.agents[0].name.clone());

@@ -156,7 +156,9 @@ pub fn collect(
         models,
         notes,
         collected_ms: crate::sample::now_ms(),
+        digest: String::new(),
     }
+    .sealed()
 }
 
 /// Reads the processes and collects: the root is the first readable process's
@@ -182,7 +184,8 @@ pub fn collect_pids(
             notes,
             collected_ms: crate::sample::now_ms(),
             ..ContainerInventory::default()
-        };
+        }
+        .sealed();
     };
     let root = Root::new(proc_root.join(first.pid.to_string()).join("root"));
     let inv = collect(container, &procs, &root, cfg, notes);

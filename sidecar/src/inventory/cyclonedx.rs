@@ -140,7 +140,7 @@ pub fn container_bom(inv: &ContainerInventory) -> Value {
     json!({
         "bomFormat": "CycloneDX",
         "specVersion": "1.5",
-        "serialNumber": serial(&inv.digest()),
+        "serialNumber": serial(inv.digest()),
         "version": 1,
         "metadata": metadata(inv.collected_ms, json!({
             "type": "container",

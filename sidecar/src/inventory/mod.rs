@@ -128,6 +128,9 @@ pub struct ContainerInventory {
     pub notes: Vec<String>,
     /// When it was collected (ms since the epoch).
     pub collected_ms: u64,
+    /// [`ContainerInventory::compute_digest`], computed once when the inventory is complete
+    /// (the snapshot and `/v1/inventory` read it on every request).
+    pub digest: String,
 }
 
 impl ContainerInventory {
@@ -144,9 +147,20 @@ impl ContainerInventory {
             .count()
     }
 
+    /// The digest computed when the inventory was completed.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    /// Completes the inventory: computes its digest.
+    pub fn sealed(mut self) -> Self {
+        self.digest = self.compute_digest();
+        self
+    }
+
     /// `sha256:` over what the container runs with: OS, components, environment variable names
     /// and model fingerprints (not notes or times), so it changes exactly when those do.
-    pub fn digest(&self) -> String {
+    pub fn compute_digest(&self) -> String {
         let mut h = Sha256::new();
         if let Some(os) = &self.os {
             h.update(format!(

@@ -70,8 +70,7 @@ pub fn read(root: &Root, os: Option<&OsInfo>, out: &mut Vec<Component>, notes: &
         }
         Err(_) => {}
     }
-    let status_d = root.resolve("/var/lib/dpkg/status.d");
-    if let Ok(entries) = std::fs::read_dir(&status_d) {
+    if let Some(entries) = root.read_dir("/var/lib/dpkg/status.d", notes) {
         for e in entries.flatten().take(20_000) {
             let name = e.file_name().to_string_lossy().to_string();
             // Distroless keeps `<pkg>` and `<pkg>.md5sums`.

@@ -100,19 +100,27 @@ pub fn pass(shared: &Shared, cfg: &InventoryConfig, last: &mut Seen) {
     }
 }
 
-/// Starts the thread for `run` and `serve`: `proc_root`, the model paths, the check interval.
+/// What `run` and `serve` configure of the inventory.
+#[derive(Debug, Clone)]
+pub struct InventoryOptions {
+    /// Model artifact paths to fingerprint (as the app containers see them).
+    pub model_paths: Vec<String>,
+    /// How often the process set is compared.
+    pub check_every: Duration,
+}
+
+/// Starts the thread for `run` and `serve` over `proc_root`.
 pub fn start(
     shared: &Arc<Shared>,
     proc_root: PathBuf,
-    model_paths: Vec<String>,
-    check_every: Duration,
+    opts: &InventoryOptions,
     stopping: &Arc<AtomicBool>,
 ) -> crate::error::Result<std::thread::JoinHandle<()>> {
     spawn(
         shared.clone(),
         InventoryConfig {
-            check_every,
-            ..InventoryConfig::new(proc_root, model_paths)
+            check_every: opts.check_every,
+            ..InventoryConfig::new(proc_root, opts.model_paths.clone())
         },
         stopping.clone(),
     )

@@ -57,3 +57,36 @@ pub fn promtool_check_metrics(metrics: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The Python of `.tools/venv` when it can import `module`; under `make test` its absence
+/// fails the test instead of skipping it.
+pub fn venv_python(module: &str) -> Option<PathBuf> {
+    let dir = std::env::var_os("AGENTLENS_TOOLS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools"));
+    let py = dir.join("venv/bin/python");
+    let ok = py.is_file()
+        && std::process::Command::new(&py)
+            .args(["-c", &format!("import {module}")])
+            .status()
+            .is_ok_and(|s| s.success());
+    if !ok {
+        assert!(
+            std::env::var("AGENTLENS_REQUIRE_TOOLS").as_deref() != Ok("1"),
+            "{module} is not installed in .tools/venv (make tools)"
+        );
+        eprintln!("skipped: no .tools/venv with {module} (make tools)");
+        return None;
+    }
+    Some(py)
+}
+
+/// The body of a plain HTTP/1.0 GET on loopback.
+pub fn get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    out.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
+}
