@@ -45,6 +45,15 @@ async fn pulls_a_real_sidecars_snapshot() {
         env!("CARGO_MANIFEST_DIR"),
         "/../sidecar/tests/data/logscan/torch-cuda-oom-h200.stderr"
     );
+    // The sidecar takes the token's hash (as the webhook writes it); the puller presents it.
+    let token = "operator-token-3f9a";
+    let hash: String = {
+        use sha2::Digest;
+        sha2::Sha256::digest(token.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
     let mut child = Command::new(bin)
         .args([
             "run",
@@ -52,6 +61,8 @@ async fn pulls_a_real_sidecars_snapshot() {
             "off",
             "--interval-ms",
             "200",
+            "--api-token-sha256",
+            &hash,
             "--listen",
             &format!("127.0.0.1:{port}"),
             "--",
@@ -61,7 +72,8 @@ async fn pulls_a_real_sidecars_snapshot() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let client = SnapshotClient::new(port);
+    let client = SnapshotClient::new(port, Some(token.to_string()));
+    let anonymous = SnapshotClient::new(port, None);
     let up = pod("trainer-0", "127.0.0.1");
     let down = pod("trainer-1", "127.0.0.9"); // nothing listens there
     let mut got = None;
@@ -85,8 +97,19 @@ async fn pulls_a_real_sidecars_snapshot() {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // Without the token the same sidecar answers nothing.
+    let (anon, anon_failures) = anonymous
+        .fetch(&[&agentlens_operator::status::PodFacts::from_pod(&pod(
+            "trainer-0",
+            "127.0.0.1",
+        ))])
+        .await;
     let _ = child.kill();
     let _ = child.wait();
+    assert!(
+        anon.is_empty() && anon_failures == 1,
+        "refused without the token"
+    );
     let (snap, failures, lists) = got.expect("snapshot with the OOM and an inventory within 10 s");
     if let Some(inv) = snap.inventory.first().filter(|i| i.packages > 0) {
         let list = lists

@@ -16,9 +16,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let m = &shared.metrics;
     let containers = ["vllm", "router", "retriever", "guard", "evaluator", "tools"];
     for c in containers {
-        if let Ok(mut o) = shared.observations.lock() {
-            o.ensure_container(c);
-        }
+        shared.analysis.container(c);
         m.memory_rss.with_label_values(&[c]).set(1.5e9);
         m.processes.with_label_values(&[c]).set(4);
         m.cpu_seconds.with_label_values(&[c]).inc_by(1234.5);
@@ -53,7 +51,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-        axum::serve(listener, agentlens_sidecar::http::router(shared)).await
+        let auth = agentlens_sidecar::auth::ApiAuth::Open;
+        axum::serve(listener, agentlens_sidecar::http::router(shared, auth)).await
     })?;
     Ok(())
 }

@@ -27,6 +27,9 @@ pub enum Error {
     /// The child exited before its pid could be read.
     #[error("the command exited before it could be observed")]
     NoPid,
+    /// `--api-token-sha256` is not a SHA-256.
+    #[error("the API token hash")]
+    ApiToken(#[source] crate::auth::BadHash),
     /// The metric registry could not be built.
     #[error("registering metrics")]
     Metrics(#[source] prometheus::Error),
@@ -38,7 +41,7 @@ impl Error {
         match self {
             Error::Io { .. } => "io",
             Error::Spawn { .. } => "spawn",
-            Error::NoCommand => "usage",
+            Error::NoCommand | Error::ApiToken(_) => "usage",
             Error::NoPid => "spawn",
             Error::Metrics(_) => "metrics",
         }
@@ -50,7 +53,7 @@ impl Error {
         match self {
             Error::Spawn { source, .. } if source.kind() == std::io::ErrorKind::NotFound => 127,
             Error::Spawn { .. } => 126,
-            Error::NoCommand => 2,
+            Error::NoCommand | Error::ApiToken(_) => 2,
             _ => 1,
         }
     }

@@ -1,8 +1,10 @@
 //! The sidecar's HTTP endpoints (port 9477): `/metrics`, `/v1/snapshot`, `/v1/tracebacks`,
-//! `/healthz`, `/readyz`. Handlers only read shared state; nothing here blocks.
+//! `/v1/inventory`, `/healthz`, `/readyz`. Handlers only read published state; nothing here
+//! blocks. `/v1/*` is behind the bearer token ([`crate::auth`]); connections are limited.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
@@ -11,53 +13,127 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Serialize;
 
+use crate::auth::ApiAuth;
 use crate::shared::Shared;
 use crate::snapshot;
 
-/// The router over the shared state.
-pub fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
-        .route("/metrics", get(metrics))
+/// Connections the metrics/API server serves at once; more wait in the listen backlog.
+pub const MAX_CONNECTIONS: usize = 128;
+/// Time a client has to send its request headers.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The router over the shared state; `/v1/*` answers only what `auth` allows.
+pub fn router(shared: Arc<Shared>, auth: ApiAuth) -> Router {
+    let api = Router::new()
         .route("/v1/snapshot", get(snapshot_json))
         .route("/v1/tracebacks", get(tracebacks))
         .route("/v1/inventory", get(inventory))
+        .route_layer(axum::middleware::from_fn_with_state(auth, require_token));
+    Router::new()
+        .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
+        .merge(api)
         .with_state(shared)
+}
+
+async fn require_token(
+    State(auth): State<ApiAuth>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(axum::http::HeaderValue::as_bytes);
+    if auth.allows(header) {
+        return next.run(req).await;
+    }
+    let text = match auth {
+        ApiAuth::Refuse => {
+            "/v1/* needs a token: the sidecar was started without --api-token-sha256\n"
+        }
+        _ => "/v1/* needs Authorization: Bearer <token>\n",
+    };
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Bearer")],
+        text,
+    )
+        .into_response()
 }
 
 /// Serves the endpoints on `listener` until `stop` changes; errors are logged, never fatal.
 pub fn spawn(
     listener: tokio::net::TcpListener,
     shared: Arc<Shared>,
+    auth: ApiAuth,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
-    serve_until(listener, router(shared), stop, "metrics server")
+    serve_until(
+        listener,
+        router(shared, auth),
+        stop,
+        "metrics server",
+        MAX_CONNECTIONS,
+    )
 }
 
-/// Serves `router` on `listener` until `stop` changes; `what` names it in the log.
+/// Serves `router` on `listener` until `stop` changes, at most `max_connections` at once
+/// (a slot is taken before a connection is accepted); `what` names it in the log.
 pub fn serve_until(
     listener: tokio::net::TcpListener,
     router: Router,
     mut stop: tokio::sync::watch::Receiver<bool>,
     what: &'static str,
+    max_connections: usize,
 ) -> tokio::task::JoinHandle<()> {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     tokio::spawn(async move {
-        let shutdown = async move {
-            let _ = stop.changed().await;
-        };
-        if let Err(e) = axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
-            tracing::warn!("{what} stopped: {e}");
+        let slots = Arc::new(tokio::sync::Semaphore::new(max_connections));
+        let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_TIMEOUT);
+        loop {
+            let slot = tokio::select! {
+                _ = stop.changed() => break,
+                s = slots.clone().acquire_owned() => match s {
+                    Ok(s) => s,
+                    Err(_) => break,
+                },
+            };
+            let stream = tokio::select! {
+                _ = stop.changed() => break,
+                r = listener.accept() => match r {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off, keep serving.
+                        tracing::warn!("{what}: accept: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+            };
+            let svc = hyper_util::service::TowerToHyperService::new(router.clone());
+            let builder = builder.clone();
+            tokio::spawn(async move {
+                if let Err(e) = builder
+                    .serve_connection_with_upgrades(TokioIo::new(stream), svc)
+                    .await
+                {
+                    tracing::debug!("{what}: connection: {e}");
+                }
+                drop(slot);
+            });
         }
     })
 }
 
 async fn metrics(State(s): State<Arc<Shared>>) -> Response {
     s.last_scrape_ms
-        .store(crate::sample::now_ms(), Ordering::Relaxed);
+        .store(crate::clock::now_ms(), Ordering::Relaxed);
     match s.metrics.render() {
         Ok(body) => (
             [(
@@ -180,9 +256,7 @@ fn rfc3339(ms: u64) -> String {
 }
 
 async fn tracebacks(State(s): State<Arc<Shared>>) -> Response {
-    let Ok(obs) = s.observations.lock() else {
-        return (StatusCode::INTERNAL_SERVER_ERROR, "state unavailable\n").into_response();
-    };
+    let obs = s.observations();
     let out = TracebacksOut {
         tracebacks: obs
             .groups()

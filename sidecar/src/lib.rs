@@ -7,6 +7,9 @@ pub use error::{Error, Result};
 
 /// Version written into every snapshot and the `agentlens.dev/injected` annotation.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub mod analysis;
+pub mod auth;
+pub mod clock;
 pub mod gpu;
 pub mod http;
 pub mod inventory;
@@ -20,6 +23,7 @@ pub mod otlp;
 pub mod podlogs;
 pub mod proc;
 pub mod proxy;
+pub mod redact;
 pub mod run;
 pub mod sample;
 pub mod serve;

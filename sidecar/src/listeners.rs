@@ -1,5 +1,5 @@
-//! The optional listeners shared by `run` and `serve`: the latency proxy and the OTLP
-//! receiver. Addresses are bound before anything starts, so a taken port is a clear error at
+//! The optional listeners shared by `run` and `serve`: the latency proxy (on a thread and
+//! runtime of its own) and the OTLP receiver. Addresses are bound before anything starts, so a taken port is a clear error at
 //! start rather than a silent gap in the measurements.
 
 use std::net::SocketAddr;
@@ -60,7 +60,10 @@ impl Bound {
         let mut tasks = Vec::new();
         if let Some((l, c)) = self.proxy {
             let proxy = Proxy::new(c, shared.clone());
-            tasks.push(crate::proxy::spawn(l, proxy, stop.clone()));
+            match spawn_proxy_thread(l, proxy, stop.clone()) {
+                Ok(t) => tasks.push(t),
+                Err(e) => tracing::warn!("latency proxy not started: {e}"),
+            }
         }
         if let Some((l, c)) = self.otlp {
             let receiver = Receiver::new(c, shared.clone());
@@ -68,4 +71,36 @@ impl Bound {
         }
         tasks
     }
+}
+
+/// Runs the proxy on a thread and runtime of its own (`agentlens-proxy`), so nothing else the
+/// sidecar does (log analysis, OTLP decoding, a scrape) delays a proxied request. The returned
+/// task ends when the thread does.
+fn spawn_proxy_thread(
+    listener: tokio::net::TcpListener,
+    proxy: Arc<Proxy>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    // The socket moves to the proxy's own reactor.
+    let listener = listener.into_std()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    std::thread::Builder::new()
+        .name("agentlens-proxy".into())
+        .spawn(move || {
+            rt.block_on(async move {
+                match tokio::net::TcpListener::from_std(listener) {
+                    Ok(l) => {
+                        let _ = crate::proxy::spawn(l, proxy, stop).await;
+                    }
+                    Err(e) => tracing::warn!("latency proxy: {e}"),
+                }
+            });
+            let _ = done_tx.send(());
+        })?;
+    Ok(tokio::spawn(async move {
+        let _ = done_rx.await;
+    }))
 }

@@ -1,137 +1,19 @@
-//! Log collection: a child's stdout/stderr passed through byte for byte while being analysed,
-//! and files followed across truncation and rotation. Each stream has its own splitter and
-//! scanner; what they find goes into the shared observations.
+//! Log collection: a child's stdout/stderr passed through byte for byte, and files followed
+//! across truncation and rotation. Each stream hands its chunks to the analysis queue
+//! ([`crate::analysis`]) and never waits for it.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWrite, AsyncWriteExt};
 
-use crate::logscan::{Event, LineSplitter, ScanConfig, StreamScanner, decode};
-use crate::sample::now_ms;
-use crate::shared::Shared;
+pub use crate::analysis::StreamSink;
+use crate::clock::now_ms;
 
-/// Analysis of one stream.
-pub struct StreamSink {
-    shared: Arc<Shared>,
-    container: String,
-    stream: &'static str,
-    source: &'static str,
-    splitter: LineSplitter,
-    scanner: StreamScanner,
-    events: Vec<Event>,
-}
-
-impl StreamSink {
-    /// A sink for `container`'s `stream` (`stdout`, `stderr`, `file`).
-    pub fn new(
-        shared: Arc<Shared>,
-        container: &str,
-        stream: &'static str,
-        cfg: ScanConfig,
-    ) -> Self {
-        if let Ok(mut o) = shared.observations.lock() {
-            o.ensure_container(container);
-        }
-        Self {
-            shared,
-            container: container.to_string(),
-            stream,
-            source: "log",
-            splitter: LineSplitter::new(cfg.max_line_bytes),
-            scanner: StreamScanner::new(cfg),
-            events: Vec::new(),
-        }
-    }
-
-    /// The same sink reporting its GPU OOM events with another `source` label (`otlp`).
-    pub fn with_source(mut self, source: &'static str) -> Self {
-        self.source = source;
-        self
-    }
-
-    /// Analyses a chunk of bytes.
-    pub fn feed(&mut self, data: &[u8], at_ms: u64) {
-        let before = self.splitter.truncated();
-        let mut lines = 0u64;
-        let mut errors: Vec<(crate::logscan::LineKind, String)> = Vec::new();
-        let scanner = &mut self.scanner;
-        let events = &mut self.events;
-        self.splitter.push(data, &mut |line| {
-            lines += 1;
-            let text = decode(line.bytes);
-            let kind = scanner.scan(&text, at_ms, events);
-            if kind == crate::logscan::LineKind::Error {
-                errors.push((kind, text.into_owned()));
-            }
-        });
-        let truncated = self.splitter.truncated() - before;
-        self.publish(lines, truncated, errors, at_ms);
-    }
-
-    /// Analyses one complete line (already split and bounded by the caller), `truncated` when
-    /// the caller cut it.
-    pub fn feed_line(&mut self, line: &[u8], truncated: bool, at_ms: u64) {
-        let text = decode(line);
-        let kind = self.scanner.scan(&text, at_ms, &mut self.events);
-        let errors = if kind == crate::logscan::LineKind::Error {
-            vec![(kind, text.into_owned())]
-        } else {
-            Vec::new()
-        };
-        self.publish(1, u64::from(truncated), errors, at_ms);
-    }
-
-    /// Finishes blocks idle for long enough.
-    pub fn idle(&mut self, now: u64) {
-        self.scanner.flush_idle(now, &mut self.events);
-        if !self.events.is_empty() {
-            self.publish(0, 0, Vec::new(), now);
-        }
-    }
-
-    /// End of stream: the last partial line and any open block.
-    pub fn finish(&mut self) {
-        let now = now_ms();
-        let mut lines = 0;
-        let scanner = &mut self.scanner;
-        let events = &mut self.events;
-        self.splitter.finish(&mut |line| {
-            lines += 1;
-            scanner.scan(&decode(line.bytes), now, events);
-        });
-        self.scanner.finish(&mut self.events);
-        self.publish(lines, 0, Vec::new(), now);
-    }
-
-    fn publish(
-        &mut self,
-        lines: u64,
-        truncated: u64,
-        errors: Vec<(crate::logscan::LineKind, String)>,
-        at_ms: u64,
-    ) {
-        if lines == 0 && self.events.is_empty() && errors.is_empty() && truncated == 0 {
-            return;
-        }
-        let Ok(mut o) = self.shared.observations.lock() else {
-            return;
-        };
-        if lines > 0 || truncated > 0 {
-            o.count_lines(&self.container, self.stream, lines, truncated);
-        }
-        for (kind, line) in errors {
-            o.error_line(&self.container, self.stream, kind, &line, at_ms);
-        }
-        for e in self.events.drain(..) {
-            o.event(&self.container, self.source, e);
-        }
-    }
-}
-
-/// Copies `reader` to `writer` unchanged while analysing it, until end of stream. Write errors
-/// (our own stdout closed) do not stop the reading: the child must never block on a full pipe.
+/// Copies `reader` to `writer` unchanged, handing each chunk to the analysis, until end of
+/// stream. Write errors (our own stdout closed) do not stop the reading: the child must never
+/// block on a full pipe. The analysis never slows this loop: a chunk it has no room for is
+/// dropped from the analysis (and counted), never from the output.
 pub async fn pass_through<R, W>(mut reader: R, mut writer: W, mut sink: StreamSink)
 where
     R: AsyncRead + Unpin,
@@ -139,22 +21,16 @@ where
 {
     let mut buf = vec![0u8; 64 * 1024];
     let mut writable = true;
-    let mut tick = tokio::time::interval(Duration::from_millis(250));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tokio::select! {
-            read = reader.read(&mut buf) => {
-                let n = match read {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => n,
-                };
-                if writable && (writer.write_all(&buf[..n]).await.is_err() || writer.flush().await.is_err()) {
-                    writable = false;
-                }
-                sink.feed(&buf[..n], now_ms());
-            }
-            _ = tick.tick() => sink.idle(now_ms()),
+        let n = match reader.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if writable && (writer.write_all(&buf[..n]).await.is_err() || writer.flush().await.is_err())
+        {
+            writable = false;
         }
+        sink.feed(&buf[..n], now_ms());
     }
     sink.finish();
 }
@@ -230,7 +106,6 @@ pub async fn follow_file(
                 }
             }
         }
-        sink.idle(now_ms());
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(250)) => {}
             _ = stop.changed() => {

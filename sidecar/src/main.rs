@@ -116,6 +116,10 @@ struct Common {
         value_delimiter = ','
     )]
     model_paths: Vec<String>,
+    /// SHA-256 (hex) of the bearer token /v1/* requires (the webhook writes it; the token
+    /// stays in the operator's Secret). Without it /v1/* is open on a loopback address only.
+    #[arg(long, env = "AGENTLENS_API_TOKEN_SHA256")]
+    api_token_sha256: Option<String>,
     /// How often the inventory compares the process set, in milliseconds.
     #[arg(
         long,
@@ -235,6 +239,7 @@ fn main() -> anyhow::Result<()> {
             let listeners = a.common.listeners("otlp")?;
             let opts = ServeOptions {
                 listeners,
+                api_token_sha256: a.common.api_token_sha256.clone(),
                 inventory: a.common.inventory(),
                 listen: a
                     .common
@@ -266,6 +271,7 @@ fn main() -> anyhow::Result<()> {
             let listeners = a.common.listeners(&a.name)?;
             let opts = RunOptions {
                 listeners,
+                api_token_sha256: a.common.api_token_sha256.clone(),
                 inventory: a.common.inventory(),
                 listen: a
                     .common

@@ -36,8 +36,11 @@ pub struct Metrics {
     pub gpu_utilization: GaugeVec,
     /// `agentlens_gpu_process_memory_used_bytes{gpu,uuid,container}`
     pub gpu_process_memory: GaugeVec,
-    /// `agentlens_gpu_oom_events_total{container,source}`
+    /// `agentlens_gpu_oom_events_total{container,source}`: one per OOM, under the source that
+    /// saw it first
     pub gpu_oom_events: IntCounterVec,
+    /// `agentlens_gpu_oom_detections_total{container,source}`: every source's own detections
+    pub gpu_oom_detections: IntCounterVec,
     /// `agentlens_gpu_xid_errors_total{gpu,uuid,xid}`
     pub gpu_xid_errors: IntCounterVec,
     /// `agentlens_gpu_available` (1 when NVML answers)
@@ -79,8 +82,13 @@ pub struct Metrics {
 /// Upstream failure kinds of the proxy, as label values.
 pub const UPSTREAM_ERRORS: [&str; 4] = ["connect", "timeout", "body", "other"];
 /// OTLP rejection reasons, as label values.
-pub const OTLP_REJECTIONS: [&str; 4] =
-    ["decode", "too_large", "unsupported_media_type", "encoding"];
+pub const OTLP_REJECTIONS: [&str; 5] = [
+    "decode",
+    "too_large",
+    "unsupported_media_type",
+    "encoding",
+    "busy",
+];
 /// OTLP forwarding results, as label values.
 pub const OTLP_FORWARD_RESULTS: [&str; 3] = ["ok", "error", "dropped"];
 
@@ -129,7 +137,16 @@ impl Metrics {
             gpu_oom_events: IntCounterVec::new(
                 opts(
                     "agentlens_gpu_oom_events_total",
-                    "GPU out-of-memory errors seen in the agents' output.",
+                    "GPU out-of-memory errors of the agents, one per error whatever the number \
+                     of sources that reported it, under the source that saw it first.",
+                ),
+                &["container", "source"],
+            )?,
+            gpu_oom_detections: IntCounterVec::new(
+                opts(
+                    "agentlens_gpu_oom_detections_total",
+                    "GPU out-of-memory errors detected, per source (an error seen by two \
+                     sources counts in each).",
                 ),
                 &["container", "source"],
             )?,
@@ -172,7 +189,8 @@ impl Metrics {
             log_lines_truncated: IntCounterVec::new(
                 opts(
                     "agentlens_log_lines_truncated_total",
-                    "Log lines longer than the limit (1 MiB), cut before analysis.",
+                    "Log lines longer than the analysis limit (16 KiB), cut before analysis (the \
+                     output passed through is never cut).",
                 ),
                 &["container", "stream"],
             )?,
@@ -269,6 +287,7 @@ impl Metrics {
         r.register(Box::new(self.gpu_utilization.clone()))?;
         r.register(Box::new(self.gpu_process_memory.clone()))?;
         r.register(Box::new(self.gpu_oom_events.clone()))?;
+        r.register(Box::new(self.gpu_oom_detections.clone()))?;
         r.register(Box::new(self.gpu_xid_errors.clone()))?;
         r.register(Box::new(self.gpu_available.clone()))?;
         r.register(Box::new(self.memory_rss.clone()))?;
@@ -295,6 +314,8 @@ impl Metrics {
     pub fn init_container(&self, container: &str) {
         for source in OOM_SOURCES {
             self.gpu_oom_events.with_label_values(&[container, source]);
+            self.gpu_oom_detections
+                .with_label_values(&[container, source]);
         }
         for lang in LANGUAGES {
             self.tracebacks
@@ -323,6 +344,7 @@ impl Metrics {
         for r in OTLP_REJECTIONS {
             self.otlp_rejected.with_label_values(&[r]);
         }
+        self.dropped.with_label_values(&["otlpTexts"]);
     }
 
     /// Creates the forwarding counters at zero (when forwarding is configured).

@@ -1,10 +1,20 @@
 //! What the log analysis found, kept in bounded stores: traceback groups, recent GPU OOM
-//! events, recent error lines and per-container counts. Every store counts what it drops.
+//! events, recent error lines and per-container counts. Every store is bounded in items and
+//! in bytes and counts what it drops; every text is redacted before it is kept.
+//!
+//! Only the analysis thread ([`crate::analysis`]) writes these stores; readers get a published
+//! copy (`Arc<Observations>`), cheap to take because the stored items are shared (`Arc`).
+//!
+//! A GPU OOM is one *event* per container whatever its sources: the same error seen by two
+//! streams (stderr and an OTLP span, a file and pods/log) within [`OOM_SAME_EVENT_MS`] is one
+//! event; a stream that reports another OOM makes another event, however close.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 
 use crate::logscan::{Event, LineKind};
 use crate::metrics::Metrics;
+use crate::redact::redact;
 
 /// Most traceback groups kept (least recently seen evicted first).
 pub const MAX_GROUPS: usize = 256;
@@ -16,14 +26,27 @@ pub const MAX_ERROR_LINES: usize = 200;
 pub const MAX_ERROR_LINE_BYTES: usize = 2048;
 /// Lines kept of each traceback group's latest block.
 pub const MAX_GROUP_LINES: usize = 60;
+/// Longest traceback line kept, in bytes (a frame with a huge repr is cut here).
+pub const MAX_GROUP_LINE_BYTES: usize = 1024;
+/// Bytes of lines kept per traceback group; the lines past it are dropped and counted.
+pub const MAX_GROUP_BYTES: usize = 16 * 1024;
+/// Longest exception type, message or frame kept, in bytes.
+pub const MAX_FIELD_BYTES: usize = 1024;
+/// Longest GPU OOM message kept, in bytes.
+pub const MAX_OOM_MESSAGE_BYTES: usize = 512;
+/// Detections of one OOM by different streams this close (ms) are one event.
+pub const OOM_SAME_EVENT_MS: u64 = 5_000;
+/// Recent OOM events remembered for matching detections of other streams.
+const MAX_RECENT_OOMS: usize = 64;
 
 /// Names of the bounded buffers, as `agentlens_sidecar_dropped_total{buffer}` values and
 /// snapshot `dropped` keys.
-pub const BUFFERS: [&str; 4] = [
+pub const BUFFERS: [&str; 5] = [
     "tracebackGroups",
     "gpuOomEvents",
     "errorLines",
     "tracebackLines",
+    crate::analysis::QUEUE_BUFFER,
 ];
 
 /// Per-container counts from the logs.
@@ -37,7 +60,7 @@ pub struct ContainerLogs {
     pub file_lines: u64,
     /// Tracebacks captured.
     pub tracebacks: u64,
-    /// GPU OOM events.
+    /// GPU OOM events (one per OOM, whatever the number of sources that reported it).
     pub gpu_oom_events: u64,
     /// Why logs are not collected, when they are not.
     pub unavailable_reason: Option<String>,
@@ -64,7 +87,7 @@ pub struct Group {
     pub first_ms: u64,
     /// Last seen (epoch ms).
     pub last_ms: u64,
-    /// The latest block's lines, bounded.
+    /// The latest block's lines, bounded in count and bytes, redacted.
     pub lines: Vec<String>,
     /// Whether the exception is a GPU OOM.
     pub gpu_oom: bool,
@@ -75,13 +98,13 @@ pub struct Group {
 pub struct OomRecord {
     /// Container.
     pub container: String,
-    /// `log` or `otlp`.
+    /// `log` or `otlp`: the source that saw it first.
     pub source: &'static str,
     /// Which stack reported it.
     pub framework: &'static str,
     /// When (epoch ms).
     pub at_ms: u64,
-    /// The line.
+    /// The line, cut and redacted.
     pub message: String,
     /// Requested bytes.
     pub requested_bytes: Option<u64>,
@@ -98,19 +121,72 @@ pub struct ErrorLine {
     pub stream: &'static str,
     /// When (epoch ms).
     pub at_ms: u64,
-    /// The line, cut.
+    /// The line, cut and redacted.
     pub line: String,
 }
 
+/// Where a detection came from: the metric's `source` label (`log`, `otlp`) and the stream
+/// within the container (`stdout`, `stderr`, `file`, `otlp-logs`, `otlp-spans`), which tells
+/// two sources of one OOM apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Origin {
+    /// The `source` label.
+    pub source: &'static str,
+    /// The stream.
+    pub stream: &'static str,
+}
+
+/// A recent OOM event, for matching the same error from another stream.
+#[derive(Debug, Clone)]
+struct RecentOom {
+    container: String,
+    key: String,
+    requested_bytes: Option<u64>,
+    at_ms: u64,
+    streams: Vec<&'static str>,
+}
+
 /// The stores.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Observations {
     metrics: Metrics,
     containers: BTreeMap<String, ContainerLogs>,
-    groups: BTreeMap<String, Group>,
-    ooms: VecDeque<OomRecord>,
-    error_lines: VecDeque<ErrorLine>,
+    groups: BTreeMap<String, Arc<Group>>,
+    ooms: VecDeque<Arc<OomRecord>>,
+    error_lines: VecDeque<Arc<ErrorLine>>,
+    recent_ooms: VecDeque<RecentOom>,
     dropped: BTreeMap<&'static str, u64>,
+}
+
+/// `text` redacted and cut to `max` bytes (cut first, so a huge text costs no regex time).
+pub fn kept(text: &str, max: usize) -> String {
+    // Cut with room for a secret that straddles the cut to still be seen whole.
+    let cut = agentlens_crds::text::truncate(text, max.saturating_add(256));
+    agentlens_crds::text::truncate(&redact(&cut), max)
+}
+
+/// The part of an OOM message that two sources print alike: alphanumerics from the first
+/// out-of-memory phrase on (log prefixes, exception type names and timestamps differ).
+fn oom_key(message: &str) -> String {
+    let norm: String = message
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    const ANCHORS: [&str; 6] = [
+        "outofmemory",
+        "resourceexhausted",
+        "failedtoallocate",
+        "memoryallocation",
+        "allocfailed",
+        "oom",
+    ];
+    let start = ANCHORS
+        .iter()
+        .filter_map(|a| norm.find(a))
+        .min()
+        .unwrap_or(0);
+    norm[start..].chars().take(48).collect()
 }
 
 impl Observations {
@@ -123,6 +199,7 @@ impl Observations {
             groups: BTreeMap::new(),
             ooms: VecDeque::new(),
             error_lines: VecDeque::new(),
+            recent_ooms: VecDeque::new(),
             dropped: BUFFERS.iter().map(|b| (*b, 0)).collect(),
         }
     }
@@ -140,7 +217,7 @@ impl Observations {
     pub fn set_logs_unavailable(&mut self, container: &str, reason: Option<String>) {
         self.ensure_container(container);
         if let Some(c) = self.containers.get_mut(container) {
-            c.unavailable_reason = reason;
+            c.unavailable_reason = reason.map(|r| kept(&r, MAX_FIELD_BYTES));
         }
     }
 
@@ -151,7 +228,8 @@ impl Observations {
             match stream {
                 "stdout" => c.stdout_lines += n,
                 "stderr" => c.stderr_lines += n,
-                _ => c.file_lines += n,
+                "file" => c.file_lines += n,
+                _ => {}
             }
         }
         self.metrics
@@ -180,113 +258,167 @@ impl Observations {
         }
         if self.error_lines.len() == MAX_ERROR_LINES {
             self.error_lines.pop_front();
-            self.drop_one("errorLines");
+            self.drop_n("errorLines", 1);
         }
-        self.error_lines.push_back(ErrorLine {
+        self.error_lines.push_back(Arc::new(ErrorLine {
             container: container.to_string(),
             stream,
             at_ms,
-            line: agentlens_crds::text::truncate(line, MAX_ERROR_LINE_BYTES),
-        });
+            line: kept(line, MAX_ERROR_LINE_BYTES),
+        }));
     }
 
-    /// Applies one analysis event.
-    pub fn event(&mut self, container: &str, source: &'static str, event: Event) {
+    /// Applies one analysis event seen by `origin`.
+    pub fn event(&mut self, container: &str, origin: Origin, event: Event) {
         self.ensure_container(container);
         match event {
             Event::GpuOom(o) => {
                 self.metrics
+                    .gpu_oom_detections
+                    .with_label_values(&[container, origin.source])
+                    .inc();
+                let key = oom_key(&o.message);
+                if self.same_event(container, origin.stream, &key, o.requested_bytes, o.at_ms) {
+                    return;
+                }
+                self.metrics
                     .gpu_oom_events
-                    .with_label_values(&[container, source])
+                    .with_label_values(&[container, origin.source])
                     .inc();
                 if let Some(c) = self.containers.get_mut(container) {
                     c.gpu_oom_events += 1;
                 }
+                if self.recent_ooms.len() == MAX_RECENT_OOMS {
+                    self.recent_ooms.pop_front();
+                }
+                self.recent_ooms.push_back(RecentOom {
+                    container: container.to_string(),
+                    key,
+                    requested_bytes: o.requested_bytes,
+                    at_ms: o.at_ms,
+                    streams: vec![origin.stream],
+                });
                 if self.ooms.len() == MAX_OOM_EVENTS {
                     self.ooms.pop_front();
-                    self.drop_one("gpuOomEvents");
+                    self.drop_n("gpuOomEvents", 1);
                 }
-                self.ooms.push_back(OomRecord {
+                self.ooms.push_back(Arc::new(OomRecord {
                     container: container.to_string(),
-                    source,
+                    source: origin.source,
                     framework: o.framework,
                     at_ms: o.at_ms,
-                    message: o.message,
+                    message: kept(&o.message, MAX_OOM_MESSAGE_BYTES),
                     requested_bytes: o.requested_bytes,
                     gpu_index: o.gpu_index,
-                });
+                }));
             }
-            Event::Traceback(t) => {
-                let b = t.block;
-                self.metrics
-                    .tracebacks
-                    .with_label_values(&[container, b.language.as_str()])
-                    .inc();
-                if let Some(c) = self.containers.get_mut(container) {
-                    c.tracebacks += 1;
+            Event::Traceback(t) => self.traceback(container, t),
+        }
+    }
+
+    /// Whether a detection is an event already counted from another stream; if so, that
+    /// stream is noted on it. The oldest matching event is taken, so detections of a series
+    /// of OOMs pair up in order.
+    fn same_event(
+        &mut self,
+        container: &str,
+        stream: &'static str,
+        key: &str,
+        requested_bytes: Option<u64>,
+        at_ms: u64,
+    ) -> bool {
+        let matched = self.recent_ooms.iter_mut().find(|r| {
+            r.container == container
+                && !r.streams.contains(&stream)
+                && r.at_ms.abs_diff(at_ms) <= OOM_SAME_EVENT_MS
+                && r.requested_bytes == requested_bytes
+                && !key.is_empty()
+                && (r.key.starts_with(key) || key.starts_with(&r.key))
+        });
+        match matched {
+            Some(r) => {
+                r.streams.push(stream);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn traceback(&mut self, container: &str, t: crate::logscan::Traceback) {
+        let b = t.block;
+        self.metrics
+            .tracebacks
+            .with_label_values(&[container, b.language.as_str()])
+            .inc();
+        if let Some(c) = self.containers.get_mut(container) {
+            c.tracebacks += 1;
+        }
+        let total = b.lines.len() as u64;
+        let mut lines = Vec::new();
+        let mut bytes = 0usize;
+        for line in b.lines.iter().take(MAX_GROUP_LINES) {
+            let l = kept(line, MAX_GROUP_LINE_BYTES);
+            if bytes + l.len() > MAX_GROUP_BYTES {
+                break;
+            }
+            bytes += l.len();
+            lines.push(l);
+        }
+        let dropped = total - lines.len() as u64 + b.omitted_lines as u64;
+        self.drop_n("tracebackLines", dropped);
+        let message = kept(&b.message, MAX_FIELD_BYTES);
+        match self.groups.get_mut(&t.fingerprint) {
+            Some(g) => {
+                let g = Arc::make_mut(g);
+                g.count += 1;
+                g.last_ms = b.started_ms;
+                g.message = message;
+                g.container = container.to_string();
+                g.lines = lines;
+            }
+            None => {
+                if self.groups.len() >= MAX_GROUPS
+                    && let Some(oldest) = self
+                        .groups
+                        .values()
+                        .min_by_key(|g| g.last_ms)
+                        .map(|g| g.fingerprint.clone())
+                {
+                    self.groups.remove(&oldest);
+                    self.drop_n("tracebackGroups", 1);
                 }
-                let mut lines = b.lines;
-                if lines.len() > MAX_GROUP_LINES {
-                    let extra = (lines.len() - MAX_GROUP_LINES) as u64;
-                    lines.truncate(MAX_GROUP_LINES);
-                    *self.dropped.entry("tracebackLines").or_default() += extra;
-                    self.metrics
-                        .dropped
-                        .with_label_values(&["tracebackLines"])
-                        .inc_by(extra);
-                }
-                if b.omitted_lines > 0 {
-                    let extra = b.omitted_lines as u64;
-                    *self.dropped.entry("tracebackLines").or_default() += extra;
-                    self.metrics
-                        .dropped
-                        .with_label_values(&["tracebackLines"])
-                        .inc_by(extra);
-                }
-                match self.groups.get_mut(&t.fingerprint) {
-                    Some(g) => {
-                        g.count += 1;
-                        g.last_ms = b.started_ms;
-                        g.message = b.message;
-                        g.container = container.to_string();
-                        g.lines = lines;
-                    }
-                    None => {
-                        if self.groups.len() >= MAX_GROUPS
-                            && let Some(oldest) = self
-                                .groups
-                                .values()
-                                .min_by_key(|g| g.last_ms)
-                                .map(|g| g.fingerprint.clone())
-                        {
-                            self.groups.remove(&oldest);
-                            self.drop_one("tracebackGroups");
-                        }
-                        self.groups.insert(
-                            t.fingerprint.clone(),
-                            Group {
-                                fingerprint: t.fingerprint,
-                                language: b.language.as_str(),
-                                exception: b.exception,
-                                message: b.message,
-                                frame: b.frame,
-                                container: container.to_string(),
-                                count: 1,
-                                first_ms: b.started_ms,
-                                last_ms: b.started_ms,
-                                lines,
-                                gpu_oom: t.gpu_oom,
-                            },
-                        );
-                    }
-                }
+                self.groups.insert(
+                    t.fingerprint.clone(),
+                    Arc::new(Group {
+                        fingerprint: t.fingerprint,
+                        language: b.language.as_str(),
+                        exception: kept(&b.exception, MAX_FIELD_BYTES),
+                        message,
+                        frame: b.frame.as_deref().map(|f| kept(f, MAX_FIELD_BYTES)),
+                        container: container.to_string(),
+                        count: 1,
+                        first_ms: b.started_ms,
+                        last_ms: b.started_ms,
+                        lines,
+                        gpu_oom: t.gpu_oom,
+                    }),
+                );
             }
         }
     }
 
-    fn drop_one(&mut self, buffer: &'static str) {
-        *self.dropped.entry(buffer).or_default() += 1;
-        self.metrics.dropped.with_label_values(&[buffer]).inc();
+    fn drop_n(&mut self, buffer: &'static str, n: u64) {
+        if n == 0 {
+            return;
+        }
+        *self.dropped.entry(buffer).or_default() += n;
+        self.metrics.dropped.with_label_values(&[buffer]).inc_by(n);
+    }
+
+    /// Records how many chunks the sources dropped because the analysis was behind (they
+    /// count the metric themselves; this is the snapshot's copy).
+    pub fn note_queue_drops(&mut self, chunks: u64) {
+        self.dropped.insert(crate::analysis::QUEUE_BUFFER, chunks);
     }
 
     /// Per-container log counts.
@@ -296,7 +428,7 @@ impl Observations {
 
     /// Traceback groups, most recent first.
     pub fn groups(&self) -> Vec<&Group> {
-        let mut g: Vec<&Group> = self.groups.values().collect();
+        let mut g: Vec<&Group> = self.groups.values().map(|g| &**g).collect();
         g.sort_by(|a, b| {
             b.last_ms
                 .cmp(&a.last_ms)
@@ -307,72 +439,36 @@ impl Observations {
 
     /// Recent GPU OOM events, oldest first.
     pub fn ooms(&self) -> impl Iterator<Item = &OomRecord> {
-        self.ooms.iter()
+        self.ooms.iter().map(|o| &**o)
     }
 
     /// Recent error lines, oldest first.
     pub fn error_lines(&self) -> impl Iterator<Item = &ErrorLine> {
-        self.error_lines.iter()
+        self.error_lines.iter().map(|l| &**l)
     }
 
     /// Dropped counts per buffer.
     pub fn dropped(&self) -> &BTreeMap<&'static str, u64> {
         &self.dropped
     }
+
+    /// Bytes of text the stores hold (what the byte caps bound).
+    pub fn stored_bytes(&self) -> usize {
+        let groups: usize = self
+            .groups
+            .values()
+            .map(|g| {
+                g.exception.len()
+                    + g.message.len()
+                    + g.frame.as_ref().map_or(0, String::len)
+                    + g.lines.iter().map(String::len).sum::<usize>()
+            })
+            .sum();
+        let ooms: usize = self.ooms.iter().map(|o| o.message.len()).sum();
+        let lines: usize = self.error_lines.iter().map(|l| l.line.len()).sum();
+        groups + ooms + lines
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::logscan::{ScanConfig, StreamScanner};
-
-    fn tb(n: u64) -> Event {
-        let mut s = StreamScanner::new(ScanConfig::default());
-        let mut ev = Vec::new();
-        s.scan("Traceback (most recent call last):", n, &mut ev);
-        s.scan(
-            &format!("  File \"/app/job_{n}.py\", line 1, in <module>"),
-            n,
-            &mut ev,
-        );
-        s.scan("ValueError: bad input", n, &mut ev);
-        s.finish(&mut ev);
-        ev.remove(0)
-    }
-
-    #[test]
-    fn groups_are_bounded_and_evictions_counted() {
-        let mut o = Observations::new(Metrics::new("run").unwrap());
-        for n in 0..(MAX_GROUPS as u64 + 10) {
-            o.event("main", "log", tb(n));
-        }
-        assert_eq!(o.groups().len(), MAX_GROUPS);
-        assert_eq!(o.dropped()["tracebackGroups"], 10);
-        // The same error again is counted in its group, not a new one.
-        o.event("main", "log", tb(300));
-        o.event("main", "log", tb(300));
-        let g = o
-            .groups()
-            .into_iter()
-            .find(|g| g.frame.as_deref().is_some_and(|f| f.contains("job_300")))
-            .unwrap();
-        assert_eq!(g.count, 2);
-        assert_eq!(o.containers()["main"].tracebacks, MAX_GROUPS as u64 + 12);
-    }
-
-    #[test]
-    fn error_ring_is_bounded() {
-        let mut o = Observations::new(Metrics::new("run").unwrap());
-        let long = "E".repeat(10_000);
-        for i in 0..(MAX_ERROR_LINES + 5) {
-            o.error_line("main", "stderr", LineKind::Error, &long, i as u64);
-        }
-        o.error_line("main", "stderr", LineKind::Plain, "fine", 0);
-        assert_eq!(o.error_lines().count(), MAX_ERROR_LINES);
-        assert!(
-            o.error_lines()
-                .all(|l| l.line.len() == MAX_ERROR_LINE_BYTES)
-        );
-        assert_eq!(o.dropped()["errorLines"], 5);
-    }
-}
+mod tests;

@@ -1,5 +1,10 @@
 //! `agentlens-sidecar run -- COMMAND`: starts COMMAND, passes its output through, observes its
 //! process tree, serves the endpoints, and exits with COMMAND's exit code.
+//!
+//! A good PID 1: the signal handlers are installed before COMMAND starts (a SIGTERM sent
+//! meanwhile is held and forwarded, not lost); the sidecar is a child subreaper, so a
+//! descendant orphaned by its parent is re-parented to it, still measured, and reaped when it
+//! exits (no zombies).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,10 +14,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use agentlens_crds::snapshot::SidecarMode;
+use nix::errno::Errno;
 use nix::sys::signal::{Signal, kill};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 use tokio::signal::unix::{SignalKind, signal};
 
+use crate::auth::ApiAuth;
 use crate::error::{Error, Result};
 use crate::gpu::GpuMode;
 use crate::logs::{StreamSink, follow_file, pass_through};
@@ -39,6 +47,8 @@ pub struct RunOptions {
     pub listeners: crate::listeners::Listeners,
     /// The environment inventory.
     pub inventory: crate::inventory::worker::InventoryOptions,
+    /// SHA-256 (hex) of the token `/v1/*` requires (none: open on loopback only).
+    pub api_token_sha256: Option<String>,
 }
 
 /// What `run` ended with.
@@ -60,7 +70,18 @@ pub fn exit_code(status: ExitStatus) -> i32 {
 
 /// Runs the child under observation.
 pub async fn run(opts: RunOptions) -> Result<Outcome> {
-    let shared = Shared::new(SidecarMode::Run, None).map_err(Error::Metrics)?;
+    // Before anything starts: signals are held from now on, and orphans come to us.
+    let signals = hold_signals();
+    let mut sigchld = signal(SignalKind::child()).map_err(|source| Error::Io {
+        what: "installing the SIGCHLD handler".into(),
+        source,
+    })?;
+    if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
+        tracing::warn!("not a child subreaper, orphans are neither measured nor reaped: {e}");
+    }
+    let auth =
+        ApiAuth::new(opts.api_token_sha256.as_deref(), opts.listen).map_err(Error::ApiToken)?;
+    let shared = Shared::new(SidecarMode::Run, None)?;
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
         .map_err(|source| Error::Io {
@@ -69,9 +90,7 @@ pub async fn run(opts: RunOptions) -> Result<Outcome> {
         })?;
     let extra = opts.listeners.clone().bind().await?;
     let (program, args) = opts.command.split_first().ok_or(Error::NoCommand)?;
-    if let Ok(mut o) = shared.observations.lock() {
-        o.ensure_container(&opts.name);
-    }
+    shared.analysis.container(&opts.name);
 
     // Log files first, so lines the child writes right away are not missed.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -107,6 +126,7 @@ pub async fn run(opts: RunOptions) -> Result<Outcome> {
             target: Target::Tree {
                 root: pid,
                 container: opts.name.clone(),
+                adopter: Some(std::process::id()),
             },
         },
         stopping.clone(),
@@ -132,15 +152,14 @@ pub async fn run(opts: RunOptions) -> Result<Outcome> {
         readers.push(tokio::spawn(pass_through(err, tokio::io::stderr(), sink)));
     }
 
-    let server = crate::http::spawn(listener, shared.clone(), stop_rx.clone());
+    let server = crate::http::spawn(listener, shared.clone(), auth, stop_rx.clone());
     let extra_tasks = extra.spawn(&shared, &stop_rx);
 
-    let forwarder = tokio::spawn(forward_signals(pid));
-    let status = child.wait().await.map_err(|source| Error::Io {
-        what: "waiting for the command".into(),
-        source,
-    })?;
+    let forwarder = tokio::spawn(forward_signals(signals, pid));
+    let exit_code = reap_until_exit(pid, &mut sigchld).await?;
     forwarder.abort();
+    // Reaped above: tokio's handle has nothing left to wait for.
+    drop(child);
 
     // Output already written by the child is read to the end; a grandchild that keeps the
     // pipe open does not hold us forever.
@@ -157,16 +176,38 @@ pub async fn run(opts: RunOptions) -> Result<Outcome> {
         let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
     }
     let _ = tokio::task::spawn_blocking(move || (sampler.join(), inventory.join())).await;
-    Ok(Outcome {
-        exit_code: exit_code(status),
-    })
+    Ok(Outcome { exit_code })
 }
 
-/// Forwards termination signals to the child. SIGINT from an interactive terminal already
-/// reaches the child (same process group), so it is forwarded only when stdin is not a tty.
-async fn forward_signals(pid: u32) {
-    let interactive = std::io::IsTerminal::is_terminal(&std::io::stdin());
+/// Reaps every exited child (the command and any orphan re-parented to us) until the command
+/// itself exits; returns its exit code as a shell reports it.
+async fn reap_until_exit(pid: u32, sigchld: &mut tokio::signal::unix::Signal) -> Result<i32> {
     let child = Pid::from_raw(i32::try_from(pid).unwrap_or(i32::MAX));
+    loop {
+        loop {
+            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(p, code)) if p == child => return Ok(code),
+                Ok(WaitStatus::Signaled(p, sig, _)) if p == child => return Ok(128 + sig as i32),
+                Ok(WaitStatus::StillAlive) => break,
+                Ok(_) | Err(Errno::EINTR) => {} // an orphan reaped; look again
+                Err(e) => {
+                    return Err(Error::Io {
+                        what: "waiting for the command".into(),
+                        source: std::io::Error::from(e),
+                    });
+                }
+            }
+        }
+        // Signals coalesce: a periodic look catches an exit whose SIGCHLD merged with another.
+        tokio::select! {
+            _ = sigchld.recv() => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+/// The termination signals we forward, as they arrive from now on (held until forwarded).
+fn hold_signals() -> tokio::sync::mpsc::Receiver<Signal> {
     let kinds = [
         (SignalKind::terminate(), Signal::SIGTERM),
         (SignalKind::interrupt(), Signal::SIGINT),
@@ -175,8 +216,9 @@ async fn forward_signals(pid: u32) {
         (SignalKind::user_defined1(), Signal::SIGUSR1),
         (SignalKind::user_defined2(), Signal::SIGUSR2),
     ];
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Signal>(16);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Signal>(16);
     for (kind, sig) in kinds {
+        // Registered here, synchronously: from this point the signal no longer kills us.
         let Ok(mut stream) = signal(kind) else {
             continue;
         };
@@ -189,7 +231,15 @@ async fn forward_signals(pid: u32) {
             }
         });
     }
-    drop(tx);
+    rx
+}
+
+/// Forwards the held termination signals to the child. SIGINT from an interactive terminal
+/// already reaches the child (same process group), so it is forwarded only when stdin is not
+/// a tty.
+async fn forward_signals(mut rx: tokio::sync::mpsc::Receiver<Signal>, pid: u32) {
+    let interactive = std::io::IsTerminal::is_terminal(&std::io::stdin());
+    let child = Pid::from_raw(i32::try_from(pid).unwrap_or(i32::MAX));
     while let Some(sig) = rx.recv().await {
         if sig == Signal::SIGINT && interactive {
             continue;

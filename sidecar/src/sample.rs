@@ -12,6 +12,7 @@ use agentlens_crds::snapshot::{
     GpuAttribution, GpuDevice, GpuProcess, GpuSnapshot, GpuState, XidCount,
 };
 
+use crate::clock::now_ms;
 use crate::gpu::{self, Gpu, GpuMode, Visible};
 use crate::proc::{self, Stat};
 use crate::shared::Shared;
@@ -25,6 +26,9 @@ pub enum Target {
         root: u32,
         /// The container name (`--name`, default `main`).
         container: String,
+        /// The subreaper (the sidecar itself) that orphaned descendants are re-parented to:
+        /// its descendants, but not itself, are measured too.
+        adopter: Option<u32>,
     },
     /// `serve` mode: every process of the pod (shared process namespace), grouped by the
     /// container id in its cgroup.
@@ -91,14 +95,6 @@ pub struct SamplerConfig {
     pub target: Target,
 }
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 /// Groups processes into containers.
 pub fn group(
     target: &Target,
@@ -107,8 +103,17 @@ pub fn group(
 ) -> BTreeMap<String, Vec<Stat>> {
     let mut out: BTreeMap<String, Vec<Stat>> = BTreeMap::new();
     match target {
-        Target::Tree { root, container } => {
-            let tree = proc::process_tree(*root, stats);
+        Target::Tree {
+            root,
+            container,
+            adopter,
+        } => {
+            let mut tree = proc::process_tree(*root, stats);
+            if let Some(a) = adopter {
+                let mut adopted = proc::process_tree(*a, stats);
+                adopted.remove(a);
+                tree.extend(adopted);
+            }
             out.insert(
                 container.clone(),
                 stats
@@ -218,6 +223,8 @@ fn sampler_loop(shared: &Shared, cfg: &SamplerConfig, stop: &AtomicBool) {
     }
     shared.metrics.gpu_available.set(i64::from(gpu.is_some()));
     let mut last_cpu: BTreeMap<String, f64> = BTreeMap::new();
+    // Containers with live series, and the identity (container id) they were measured under.
+    let mut live: BTreeMap<String, Option<String>> = BTreeMap::new();
     let mut gpu_series: BTreeSet<Vec<String>> = BTreeSet::new();
     let mut device_series: BTreeSet<(String, String)> = BTreeSet::new();
 
@@ -225,13 +232,23 @@ fn sampler_loop(shared: &Shared, cfg: &SamplerConfig, stop: &AtomicBool) {
         let stats = proc::read_all_stats(&cfg.proc_root);
         let cgroup_of = |pid: u32| proc::read_cgroup(&cfg.proc_root, pid);
         let groups = group(&cfg.target, &stats, &cgroup_of);
-        let containers = summarise(&groups, page_size, ticks);
-
-        if let Ok(mut obs) = shared.observations.lock() {
-            for name in containers.keys() {
-                obs.ensure_container(name);
+        let mut containers = summarise(&groups, page_size, ticks);
+        // A container without processes is gone: its series go with it.
+        containers.retain(|_, s| s.processes > 0);
+        let ids = identities(&cfg.target);
+        for gone in follow_series(&live, &containers, &ids) {
+            forget_container(&shared.metrics, &gone);
+            last_cpu.remove(&gone);
+        }
+        for name in containers.keys() {
+            if !live.contains_key(name) {
+                shared.analysis.container(name);
             }
         }
+        live = containers
+            .keys()
+            .map(|n| (n.clone(), ids.get(n).cloned()))
+            .collect();
         for (name, s) in &containers {
             let m = &shared.metrics;
             m.memory_rss
@@ -301,6 +318,46 @@ fn sampler_loop(shared: &Shared, cfg: &SamplerConfig, stop: &AtomicBool) {
         }
     }
     xid_stop.store(true, Ordering::Relaxed);
+}
+
+/// The identity each container name is measured under: its container id (a restarted
+/// container has a new one), from the pod's status.
+fn identities(target: &Target) -> BTreeMap<String, String> {
+    match target {
+        Target::Tree { .. } => BTreeMap::new(),
+        Target::Pod { names, .. } => names
+            .lock()
+            .map(|n| {
+                n.iter()
+                    .map(|(id, name)| (name.clone(), id.clone()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
+}
+
+/// The containers whose series must go: those that had series and now have no processes,
+/// and those that restarted (another container id under the same name), which start again
+/// from clean series.
+pub fn follow_series(
+    live: &BTreeMap<String, Option<String>>,
+    now: &BTreeMap<String, ProcSample>,
+    ids: &BTreeMap<String, String>,
+) -> Vec<String> {
+    live.iter()
+        .filter(|(name, id)| match now.get(*name) {
+            None => true,
+            Some(_) => id.is_some() && ids.get(*name) != id.as_ref(),
+        })
+        .map(|(name, _)| name.clone())
+        .collect()
+}
+
+/// Removes a container's per-container series.
+fn forget_container(m: &crate::metrics::Metrics, name: &str) {
+    let _ = m.memory_rss.remove_label_values(&[name]);
+    let _ = m.processes.remove_label_values(&[name]);
+    let _ = m.cpu_seconds.remove_label_values(&[name]);
 }
 
 /// Which GPUs count, and how that was decided.

@@ -15,6 +15,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use tokio::signal::unix::{SignalKind, signal};
 
+use crate::auth::ApiAuth;
 use crate::error::{Error, Result};
 use crate::gpu::GpuMode;
 use crate::logs::{StreamSink, follow_file};
@@ -43,11 +44,21 @@ pub struct ServeOptions {
     pub listeners: crate::listeners::Listeners,
     /// The environment inventory.
     pub inventory: crate::inventory::worker::InventoryOptions,
+    /// SHA-256 (hex) of the token `/v1/*` requires (written by the webhook; none: refused
+    /// unless listening on loopback).
+    pub api_token_sha256: Option<String>,
 }
 
 /// Runs until SIGTERM or SIGINT.
 pub async fn serve(opts: ServeOptions) -> Result<()> {
-    let shared = Shared::new(SidecarMode::Serve, Some(opts.pod.clone())).map_err(Error::Metrics)?;
+    let auth =
+        ApiAuth::new(opts.api_token_sha256.as_deref(), opts.listen).map_err(Error::ApiToken)?;
+    if auth == ApiAuth::Refuse {
+        tracing::warn!(
+            "no --api-token-sha256 (AGENTLENS_API_TOKEN_SHA256): /v1/* is refused; /metrics stays open"
+        );
+    }
+    let shared = Shared::new(SidecarMode::Serve, Some(opts.pod.clone()))?;
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
         .map_err(|source| Error::Io {
@@ -111,7 +122,7 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
         tracing::info!("Kubernetes API not used: container logs are not collected");
     }
 
-    let server = crate::http::spawn(listener, shared.clone(), stop_rx.clone());
+    let server = crate::http::spawn(listener, shared.clone(), auth, stop_rx.clone());
     let extra_tasks = extra.spawn(&shared, &stop_rx);
 
     let mut term = signal(SignalKind::terminate()).map_err(|source| Error::Io {

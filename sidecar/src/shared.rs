@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use agentlens_crds::snapshot::{PodIdentity, SidecarMode};
 
+use crate::analysis::Analysis;
 use crate::gpu::XidCounts;
 use crate::metrics::Metrics;
 use crate::observations::Observations;
@@ -15,8 +16,8 @@ use crate::sample::Sample;
 pub struct Shared {
     /// The metric families.
     pub metrics: Metrics,
-    /// What the log analysis found.
-    pub observations: Mutex<Observations>,
+    /// The log analysis: its queue and what it found (see [`Shared::observations`]).
+    pub analysis: Analysis,
     /// The latest sample.
     pub sample: Mutex<Sample>,
     /// Set once the first sample was taken (`/readyz`).
@@ -40,17 +41,18 @@ pub struct Shared {
 
 impl Shared {
     /// Fresh state.
-    pub fn new(
-        mode: SidecarMode,
-        pod: Option<PodIdentity>,
-    ) -> Result<Arc<Self>, prometheus::Error> {
+    pub fn new(mode: SidecarMode, pod: Option<PodIdentity>) -> crate::Result<Arc<Self>> {
         let label = match mode {
             SidecarMode::Run => "run",
             SidecarMode::Serve => "serve",
         };
-        let metrics = Metrics::new(label)?;
+        let metrics = Metrics::new(label).map_err(crate::Error::Metrics)?;
+        let analysis = Analysis::start(metrics.clone()).map_err(|source| crate::Error::Io {
+            what: "starting the analysis thread".into(),
+            source,
+        })?;
         Ok(Arc::new(Self {
-            observations: Mutex::new(Observations::new(metrics.clone())),
+            analysis,
             metrics,
             sample: Mutex::new(Sample::default()),
             ready: AtomicBool::new(false),
@@ -62,5 +64,16 @@ impl Shared {
             genai: Mutex::new(None),
             inventory: Mutex::new(std::collections::BTreeMap::new()),
         }))
+    }
+
+    /// What the log analysis found, as last published (at most
+    /// [`crate::analysis::PUBLISH_EVERY`] old).
+    pub fn observations(&self) -> Arc<Observations> {
+        self.analysis.observations()
+    }
+
+    /// Waits until everything handed to the analysis so far is in [`Shared::observations`].
+    pub fn settle(&self) {
+        self.analysis.settle();
     }
 }

@@ -57,10 +57,8 @@ fn inventory_digests(shared: &Shared) -> Vec<InventoryDigest> {
 pub fn build(shared: &Shared) -> Snapshot {
     let sample = shared.sample.lock().map(|s| s.clone()).unwrap_or_default();
     let mut containers: Vec<ContainerSnapshot> = Vec::new();
-    let mut tracebacks = Vec::new();
-    let mut gpu_oom_events = Vec::new();
-    let mut dropped = std::collections::BTreeMap::new();
-    if let Ok(obs) = shared.observations.lock() {
+    let obs = shared.observations();
+    {
         let mut names: std::collections::BTreeSet<&String> = sample.containers.keys().collect();
         names.extend(obs.containers().keys());
         for name in names {
@@ -78,45 +76,45 @@ pub fn build(shared: &Shared) -> Snapshot {
                 logs_unavailable_reason: l.unavailable_reason.clone(),
             });
         }
-        tracebacks = obs
-            .groups()
-            .into_iter()
-            .take(SNAPSHOT_LIST_LIMIT)
-            .map(|g| TracebackGroup {
-                fingerprint: g.fingerprint.clone(),
-                language: g.language.to_string(),
-                exception: g.exception.clone(),
-                message: g.message.clone(),
-                container: g.container.clone(),
-                count: g.count,
-                first_at: time(g.first_ms),
-                last_at: time(g.last_ms),
-            })
-            .collect();
-        let ooms: Vec<_> = obs.ooms().collect();
-        gpu_oom_events = ooms
-            .iter()
-            .skip(ooms.len().saturating_sub(SNAPSHOT_LIST_LIMIT))
-            .map(|o| GpuOomEvent {
-                container: o.container.clone(),
-                source: if o.source == "otlp" {
-                    OomSource::Otlp
-                } else {
-                    OomSource::Log
-                },
-                at: time(o.at_ms),
-                message: o.message.clone(),
-                requested_bytes: o.requested_bytes,
-                gpu_index: o.gpu_index,
-                framework: Some(o.framework.to_string()),
-            })
-            .collect();
-        dropped = obs
-            .dropped()
-            .iter()
-            .map(|(k, v)| ((*k).to_string(), *v))
-            .collect();
     }
+    let tracebacks = obs
+        .groups()
+        .into_iter()
+        .take(SNAPSHOT_LIST_LIMIT)
+        .map(|g| TracebackGroup {
+            fingerprint: g.fingerprint.clone(),
+            language: g.language.to_string(),
+            exception: g.exception.clone(),
+            message: g.message.clone(),
+            container: g.container.clone(),
+            count: g.count,
+            first_at: time(g.first_ms),
+            last_at: time(g.last_ms),
+        })
+        .collect();
+    let ooms: Vec<_> = obs.ooms().collect();
+    let gpu_oom_events = ooms
+        .iter()
+        .skip(ooms.len().saturating_sub(SNAPSHOT_LIST_LIMIT))
+        .map(|o| GpuOomEvent {
+            container: o.container.clone(),
+            source: if o.source == "otlp" {
+                OomSource::Otlp
+            } else {
+                OomSource::Log
+            },
+            at: time(o.at_ms),
+            message: o.message.clone(),
+            requested_bytes: o.requested_bytes,
+            gpu_index: o.gpu_index,
+            framework: Some(o.framework.to_string()),
+        })
+        .collect();
+    let mut dropped: std::collections::BTreeMap<String, u64> = obs
+        .dropped()
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), *v))
+        .collect();
     let (genai, agent_graph) = match shared.genai.lock() {
         Ok(g) => match g.as_ref() {
             Some(store) => {
@@ -138,7 +136,7 @@ pub fn build(shared: &Shared) -> Snapshot {
         collected_at: time(if sample.at_ms > 0 {
             sample.at_ms
         } else {
-            crate::sample::now_ms()
+            crate::clock::now_ms()
         }),
         metrics_scraped_at: match shared
             .last_scrape_ms

@@ -20,7 +20,8 @@ fn append(path: &std::path::Path, text: &str) {
 }
 
 async fn lines_seen(shared: &Shared) -> u64 {
-    shared.observations.lock().unwrap().containers()["main"].file_lines
+    shared.settle();
+    shared.observations().containers()["main"].file_lines
 }
 
 async fn settle() {
@@ -77,7 +78,8 @@ async fn follows_appends_rotation_and_truncation() {
     settle().await;
     stop_tx.send(true).unwrap();
     task.await.unwrap();
-    let obs = shared.observations.lock().unwrap();
+    shared.settle();
+    let obs = shared.observations();
     assert_eq!(obs.containers()["main"].tracebacks, 1);
     assert_eq!(obs.groups()[0].exception, "KeyError");
 }

@@ -37,11 +37,12 @@ fn config(capture: bool) -> OtlpConfig {
 
 fn receive(file: &str, enc: Encoding, capture: bool) -> (Arc<Shared>, Snapshot) {
     let shared = Shared::new(SidecarMode::Run, None).unwrap();
-    shared.observations.lock().unwrap().ensure_container("main");
+    shared.analysis.container("main");
     let r = Receiver::new(config(capture), shared.clone());
     let body = std::fs::read(data(file)).unwrap();
     let n = r.traces(&otlp::decode_traces(enc, &body).unwrap());
     assert_eq!(n, 27);
+    shared.settle();
     let s = snapshot::build(&shared);
     (shared, s)
 }
@@ -171,6 +172,7 @@ fn children_exported_before_their_parents_still_make_the_edge() {
     for single in &one_by_one {
         r.traces(single);
     }
+    shared.settle();
     let s = snapshot::build(&shared);
     assert_eq!(s.agent_graph.len(), 1);
     assert_eq!((s.agent_graph[0].calls, s.agent_graph[0].errors), (3, 1));
@@ -308,6 +310,7 @@ async fn bad_requests_are_refused_clearly_and_forwarding_passes_the_original_on(
         assert_eq!(status, want, "{ct} {enc:?}: {got}");
         assert!(got.contains(text), "{ct} {enc:?}: {got}");
     }
+    shared.settle();
     let s = snapshot::build(&shared);
     assert_eq!(s.genai.unwrap().spans, 54, "both good requests analysed");
     let metrics = String::from_utf8(shared.metrics.render().unwrap()).unwrap();
@@ -348,6 +351,7 @@ fn log_records_go_through_the_log_analysis() {
     }]});
     let req = otlp::decode_logs(Encoding::Json, doc.to_string().as_bytes()).unwrap();
     assert_eq!(r.logs(&req), 2);
+    shared.settle();
     let s = snapshot::build(&shared);
     let main = s.containers.iter().find(|c| c.name == "main").unwrap();
     assert_eq!((main.gpu_oom_events, main.tracebacks), (1, 1), "{main:?}");

@@ -153,7 +153,8 @@ async fn logs_resume_after_a_drop_without_loss_or_repeats() {
         Some("2026-11-27T08:00:01Z"),
         "resumed from the second of the last line"
     );
-    let obs = shared.observations.lock().unwrap();
+    shared.settle();
+    let obs = shared.observations();
     let c = &obs.containers()["extractor"];
     assert_eq!(c.stdout_lines, 7, "5 + 2 new lines, none repeated");
     assert_eq!(

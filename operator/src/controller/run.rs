@@ -182,7 +182,7 @@ pub async fn run(opts: RunOptions) -> Result<()> {
         secrets,
         models: models.clone(),
         evaluations: evals,
-        snapshots: Some(SnapshotClient::new(opts.snapshot_port)),
+        snapshots: Some(SnapshotClient::new(opts.snapshot_port, None)),
         hmac_key: Arc::new(key),
         metrics: metrics.clone(),
         now: wall_clock,

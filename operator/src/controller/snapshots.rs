@@ -40,17 +40,26 @@ struct ListCache {
 pub struct SnapshotClient {
     http: Client<HttpConnector, Empty<Bytes>>,
     port: u16,
+    /// `Authorization` value for the sidecars' `/v1/*` (`Bearer <token>`).
+    authorization: Option<hyper::header::HeaderValue>,
     lists: Arc<Mutex<ListCache>>,
 }
 
 impl SnapshotClient {
-    /// A client for the sidecars' `port` (9477).
-    pub fn new(port: u16) -> Self {
+    /// A client for the sidecars' `port` (9477), presenting `token` (the one whose SHA-256 the
+    /// webhook wrote into the sidecars) as a bearer token.
+    pub fn new(port: u16, token: Option<String>) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(TIMEOUT));
+        let authorization = token.and_then(|t| {
+            let mut v = hyper::header::HeaderValue::from_str(&format!("Bearer {t}")).ok()?;
+            v.set_sensitive(true);
+            Some(v)
+        });
         Self {
             http: Client::builder(TokioExecutor::new()).build(connector),
             port,
+            authorization,
             lists: Arc::default(),
         }
     }
@@ -65,8 +74,13 @@ impl SnapshotClient {
         let uri: hyper::Uri = format!("http://{}:{}{path}", ip, self.port)
             .parse()
             .map_err(|e| format!("{e}"))?;
+        let mut req = hyper::Request::get(uri);
+        if let Some(auth) = &self.authorization {
+            req = req.header(hyper::header::AUTHORIZATION, auth.clone());
+        }
+        let req = req.body(Empty::new()).map_err(|e| e.to_string())?;
         let fut = async {
-            let resp = self.http.get(uri).await.map_err(|e| e.to_string())?;
+            let resp = self.http.request(req).await.map_err(|e| e.to_string())?;
             if !resp.status().is_success() {
                 return Err(format!("status {}", resp.status()));
             }

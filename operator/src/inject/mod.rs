@@ -41,6 +41,10 @@ pub struct InjectConfig {
     pub native_sidecars: bool,
     /// `app.kubernetes.io/name` values of the operator's own pods, never injected.
     pub operator_names: Vec<String>,
+    /// SHA-256 (hex) of the token the operator presents to the sidecars' `/v1/*`, written into
+    /// the sidecar's environment (`AGENTLENS_API_TOKEN_SHA256`); the token itself stays in the
+    /// operator's Secret.
+    pub api_token_sha256: Option<String>,
 }
 
 impl Default for InjectConfig {
@@ -52,6 +56,7 @@ impl Default for InjectConfig {
             ),
             native_sidecars: true,
             operator_names: vec!["agentlens".into(), "agentlens-operator".into()],
+            api_token_sha256: None,
         }
     }
 }
@@ -235,6 +240,7 @@ pub fn decide(
         otlp: sidecar_spec.otlp.as_ref().is_some_and(|o| o.enabled),
         capture_content: sidecar_spec.capture_content.unwrap_or(false),
         model_paths: sidecar_spec.model_paths.clone(),
+        api_token_sha256: cfg.api_token_sha256.clone(),
     };
     let container = serde_json::to_value(sidecar::container(&params)).map_err(|e| e.to_string())?;
 

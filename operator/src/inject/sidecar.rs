@@ -3,11 +3,10 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction,
-    ObjectFieldSelector, Probe, ResourceRequirements, SeccompProfile, SecurityContext,
+    Capabilities, Container, ContainerPort, EnvVar, EnvVarSource, ObjectFieldSelector,
+    ResourceRequirements, SeccompProfile, SecurityContext,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 /// Name of the injected container.
 pub const CONTAINER_NAME: &str = "agentlens-sidecar";
@@ -57,6 +56,8 @@ pub struct SidecarParams {
     pub capture_content: bool,
     /// Model artifact paths to fingerprint.
     pub model_paths: Vec<String>,
+    /// SHA-256 (hex) of the token `/v1/*` requires (`AGENTLENS_API_TOKEN_SHA256`).
+    pub api_token_sha256: Option<String>,
 }
 
 fn field_env(name: &str, path: &str) -> EnvVar {
@@ -153,6 +154,9 @@ pub fn container(p: &SidecarParams) -> Container {
     if p.capture_content {
         env.push(value_env("AGENTLENS_CAPTURE_CONTENT", "true"));
     }
+    if let Some(hash) = &p.api_token_sha256 {
+        env.push(value_env("AGENTLENS_API_TOKEN_SHA256", hash));
+    }
     if p.gpu {
         // NVML needs the driver's utility libraries and the device nodes; the sidecar then
         // narrows to the GPUs the app processes were given (their NVIDIA_VISIBLE_DEVICES).
@@ -165,15 +169,9 @@ pub fn container(p: &SidecarParams) -> Container {
         args: Some(vec!["serve".into()]),
         env: Some(env),
         ports: Some(ports),
-        readiness_probe: Some(Probe {
-            http_get: Some(HTTPGetAction {
-                path: Some("/readyz".into()),
-                port: IntOrString::String("agentlens".into()),
-                ..HTTPGetAction::default()
-            }),
-            period_seconds: Some(10),
-            ..Probe::default()
-        }),
+        // No readiness probe: a native sidecar's readiness counts in the pod's, and the
+        // sidecar must never be the reason an agent pod is not ready.
+        readiness_probe: None,
         resources: Some(p.resources.clone()),
         restart_policy: p.native.then(|| "Always".to_string()),
         security_context: Some(SecurityContext {

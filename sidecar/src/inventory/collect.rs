@@ -155,7 +155,7 @@ pub fn collect(
             .collect(),
         models,
         notes,
-        collected_ms: crate::sample::now_ms(),
+        collected_ms: crate::clock::now_ms(),
         digest: String::new(),
     }
     .sealed()
@@ -182,7 +182,7 @@ pub fn collect_pids(
         return ContainerInventory {
             container: container.to_string(),
             notes,
-            collected_ms: crate::sample::now_ms(),
+            collected_ms: crate::clock::now_ms(),
             ..ContainerInventory::default()
         }
         .sealed();

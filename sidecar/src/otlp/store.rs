@@ -368,7 +368,7 @@ impl GenAiStore {
         let agent = Some(self.agent_of(f));
         let text = self
             .capture_content
-            .then(|| agentlens_crds::text::truncate(&super::redact::redact(text), MAX_PROMPT_TEXT));
+            .then(|| agentlens_crds::text::truncate(&crate::redact::redact(text), MAX_PROMPT_TEXT));
         self.prompts.insert(
             hash.clone(),
             PromptTemplateSeen {

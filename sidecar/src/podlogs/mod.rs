@@ -13,9 +13,10 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::LogParams;
 
+use crate::analysis::ANALYSIS_LINE_BYTES;
+use crate::clock::now_ms;
 use crate::logs::StreamSink;
 use crate::logscan::{LineSplitter, ScanConfig};
-use crate::sample::now_ms;
 use crate::shared::Shared;
 
 /// The injected container's name, never observed.
@@ -133,20 +134,17 @@ pub async fn follow_container(
         match api.log_stream(&pod_name, &params).await {
             Ok(stream) => {
                 resume.reconnected();
-                if let Ok(mut o) = shared.observations.lock() {
-                    o.set_logs_unavailable(&container, None);
-                }
+                shared.analysis.logs_unavailable(&container, None);
                 backoff = Duration::from_millis(500);
-                read_stream(stream, &mut sink, &mut resume, cfg.max_line_bytes).await;
+                read_stream(stream, &mut sink, &mut resume, ANALYSIS_LINE_BYTES).await;
             }
             Err(e) => {
-                if let Ok(mut o) = shared.observations.lock() {
-                    o.set_logs_unavailable(&container, Some(reason(&e)));
-                }
+                shared
+                    .analysis
+                    .logs_unavailable(&container, Some(reason(&e)));
                 backoff = (backoff * 2).min(Duration::from_secs(30));
             }
         }
-        sink.idle(now_ms());
         tokio::time::sleep(backoff).await;
     }
 }
@@ -163,23 +161,17 @@ pub async fn read_stream<R>(
     let mut stream = stream;
     let mut splitter = LineSplitter::new(max_line + 40); // room for the timestamp
     let mut buf = vec![0u8; 64 * 1024];
-    let mut tick = tokio::time::interval(Duration::from_millis(250));
     loop {
-        tokio::select! {
-            read = stream.read(&mut buf) => {
-                let n = match read {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => n,
-                };
-                let now = now_ms();
-                splitter.push(&buf[..n], &mut |line| {
-                    if let Some(msg) = resume.accept(line.bytes) {
-                        sink.feed_line(msg, line.truncated, now);
-                    }
-                });
+        let n = match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let now = now_ms();
+        splitter.push(&buf[..n], &mut |line| {
+            if let Some(msg) = resume.accept(line.bytes) {
+                sink.feed_line(msg, line.truncated, now);
             }
-            _ = tick.tick() => sink.idle(now_ms()),
-        }
+        });
     }
     // A partial last line stays unread here: its timestamp was not taken, so the next
     // stream replays it whole.

@@ -1,6 +1,8 @@
-//! Redaction of captured prompt text: private keys, API keys and tokens, `password=` style
-//! secrets, e-mail addresses and payment card numbers (13-19 digits passing the Luhn check)
-//! are replaced by `[REDACTED:<what>]` before any text is kept.
+//! Redaction of every text the sidecar keeps and serves (error lines, traceback lines and
+//! messages, GPU OOM messages, OTLP exception text, captured prompts): private keys, API keys
+//! and tokens, credentials in URLs (`scheme://user:pass@`), `password=` style secrets, e-mail
+//! addresses and payment card numbers (13-19 digits passing the Luhn check) are replaced by
+//! `[REDACTED:<what>]` before any text is kept.
 
 use std::sync::LazyLock;
 
@@ -8,6 +10,7 @@ use regex::{Captures, Regex};
 
 struct Rules {
     private_key: Regex,
+    url_credentials: Regex,
     tokens: Regex,
     assignment: Regex,
     email: Regex,
@@ -21,6 +24,10 @@ static RULES: LazyLock<Rules> = LazyLock::new(|| {
         r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(-----END [A-Z ]*PRIVATE KEY-----|\z)",
     )
     .expect("pattern"),
+    // `scheme://user:password@host`: the password goes, the user and host stay (they help
+    // debugging and are not secret).
+    url_credentials: Regex::new(r"\b([A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*):[^/\s@]*@")
+        .expect("pattern"),
     tokens: Regex::new(concat!(
         r"\bsk-(?:ant-|proj-)?[A-Za-z0-9_-]{16,}",
         r"|\bAKIA[0-9A-Z]{16}\b",
@@ -62,6 +69,7 @@ fn luhn(digits: &[u8]) -> bool {
 pub fn redact(text: &str) -> String {
     let r = &*RULES;
     let t = r.private_key.replace_all(text, "[REDACTED:private-key]");
+    let t = r.url_credentials.replace_all(&t, "$1:[REDACTED:password]@");
     let t = r.tokens.replace_all(&t, "[REDACTED:token]");
     let t = r.assignment.replace_all(&t, |c: &Captures<'_>| {
         format!("{}{}[REDACTED:secret]", &c[1], &c[2])
@@ -99,6 +107,19 @@ mod tests {
                 "Authorization: [REDACTED:token]",
             ),
             ("password=hunter2; next", "password=[REDACTED:secret]; next"),
+            (
+                "connect postgresql://app:s3cr3t-Pa55@db.internal:5432/invoices failed",
+                "connect postgresql://app:[REDACTED:password]@db.internal:5432/invoices failed",
+            ),
+            (
+                "redis://:hunter2@cache:6379/0",
+                "redis://:[REDACTED:password]@cache:6379/0",
+            ),
+            // A URL without credentials and a time with colons stay.
+            (
+                "GET https://example.com:8443/v1 at 12:30:01",
+                "GET https://example.com:8443/v1 at 12:30:01",
+            ),
             (
                 "{\"api_key\": \"abc123\"}",
                 "{\"api_key\": \"[REDACTED:secret]\"}",
