@@ -165,28 +165,35 @@ pub fn kept(text: &str, max: usize) -> String {
     agentlens_crds::text::truncate(&redact(&cut), max)
 }
 
-/// The part of an OOM message that two sources print alike: alphanumerics from the first
-/// out-of-memory phrase on (log prefixes, exception type names and timestamps differ).
+/// An OOM message reduced to what two sources print alike: lowercase alphanumerics (log
+/// prefixes, punctuation and spacing differ between a log line and an exception event).
 fn oom_key(message: &str) -> String {
-    let norm: String = message
+    message
         .chars()
         .filter(char::is_ascii_alphanumeric)
         .map(|c| c.to_ascii_lowercase())
-        .collect();
-    const ANCHORS: [&str; 6] = [
+        .take(512)
+        .collect()
+}
+
+/// Whether two reduced OOM messages are the same error: the shorter one's core (32 characters
+/// from its last out-of-memory phrase, past any exception type such as
+/// `torch.OutOfMemoryError`) appears in the longer one.
+fn same_oom(a: &str, b: &str) -> bool {
+    const ANCHORS: [&str; 5] = [
         "outofmemory",
         "resourceexhausted",
         "failedtoallocate",
         "memoryallocation",
         "allocfailed",
-        "oom",
     ];
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
     let start = ANCHORS
         .iter()
-        .filter_map(|a| norm.find(a))
-        .min()
+        .find_map(|anchor| short.rfind(anchor))
         .unwrap_or(0);
-    norm[start..].chars().take(48).collect()
+    let core = &short[start..short.len().min(start + 32)];
+    core.len() >= 16 && long.contains(core)
 }
 
 impl Observations {
@@ -332,8 +339,7 @@ impl Observations {
                 && !r.streams.contains(&stream)
                 && r.at_ms.abs_diff(at_ms) <= OOM_SAME_EVENT_MS
                 && r.requested_bytes == requested_bytes
-                && !key.is_empty()
-                && (r.key.starts_with(key) || key.starts_with(&r.key))
+                && same_oom(&r.key, key)
         });
         match matched {
             Some(r) => {
