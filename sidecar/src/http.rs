@@ -19,6 +19,8 @@ use crate::snapshot;
 
 /// Connections the metrics/API server serves at once; more wait in the listen backlog.
 pub const MAX_CONNECTIONS: usize = 128;
+/// Largest read buffer of a connection, in bytes.
+const READ_BUFFER: usize = 64 * 1024;
 /// Time a client has to send its request headers.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -92,10 +94,12 @@ pub fn serve_until(
     tokio::spawn(async move {
         let slots = Arc::new(tokio::sync::Semaphore::new(max_connections));
         let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+        // A small read buffer per connection: many slow uploads cost little memory.
         builder
             .http1()
             .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_TIMEOUT);
+            .header_read_timeout(HEADER_TIMEOUT)
+            .max_buf_size(READ_BUFFER);
         loop {
             let slot = tokio::select! {
                 _ = stop.changed() => break,

@@ -518,6 +518,67 @@ mod tests {
     use super::*;
 
     #[test]
+    fn series_follow_containers_that_vanish_or_restart() {
+        let live = |entries: &[(&str, Option<&str>)]| -> BTreeMap<String, Option<String>> {
+            entries
+                .iter()
+                .map(|(n, id)| (n.to_string(), id.map(str::to_string)))
+                .collect()
+        };
+        let now = |names: &[&str]| -> BTreeMap<String, ProcSample> {
+            names
+                .iter()
+                .map(|n| (n.to_string(), ProcSample::default()))
+                .collect()
+        };
+        let ids = |entries: &[(&str, &str)]| -> BTreeMap<String, String> {
+            entries
+                .iter()
+                .map(|(n, id)| (n.to_string(), id.to_string()))
+                .collect()
+        };
+        let cases: [(
+            &str,
+            BTreeMap<String, Option<String>>,
+            BTreeMap<String, ProcSample>,
+            BTreeMap<String, String>,
+            Vec<&str>,
+        ); 4] = [
+            (
+                "unchanged",
+                live(&[("app", Some("a1"))]),
+                now(&["app"]),
+                ids(&[("app", "a1")]),
+                vec![],
+            ),
+            (
+                "vanished",
+                live(&[("app", Some("a1")), ("guard", Some("g1"))]),
+                now(&["app"]),
+                ids(&[("app", "a1"), ("guard", "g1")]),
+                vec!["guard"],
+            ),
+            (
+                "restarted",
+                live(&[("app", Some("a1"))]),
+                now(&["app"]),
+                ids(&[("app", "a2")]),
+                vec!["app"],
+            ),
+            (
+                "run_mode_tree",
+                live(&[("main", None)]),
+                now(&["main"]),
+                ids(&[]),
+                vec![],
+            ),
+        ];
+        for (name, live, now, ids, want) in cases {
+            assert_eq!(follow_series(&live, &now, &ids), want, "{name}");
+        }
+    }
+
+    #[test]
     fn pod_processes_grouped_by_container_id_without_the_sidecar() {
         let app = "a".repeat(64);
         let side = "b".repeat(64);

@@ -321,13 +321,14 @@ async fn bad_requests_are_refused_clearly_and_forwarding_passes_the_original_on(
         )
     );
     assert!(metrics.contains("agentlens_otlp_rejected_requests_total{reason=\"encoding\"} 1"));
-    // Every request went on unchanged, the malformed ones too (the collector decides).
+    // Every request of an OTLP media type went on unchanged, the malformed ones too (the
+    // collector decides); the text/plain one was refused before its body was read.
     let start = Instant::now();
-    while seen.lock().unwrap().len() < 8 && start.elapsed() < Duration::from_secs(5) {
+    while seen.lock().unwrap().len() < 7 && start.elapsed() < Duration::from_secs(5) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let seen = seen.lock().unwrap();
-    assert_eq!(seen.len(), 8);
+    assert_eq!(seen.len(), 7);
     assert!(
         seen.iter()
             .any(|(p, ct, b)| p == "/v1/traces" && ct == "application/x-protobuf" && *b == pb)
@@ -424,4 +425,74 @@ fn the_python_sdk_exports_to_the_running_sidecar() {
     assert!(
         metrics.contains("agentlens_gpu_oom_events_total{container=\"main\",source=\"otlp\"} 2")
     );
+}
+
+/// 12 exporters posting 15 MB log exports at once (ten 1.5 MB records each, as an agent that
+/// logs huge exception texts sends them): the receiver holds at most its body budget, the
+/// rest are told to come back (429 or 503 with `Retry-After`) before their bodies are read,
+/// and every refusal and cut is counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_flood_is_admitted_within_the_budget_and_the_rest_told_to_retry() {
+    let shared = Shared::new(SidecarMode::Run, None).unwrap();
+    let r = Receiver::new(config(false), shared.clone());
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    otlp::spawn(l, r, stop_rx);
+
+    let text = format!(
+        "Traceback (most recent call last):\n  File \"/app/etl.py\", line 3, in <module>\nValueError: {}",
+        "x".repeat(1_500_000)
+    );
+    let records: Vec<serde_json::Value> = (0..10)
+        .map(|_| serde_json::json!({"body": {"stringValue": text}}))
+        .collect();
+    let doc = serde_json::json!({"resourceLogs": [{"scopeLogs": [{"logRecords": records}]}]});
+    let body = Bytes::from(doc.to_string());
+    assert!(body.len() > 15_000_000);
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let sends = (0..12).map(|_| {
+        let req = hyper::Request::post(format!("http://127.0.0.1:{port}/v1/logs"))
+            .header("content-type", "application/json")
+            .body(Full::new(body.clone()))
+            .unwrap();
+        let client = client.clone();
+        tokio::spawn(async move {
+            let resp = client.request(req).await.unwrap();
+            let retry = resp
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_string());
+            (resp.status().as_u16(), retry)
+        })
+    });
+    let mut answers = Vec::new();
+    for s in sends.collect::<Vec<_>>() {
+        answers.push(s.await.unwrap());
+    }
+    let ok = answers.iter().filter(|(s, _)| *s == 200).count();
+    let refused: Vec<_> = answers.iter().filter(|(s, _)| *s != 200).collect();
+    assert!(ok >= 1, "{answers:?}");
+    assert!(!refused.is_empty(), "{answers:?}");
+    assert!(
+        refused
+            .iter()
+            .all(|(s, retry)| matches!(s, 429 | 503) && retry.as_deref() == Some("1")),
+        "{answers:?}"
+    );
+    shared.settle();
+    let metrics = String::from_utf8(shared.metrics.render().unwrap()).unwrap();
+    assert!(
+        metrics.contains(&format!(
+            "agentlens_otlp_rejected_requests_total{{reason=\"busy\"}} {}",
+            refused.len()
+        )),
+        "{metrics}"
+    );
+    assert!(metrics.contains(&format!(
+        "agentlens_sidecar_dropped_total{{buffer=\"otlpTexts\"}} {}",
+        ok * 10
+    )));
+    let s = serde_json::to_string(&snapshot::build(&shared)).unwrap();
+    assert!(s.len() < 64 * 1024, "snapshot of {} bytes", s.len());
 }

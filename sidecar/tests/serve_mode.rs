@@ -110,3 +110,74 @@ fn serve_groups_pod_processes_by_container_and_stops_on_sigterm() {
     );
     assert_eq!(status.code(), Some(0), "SIGTERM is a clean stop");
 }
+
+fn metrics(port: u16) -> String {
+    get(port, "/metrics").unwrap_or_default()
+}
+
+fn poll(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < timeout {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+#[test]
+fn a_containers_series_go_when_its_processes_do() {
+    let proc_root = tempfile::tempdir().unwrap();
+    write_proc(proc_root.path(), 7, APP, 1000);
+    write_proc(proc_root.path(), 9, GUARD, 10);
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--no-kube-api",
+            "--gpu",
+            "off",
+            "--interval-ms",
+            "200",
+        ])
+        .arg(format!("--listen=127.0.0.1:{port}"))
+        .arg(format!("--proc-root={}", proc_root.path().display()))
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let guard_rss = format!(
+        "agentlens_memory_rss_bytes{{container=\"{}\"}}",
+        &GUARD[..12]
+    );
+    let guard_procs = format!("agentlens_processes{{container=\"{}\"}}", &GUARD[..12]);
+    let app_rss = format!("agentlens_memory_rss_bytes{{container=\"{}\"}}", &APP[..12]);
+    let both = poll(Duration::from_secs(10), || {
+        let m = metrics(port);
+        m.contains(&guard_rss) && m.contains(&app_rss)
+    });
+    // The guard container's processes are gone (it exited, or restarts).
+    std::fs::remove_dir_all(proc_root.path().join("9")).unwrap();
+    let gone = poll(Duration::from_secs(10), || {
+        let m = metrics(port);
+        !m.contains(&guard_rss) && !m.contains(&guard_procs) && m.contains(&app_rss)
+    });
+    // Back with new processes: a fresh series.
+    write_proc(proc_root.path(), 12, GUARD, 20);
+    let back = poll(Duration::from_secs(10), || {
+        metrics(port).contains(&format!("{guard_rss} {}", 20 * 4096))
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(both, "both containers measured");
+    assert!(
+        gone,
+        "the vanished container's series are removed: {}",
+        metrics(port)
+    );
+    assert!(back, "the returning container is measured again");
+}

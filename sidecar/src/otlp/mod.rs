@@ -146,6 +146,18 @@ async fn logs(State(r): State<Arc<Receiver>>, headers: HeaderMap, body: Body) ->
     export(r, Signal::Logs, headers, body).await
 }
 
+/// Longest a refused request's body is read (and discarded) for, so that its exporter gets
+/// the answer rather than a connection reset in the middle of its upload.
+const DISCARD_FOR: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Reads and discards a body (nothing is kept), within [`DISCARD_FOR`].
+async fn discard(mut body: Body) {
+    let _ = tokio::time::timeout(DISCARD_FOR, async {
+        while let Some(Ok(_)) = body.frame().await {}
+    })
+    .await;
+}
+
 /// A refusal the exporter retries after [`RETRY_AFTER_SECONDS`].
 fn retry_later(r: &Receiver, status: StatusCode, reason: &'static str, text: &str) -> Response {
     r.shared
@@ -201,8 +213,10 @@ async fn export(r: Arc<Receiver>, signal: Signal, headers: HeaderMap, body: Body
     if declared.is_some_and(|l| l > MAX_BODY) {
         return refuse(&r, &Reject::TooLarge(MAX_BODY));
     }
-    // The permits come before the body: a request that cannot be held is refused unread.
+    // The permits come before the body: a request that cannot be held is refused, its body
+    // read and thrown away as it comes (nothing of it is kept).
     let Ok(slot) = r.exports.clone().try_acquire_owned() else {
+        discard(body).await;
         return retry_later(
             &r,
             StatusCode::TOO_MANY_REQUESTS,
@@ -216,6 +230,8 @@ async fn export(r: Arc<Receiver>, signal: Signal, headers: HeaderMap, body: Body
         .clone()
         .try_acquire_many_owned(u32::try_from(kib).unwrap_or(u32::MAX))
     else {
+        drop(slot);
+        discard(body).await;
         return retry_later(
             &r,
             StatusCode::TOO_MANY_REQUESTS,
