@@ -116,6 +116,81 @@ t0=$(date +%s%N); head -c 1073741824 "$inv_dir/models/big.safetensors" | taskset
 sha_gib_ms=$(awk -v n=$((t1 - t0)) 'BEGIN{printf "%.0f", n/1e6}')
 rm -rf "$inv_dir"
 
+# 9. Memory ceiling under floods, release binary, peak RSS (VmHWM) of the sidecar.
+# (a) `run` over a Python agent raising 300 exceptions whose frames (locals) and message carry
+# ~1.5 MB reprs; (b) 40 exporters posting 15 MB OTLP log exports at 3 MB/s each, for 60 s,
+# retrying after Retry-After.
+cat > target/bench/flood.py <<'PY'
+import sys, traceback
+def transform(batch):
+    raise ValueError("cannot merge %r" % (batch,))
+def step(n, batch):
+    return transform(batch)
+def main(count):
+    rows = [{"id": i, "text": "lorem ipsum dolor sit amet"} for i in range(30000)]
+    for n in range(count):
+        try:
+            step(n, rows)
+        except ValueError:
+            text = traceback.TracebackException(*sys.exc_info(), capture_locals=True)
+            print("".join(text.format()), end="", file=sys.stderr)
+main(int(sys.argv[1]))
+open(sys.argv[2], "w").close()
+PY
+rm -f target/bench/flood.done
+fl_port=$(freeport)
+"$BIN" run --gpu off --listen "127.0.0.1:$fl_port" -- sh -c "python3 target/bench/flood.py 300 target/bench/flood.done; sleep 2" >/dev/null 2>&1 & fl_pid=$!
+while [ ! -e target/bench/flood.done ]; do sleep 0.2; done
+flood_hwm=$(awk '/VmHWM/{printf "%.1f", $2/1024}' "/proc/$fl_pid/status")
+flood_metrics=$(curl -s "http://127.0.0.1:$fl_port/metrics")
+flood_tb=$(awk '/^agentlens_tracebacks_total\{container="main",language="python"\}/{print $2}' <<<"$flood_metrics")
+flood_cut=$(awk '/^agentlens_log_lines_truncated_total\{container="main",stream="stderr"\}/{print $2}' <<<"$flood_metrics")
+flood_qdrop=$(awk '/^agentlens_sidecar_dropped_total\{buffer="analysisQueue"\}/{print $2}' <<<"$flood_metrics")
+wait $fl_pid 2>/dev/null || true
+of_port=$(freeport); of_metrics=$(freeport)
+"$BIN" run --gpu off --listen "127.0.0.1:$of_metrics" --otlp-listen "127.0.0.1:$of_port" -- sleep 600 >/dev/null 2>&1 & of_pid=$!
+sleep 0.5
+of_idle=$(awk '/VmRSS/{printf "%.1f", $2/1024}' "/proc/$of_pid/status")
+of_out=$("$EX/bench_flood" otlp "$of_port" 40 15 3 60)
+of_hwm=$(awk '/VmHWM/{printf "%.1f", $2/1024}' "/proc/$of_pid/status")
+kill $of_pid; wait $of_pid 2>/dev/null || true
+
+# 10. The proxy's CPU per request (its thread's CPU time from schedstat over requests served)
+# and added p99 at 1,000 req/s, quiet and while the agent prints 100k log lines/s, beside the
+# floor: twice the CPU per request of the minimal hyper upstream (a proxy makes two hops).
+# Upstream and sidecar on CPU 0, load and log generator on CPU 1.
+task_ns() { # CPU ns of the threads of $1 named $2 (all threads when $2 is empty)
+  local sum=0 t
+  for t in /proc/$1/task/*; do
+    if [ -z "$2" ] || [ "$(cat "$t/comm")" = "$2" ]; then sum=$((sum + $(awk '{print $1}' "$t/schedstat"))); fi
+  done
+  echo $sum
+}
+per_req_us() { awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN{printf "%.1f", (b - a) / n / 1000}'; }
+up_port=$(freeport)
+taskset -c 0 "$EX/bench_proxy" upstream "$up_port" & up_pid=$!
+sleep 0.5
+n0=$(task_ns $up_pid ""); d=$(taskset -c 1 "$EX/bench_proxy" load "http://127.0.0.1:$up_port/v1/chat/completions" 1000 5); n1=$(task_ns $up_pid "")
+floor_us=$(awk -v v="$(per_req_us "$n0" "$n1" 5000)" 'BEGIN{printf "%.1f", 2 * v}')
+direct99=$(sed -E 's/.*p99_us=([0-9]+).*/\1/' <<<"$d")
+cpu_row() { # $1: the child command; prints "us_per_request p99_us lines_per_s"
+  local px_port m_port pid a b out l0 l1
+  px_port=$(freeport); m_port=$(freeport)
+  taskset -c 0 "$BIN" run --gpu off --listen "127.0.0.1:$m_port" --proxy-listen "127.0.0.1:$px_port" \
+    --proxy-upstream "127.0.0.1:$up_port" -- taskset -c 1 sh -c "$1" >/dev/null 2>&1 & pid=$!
+  sleep 1
+  l0=$(curl -s "http://127.0.0.1:$m_port/metrics" | awk '/^agentlens_log_lines_total\{container="main",stream="stdout"\}/{print $2}')
+  a=$(task_ns $pid agentlens-proxy)
+  out=$(taskset -c 1 "$EX/bench_proxy" load "http://127.0.0.1:$px_port/v1/chat/completions" 1000 5)
+  b=$(task_ns $pid agentlens-proxy)
+  l1=$(curl -s "http://127.0.0.1:$m_port/metrics" | awk '/^agentlens_log_lines_total\{container="main",stream="stdout"\}/{print $2}')
+  kill $pid; wait $pid 2>/dev/null || true
+  echo "$(per_req_us "$a" "$b" 5000) $(sed -E 's/.*p99_us=([0-9]+).*/\1/' <<<"$out") $(awk -v a="${l0:-0}" -v b="${l1:-0}" 'BEGIN{printf "%.0f", (b - a) / 5}')"
+}
+read -r quiet_us quiet99 _ <<<"$(cpu_row 'sleep 600')"
+read -r burst_us burst99 burst_lps <<<"$(cpu_row "$EX/bench_flood lines 100000 30")"
+kill $up_pid; wait $up_pid 2>/dev/null || true
+
 printf '\n| benchmark | agentlens | baseline (same run) | target |\n|---|---|---|---|\n'
 printf '| log analysis, 500 MB mixed log (%s lines), 1 core | %s lines/s | grep -cE same triggers: %s lines/s (ratio %.2f) | >= 1,000,000 lines/s |\n' \
   "$lines" "$lps" "$grep_lps" "$(awk -v a="$lps" -v b="$grep_lps" 'BEGIN{print a/b}')"
@@ -139,3 +214,11 @@ printf '| inventory of a root with %s packages (1,200 dpkg, 800 Python), median 
   "$(invf packages)" "$(invf inventory_ms)" "$(invf extra_mib)" "$dq_ms"
 printf '| fingerprint of a 20 GB sparse safetensors file | %s ms | sha256sum of its first GiB: %s ms (x20 for the whole file) | <= 1 s |\n' \
   "$(invf fingerprint_ms)" "$sha_gib_ms"
+printf '| peak RSS, run over 300 Python exceptions with ~1.5 MB reprs in frames and message | %s MiB (%s tracebacks, %s lines cut for analysis, %s chunks dropped from analysis) | limit in a pod: 64 MiB | <= 48 MiB |\n' \
+  "$flood_hwm" "$flood_tb" "$flood_cut" "$flood_qdrop"
+printf '| peak RSS, 40 exporters posting 15 MB OTLP exports at 3 MB/s for 60 s | %s MiB (%s) | idle with the receiver: %s MiB | <= 48 MiB |\n' \
+  "$of_hwm" "$of_out" "$of_idle"
+printf '| proxy CPU per request at 1,000 req/s, quiet / during a 100k lines/s log burst (%s lines/s seen) | %s / %s us | floor, 2x a minimal hyper server: %s us | burst = quiet |\n' \
+  "$burst_lps" "$quiet_us" "$burst_us" "$floor_us"
+printf '| proxy added p99 at 1,000 req/s, quiet / during the log burst | %s / %s us | direct p99: %s us | <= 200 us |\n' \
+  "$((quiet99 - direct99))" "$((burst99 - direct99))" "$direct99"

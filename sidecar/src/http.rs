@@ -20,7 +20,7 @@ use crate::snapshot;
 /// Connections the metrics/API server serves at once; more wait in the listen backlog.
 pub const MAX_CONNECTIONS: usize = 128;
 /// Largest read buffer of a connection, in bytes.
-const READ_BUFFER: usize = 64 * 1024;
+const READ_BUFFER: usize = 16 * 1024;
 /// Time a client has to send its request headers.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 

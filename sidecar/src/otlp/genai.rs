@@ -78,6 +78,17 @@ pub fn text(v: &AnyValue) -> Option<String> {
     }
 }
 
+/// A string view of an attribute value, at most `max` bytes (a long string is cut without
+/// being copied whole first); whether it was cut.
+pub fn text_cut(v: &AnyValue, max: usize) -> Option<(String, bool)> {
+    match v.value.as_ref()? {
+        any_value::Value::StringValue(s) if s.len() > max => {
+            Some((agentlens_crds::text::truncate(s, max), true))
+        }
+        _ => text(v).map(|t| (t, false)),
+    }
+}
+
 fn number(v: &AnyValue) -> Option<f64> {
     match v.value.as_ref()? {
         any_value::Value::IntValue(i) => Some(*i as f64),

@@ -50,7 +50,7 @@ pub const MAX_EXPORTS: usize = 16;
 /// Requests waiting for the decoding thread.
 pub const ANALYSIS_QUEUE: usize = 8;
 /// Connections served at once; more wait in the listen backlog.
-pub const MAX_CONNECTIONS: usize = 64;
+pub const MAX_CONNECTIONS: usize = 16;
 /// Seconds an exporter is asked to wait before retrying a refused request.
 pub const RETRY_AFTER_SECONDS: u64 = 1;
 

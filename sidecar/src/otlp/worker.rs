@@ -147,14 +147,25 @@ impl Receiver {
             let container = self.container(attrs);
             for sl in &rl.scope_logs {
                 for r in &sl.log_records {
-                    let mut text = r.body.as_ref().and_then(genai::text).unwrap_or_default();
-                    if let Some(st) =
-                        genai::attr(&r.attributes, "exception.stacktrace").and_then(genai::text)
+                    let body = r
+                        .body
+                        .as_ref()
+                        .and_then(|b| genai::text_cut(b, MAX_TEXT_BYTES));
+                    let (mut text, mut cut) = body.unwrap_or_default();
+                    if let Some((st, st_cut)) = genai::attr(&r.attributes, "exception.stacktrace")
+                        .and_then(|v| genai::text_cut(v, MAX_TEXT_BYTES))
                     {
                         text.push('\n');
                         text.push_str(&st);
+                        cut |= st_cut;
                     }
-                    texts.push((container.clone(), self.cut(text)));
+                    let text = if cut {
+                        self.count_cut();
+                        agentlens_crds::text::truncate(&text, MAX_TEXT_BYTES)
+                    } else {
+                        self.cut(text)
+                    };
+                    texts.push((container.clone(), text));
                 }
             }
         }
@@ -173,12 +184,16 @@ impl Receiver {
         if text.len() <= MAX_TEXT_BYTES {
             return text;
         }
+        self.count_cut();
+        agentlens_crds::text::truncate(&text, MAX_TEXT_BYTES)
+    }
+
+    fn count_cut(&self) {
         self.shared
             .metrics
             .dropped
             .with_label_values(&["otlpTexts"])
             .inc();
-        agentlens_crds::text::truncate(&text, MAX_TEXT_BYTES)
     }
 
     /// Hands texts to the log analysis, one stream per container per request (a record's
