@@ -65,8 +65,9 @@ def main(count):
         try:
             step(n, rows)
         except ValueError:
-            text = traceback.TracebackException(*sys.exc_info(), capture_locals=True)
-            print("".join(text.format()), end="", file=sys.stderr)
+            tb = traceback.TracebackException(*sys.exc_info(), capture_locals=True)
+            print("".join(tb.format()), end="", file=sys.stderr)
+            del tb  # not a local of the next traceback (its repr has an address)
 main(int(sys.argv[1]))
 print("done", flush=True)
 "#;
