@@ -182,7 +182,7 @@ impl Analysis {
 /// One stream's handle on the analysis: what a source holds. Cheap; never blocks.
 #[derive(Debug)]
 pub struct StreamSink {
-    analysis: Arc<crate::shared::Shared>,
+    shared: Arc<crate::shared::Shared>,
     id: u64,
     container: String,
     stream: &'static str,
@@ -203,7 +203,7 @@ impl StreamSink {
         shared.analysis.container(container);
         let id = shared.analysis.next_id.fetch_add(1, Ordering::Relaxed);
         Self {
-            analysis: shared,
+            shared,
             id,
             container: container.to_string(),
             stream,
@@ -227,7 +227,7 @@ impl StreamSink {
     fn open(&mut self) {
         if !self.opened {
             self.opened = true;
-            let _ = self.analysis.analysis.tx.send(Input::Open {
+            let _ = self.shared.analysis.tx.send(Input::Open {
                 id: self.id,
                 container: self.container.clone(),
                 stream: self.stream,
@@ -249,7 +249,7 @@ impl StreamSink {
             at_ms,
             after_gap: self.gap,
         };
-        self.gap = !self.analysis.analysis.send_data(data.len(), input);
+        self.gap = !self.shared.analysis.send_data(data.len(), input);
     }
 
     /// Hands one complete line (already split by the caller), `truncated` when the caller
@@ -265,14 +265,14 @@ impl StreamSink {
             line,
         };
         let len = line_len(&input);
-        self.gap = !self.analysis.analysis.send_data(len, input);
+        self.gap = !self.shared.analysis.send_data(len, input);
     }
 
     /// End of stream: the last partial line and any open block are analysed.
     pub fn finish(&mut self) {
         if self.opened {
             self.opened = false;
-            let _ = self.analysis.analysis.tx.send(Input::Close { id: self.id });
+            let _ = self.shared.analysis.tx.send(Input::Close { id: self.id });
         }
     }
 }

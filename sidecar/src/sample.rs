@@ -537,13 +537,14 @@ mod tests {
                 .map(|(n, id)| (n.to_string(), id.to_string()))
                 .collect()
         };
-        let cases: [(
-            &str,
+        type Case<'a> = (
+            &'a str,
             BTreeMap<String, Option<String>>,
             BTreeMap<String, ProcSample>,
             BTreeMap<String, String>,
-            Vec<&str>,
-        ); 4] = [
+            Vec<&'a str>,
+        );
+        let cases: [Case<'_>; 4] = [
             (
                 "unchanged",
                 live(&[("app", Some("a1"))]),

@@ -9,8 +9,9 @@
 //!
 //! Memory is bounded whatever the exporters send: a request takes its share of a body budget
 //! ([`BODY_BUDGET`], and one of [`MAX_EXPORTS`] slots) *before* its body is read; when none is
-//! left it is answered at once, 429 with `Retry-After` (the OTLP exporters' retryable answer),
-//! and the decoding thread's queue full is a 503 with `Retry-After`. Bodies are read within
+//! left its body is read and thrown away as it comes (nothing kept, so the exporter gets the
+//! answer rather than a reset mid-upload) and it is answered 429 with `Retry-After` (the OTLP
+//! exporters' retryable answer); the decoding thread's queue full is a 503 with `Retry-After`. Bodies are read within
 //! [`MAX_BODY`] and decompressed within [`MAX_DECODED`]; connections are limited
 //! ([`MAX_CONNECTIONS`]).
 
