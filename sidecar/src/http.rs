@@ -256,7 +256,7 @@ struct TracebacksOut {
 }
 
 fn rfc3339(ms: u64) -> String {
-    snapshot::time(ms).0.to_string()
+    crate::clock::time(ms).0.to_string()
 }
 
 async fn tracebacks(State(s): State<Arc<Shared>>) -> Response {

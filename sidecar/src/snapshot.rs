@@ -4,22 +4,13 @@ use agentlens_crds::snapshot::{
     ContainerSnapshot, GpuOomEvent, InventoryDigest, ModelArtifactSeen, OomSource,
     SNAPSHOT_SCHEMA_VERSION, Snapshot, TracebackGroup,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use k8s_openapi::jiff::Timestamp;
 
+pub use crate::clock::time;
 use crate::shared::Shared;
 
 /// Most traceback groups and OOM events in one snapshot (the rest stay available through
 /// `/v1/tracebacks`).
 pub const SNAPSHOT_LIST_LIMIT: usize = 50;
-
-/// Epoch milliseconds as a Kubernetes time.
-pub fn time(ms: u64) -> Time {
-    Time(
-        Timestamp::from_millisecond(i64::try_from(ms).unwrap_or(i64::MAX))
-            .unwrap_or(Timestamp::UNIX_EPOCH),
-    )
-}
 
 /// Digest, counts and models of each container's latest inventory.
 fn inventory_digests(shared: &Shared) -> Vec<InventoryDigest> {

@@ -127,7 +127,7 @@ fn container_properties(inv: &ContainerInventory) -> Vec<Value> {
 
 fn metadata(at_ms: u64, component: Value) -> Value {
     json!({
-        "timestamp": crate::snapshot::time(at_ms).0.to_string(),
+        "timestamp": crate::clock::time(at_ms).0.to_string(),
         "tools": {"components": [{
             "type": "application", "name": "agentlens-sidecar", "version": crate::VERSION
         }]},

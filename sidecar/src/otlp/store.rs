@@ -16,9 +16,9 @@ use agentlens_crds::snapshot::{
 use sha2::{Digest, Sha256};
 
 use super::genai::{AiKind, SpanFacts};
+use crate::clock::time;
 use crate::latency::Histogram;
 use crate::metrics::Metrics;
-use crate::snapshot::time;
 
 /// Most models with their own label value and usage entry.
 pub const MAX_MODELS: usize = 32;
