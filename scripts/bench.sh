@@ -122,10 +122,11 @@ rm -rf "$inv_dir"
 # retrying after Retry-After.
 cat > target/bench/flood.py <<'PY'
 import sys, traceback
-def transform(batch):
-    raise ValueError("cannot merge %r" % (batch,))
+def transform(n, batch):
+    error = type("Error%d" % n, (ValueError,), {})  # one traceback group each
+    raise error("cannot merge %r" % (batch,))
 def step(n, batch):
-    return transform(batch)
+    return transform(n, batch)
 def main(count):
     rows = [{"id": i, "text": "lorem ipsum dolor sit amet"} for i in range(30000)]
     for n in range(count):
