@@ -175,3 +175,34 @@ impl Analysis {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_queue_is_bounded_in_bytes_and_items_and_room_comes_back() {
+        let room = Room {
+            items: AtomicUsize::new(0),
+            bytes: AtomicUsize::new(0),
+            dropped: AtomicU64::new(0),
+        };
+        let half = MAX_QUEUE_BYTES / 2;
+        assert!(room.take(half));
+        assert!(room.take(half));
+        assert!(!room.take(1), "bytes full");
+        room.give_back(half);
+        assert!(room.take(1));
+        // Items: small chunks up to the count bound.
+        let room = Room {
+            items: AtomicUsize::new(0),
+            bytes: AtomicUsize::new(0),
+            dropped: AtomicU64::new(0),
+        };
+        for _ in 0..MAX_QUEUE_ITEMS {
+            assert!(room.take(1));
+        }
+        assert!(!room.take(1), "items full");
+        assert_eq!(room.bytes.load(Ordering::Relaxed), MAX_QUEUE_ITEMS);
+    }
+}
