@@ -252,9 +252,11 @@ fn a_gpu_that_falls_off_the_bus_leaves_and_the_others_stay_measured() {
 
 #[test]
 fn nvml_errors_mid_run_are_reported_and_measurement_resumes() {
-    let mut sidecar = Sidecar::start(&two_gpus(), &[], "exec sleep 300");
-    sidecar.wait_snapshot("GPUs measured", |g| {
-        (g["state"] == "available").then_some(())
+    let mut sidecar = Sidecar::start(&two_gpus(), &[], TREE);
+    let root = pid_file(sidecar.dir(), "root");
+    sidecar.set(&two_gpus().process(0, root, GIB, Kind::Compute));
+    sidecar.wait_metrics("devices and the child's GPU memory measured", |m| {
+        (m.label_sets(USED).len() == 2 && m.label_sets(PROCESS).len() == 1).then_some(())
     });
 
     // The driver stops answering (NVML_ERROR_UNKNOWN from the device count).
@@ -266,8 +268,13 @@ fn nvml_errors_mid_run_are_reported_and_measurement_resumes() {
         reason.as_deref(),
         Some("NVML device count: an internal driver error occurred")
     );
-    sidecar.wait_metrics("agentlens_gpu_available drops to 0", |m| {
-        (m.get("agentlens_gpu_available", &[]) == Some(0.0)).then_some(())
+    // No figure outlives the reads that made it: the GPU series go until NVML answers again.
+    sidecar.wait_metrics("agentlens_gpu_available 0 and no stale GPU series", |m| {
+        (m.get("agentlens_gpu_available", &[]) == Some(0.0)
+            && [USED, TOTAL, UTIL, PROCESS]
+                .iter()
+                .all(|name| m.label_sets(name).is_empty()))
+        .then_some(())
     });
     sidecar.assert_running();
 
@@ -278,9 +285,14 @@ fn nvml_errors_mid_run_are_reported_and_measurement_resumes() {
             && g["devices"][0]["memoryUsedBytes"] == 9 * GIB)
             .then_some(())
     });
-    sidecar.wait_metrics("agentlens_gpu_available back to 1", |m| {
-        (m.get("agentlens_gpu_available", &[]) == Some(1.0)).then_some(())
-    });
+    sidecar.wait_metrics(
+        "agentlens_gpu_available back to 1 with GPU 0's series",
+        |m| {
+            (m.get("agentlens_gpu_available", &[]) == Some(1.0)
+                && m.get(USED, &[("gpu", "0"), ("uuid", GPU0)]) == Some((9 * GIB) as f64))
+            .then_some(())
+        },
+    );
 }
 
 #[test]
