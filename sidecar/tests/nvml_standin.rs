@@ -9,7 +9,7 @@ mod common;
 #[path = "nvml_standin/harness.rs"]
 mod harness;
 
-use harness::{Kind, Sidecar, World, h200, pid_file};
+use harness::{Kind, Sidecar, Stranger, World, h200, pid_file};
 
 /// The H200 of /work/shared/fixtures/gpu/nvml-h200-probe.txt.
 const GPU0: &str = "GPU-2a98b8b8-e285-6d24-ca74-cc623c47f1bd";
@@ -103,11 +103,13 @@ fn gpu_memory_of_the_process_tree_is_attributed_to_its_container_and_no_other() 
     let root = pid_file(sidecar.dir(), "root");
     let worker = pid_file(sidecar.dir(), "worker");
     // A process of the same machine that the sidecar does not observe: the test's own child.
-    let mut stranger = std::process::Command::new("sleep")
-        .arg("300")
-        .spawn()
-        .unwrap();
-    let stranger_pid = stranger.id();
+    let stranger = Stranger(
+        std::process::Command::new("sleep")
+            .arg("300")
+            .spawn()
+            .unwrap(),
+    );
+    let stranger_pid = stranger.0.id();
     sidecar.set(
         &two_gpus()
             .process(0, root, TORCH_BYTES, Kind::Compute)
@@ -178,8 +180,6 @@ fn gpu_memory_of_the_process_tree_is_attributed_to_its_container_and_no_other() 
             .then_some(())
     });
     sidecar.assert_running();
-    let _ = stranger.kill();
-    let _ = stranger.wait();
 }
 
 #[test]
@@ -192,7 +192,7 @@ fn an_agent_in_its_own_pid_namespace_is_attributed_by_the_pid_the_sidecar_sees()
         panic!("unshare (util-linux) is needed to start a PID namespace");
     });
     let command = format!(
-        "exec {} --user --map-root-user --pid --fork sh -c \
+        "exec {} --user --map-root-user --pid --kill-child sh -c \
          'echo $$ > {{dir}}/inner; read -r pid rest < /proc/self/stat; echo $pid > {{dir}}/outer; exec sleep 300'",
         unshare.display()
     );

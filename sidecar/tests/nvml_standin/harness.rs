@@ -232,9 +232,19 @@ impl Sidecar {
 
 impl Drop for Sidecar {
     fn drop(&mut self) {
-        // SIGTERM is forwarded to the command; the sidecar then exits with it.
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        // The observed command and its descendants (a background worker, a PID namespace's
+        // init, which ignores SIGTERM) carry this sidecar's own script path in their
+        // environment: end exactly those; the sidecar then exits with its command.
+        let mark = format!("AGENTLENS_NVML_STANDIN_SCRIPT={}", self.script.display());
+        let sidecar = self.child.id() as i32;
+        for pid in processes_with_env(&mark) {
+            if pid != sidecar {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
         let ended = wait_until(Duration::from_secs(10), || {
             self.child.try_wait().ok().flatten()
         });
@@ -242,6 +252,29 @@ impl Drop for Sidecar {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+    }
+}
+
+/// The processes whose environment holds the entry `mark`.
+fn processes_with_env(mark: &str) -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|b| *b == 0).any(|e| e == mark.as_bytes()))
+        })
+        .collect()
+}
+
+/// A child of the test itself, ended when the test ends (passing or not).
+pub struct Stranger(pub Child);
+
+impl Drop for Stranger {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
