@@ -188,15 +188,16 @@ fn an_agent_in_its_own_pid_namespace_is_attributed_by_the_pid_the_sidecar_sees()
     // caller's namespace, so the sidecar's view of the pid is the one to script; the shell
     // reads its own pid in the sidecar's namespace from /proc/self/stat (a builtin `read`:
     // no fork, and /proc is still the outer namespace's).
-    let unshare = common::tool("unshare").unwrap_or_else(|| {
-        panic!("unshare (util-linux) is needed to start a PID namespace");
-    });
-    let command = format!(
-        "exec {} --user --map-root-user --pid --kill-child sh -c \
-         'echo $$ > {{dir}}/inner; read -r pid rest < /proc/self/stat; echo $pid > {{dir}}/outer; exec sleep 300'",
-        unshare.display()
-    );
-    let sidecar = Sidecar::start(&two_gpus(), &[], &command);
+    // Fails, never skips, where unshare is missing; its own error (no user namespaces) shows
+    // on the sidecar's stderr.
+    let version = std::process::Command::new("unshare")
+        .arg("--version")
+        .output()
+        .expect("unshare (util-linux) is needed to start a PID namespace");
+    assert!(version.status.success(), "unshare --version: {version:?}");
+    let command = "exec unshare --user --map-root-user --pid --kill-child sh -c \
+         'echo $$ > {dir}/inner; read -r pid rest < /proc/self/stat; echo $pid > {dir}/outer; exec sleep 300'";
+    let sidecar = Sidecar::start(&two_gpus(), &[], command);
     let inner = pid_file(sidecar.dir(), "inner");
     let outer = pid_file(sidecar.dir(), "outer");
     assert_eq!(inner, 1, "the agent runs in its own PID namespace");

@@ -5,8 +5,9 @@
  * compiler and put its folder first on LD_LIBRARY_PATH, so the sidecar loads it through the
  * same dlopen("libnvidia-ml.so.1") that finds the real driver.
  *
- * The script is the file named by AGENTLENS_NVML_STANDIN_SCRIPT. It is read again on every
- * call, so a test changes the world while the sidecar runs (write a new file, rename it over
+ * The script is the file named by AGENTLENS_NVML_STANDIN_SCRIPT (its first 64 KiB; at most
+ * 8 devices, 64 processes, 256 XID events and 16 failures, the rest ignored; a missing file is
+ * a driver without GPUs). It is read again on every call, so a test changes the world while the sidecar runs (write a new file, rename it over
  * the old one). One statement per line, '#' starts a comment:
  *
  *   driver VERSION
@@ -26,6 +27,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -236,10 +238,12 @@ static nvmlReturn_t leave(nvmlReturn_t ret)
 /* The scripted device behind a handle, or NULL when the handle is not one of ours. */
 static struct script_device *device_of(nvmlDevice_t handle, unsigned int *index)
 {
-    if (handle < &handles[0] || handle >= &handles[MAX_DEVICES]) {
+    uintptr_t first = (uintptr_t)&handles[0];
+    uintptr_t at = (uintptr_t)handle;
+    if (at < first || at >= first + sizeof handles || (at - first) % sizeof handles[0] != 0) {
         return NULL;
     }
-    unsigned int i = (unsigned int)(handle - &handles[0]);
+    unsigned int i = (unsigned int)((at - first) / sizeof handles[0]);
     if (i >= world.devices_len) {
         return NULL;
     }
