@@ -6,8 +6,9 @@ use agentlens_crds::snapshot::{
 };
 use serde_json::Value;
 
-/// A snapshot with the figures of a real H200 run (shared/fixtures/gpu): a PyTorch process
-/// holding 20 GiB, then an uncaught CUDA OOM asking for 100 GiB.
+/// A snapshot constructed by hand (not sidecar output; fixtures/README.md says which figures
+/// were copied from a real H200 probe and which are invented): a PyTorch process holding
+/// 20 GiB, then an uncaught CUDA OOM asking for 100 GiB.
 const H200_TORCH_OOM: &str = include_str!("fixtures/snapshot-h200-torch-oom.json");
 
 #[test]

@@ -1,4 +1,4 @@
-//! The maturity rubric, table-driven on the real-shaped invoice-rpa dump and the real H200
+//! The maturity rubric, table-driven on the real-shaped invoice-rpa dump and the hand-made H200
 //! sidecar snapshot: every check passing and failing, with its evidence and next step; the
 //! score, the level and `MaturityTargetMet`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -38,7 +38,7 @@ fn get<'a>(m: &'a MaturityStatus, id: &str) -> &'a MaturityCheck {
     m.checks.iter().find(|c| c.id == id).unwrap()
 }
 
-/// A snapshot for every pod of the dump, from the real H200 snapshot: the pod's own containers,
+/// A snapshot for every pod of the dump, from the hand-made H200 snapshot: the pod's own containers,
 /// logs readable, memory measured, an inventory, latency, scraped a minute before.
 fn full_snapshots(d: &Dump) -> BTreeMap<String, Snapshot> {
     let base: Value = serde_json::from_str(include_str!(

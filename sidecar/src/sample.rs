@@ -296,6 +296,8 @@ fn sampler_loop(shared: &Shared, cfg: &SamplerConfig, stop: &AtomicBool) {
                 }
                 Err(e) => {
                     shared.metrics.gpu_available.set(0);
+                    // The last good read is not current: its figures go until NVML answers.
+                    forget_gpu_series(&shared.metrics, &mut gpu_series, &mut device_series);
                     gpu_snap.reason = Some(e);
                 }
             }
@@ -358,6 +360,23 @@ fn forget_container(m: &crate::metrics::Metrics, name: &str) {
     let _ = m.memory_rss.remove_label_values(&[name]);
     let _ = m.processes.remove_label_values(&[name]);
     let _ = m.cpu_seconds.remove_label_values(&[name]);
+}
+
+/// Removes every GPU device and per-container GPU memory series (XID counters stay).
+fn forget_gpu_series(
+    m: &crate::metrics::Metrics,
+    gpu_series: &mut BTreeSet<Vec<String>>,
+    device_series: &mut BTreeSet<(String, String)>,
+) {
+    for (idx, uuid) in std::mem::take(device_series) {
+        let _ = m.gpu_memory_used.remove_label_values(&[&idx, &uuid]);
+        let _ = m.gpu_memory_total.remove_label_values(&[&idx, &uuid]);
+        let _ = m.gpu_utilization.remove_label_values(&[&idx, &uuid]);
+    }
+    for labels in std::mem::take(gpu_series) {
+        let l: Vec<&str> = labels.iter().map(String::as_str).collect();
+        let _ = m.gpu_process_memory.remove_label_values(&l);
+    }
 }
 
 /// Which GPUs count, and how that was decided.

@@ -1,5 +1,7 @@
-//! The NVML path. Runs for real where a GPU and its driver are present; elsewhere it checks
-//! the degraded state and prints why the GPU part was skipped.
+//! The NVML path against the real driver. Runs where a GPU and its driver are present;
+//! elsewhere it prints why it checked nothing, and fails instead when `AGENTLENS_REQUIRE_GPU=1`
+//! (set it on machines that have a GPU). Without a GPU, `nvml_standin.rs` runs the same path
+//! against a scripted stand-in driver.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use agentlens_sidecar::gpu::{Gpu, Visible};
@@ -8,10 +10,14 @@ use agentlens_sidecar::gpu::{Gpu, Visible};
 fn nvml_reads_memory_of_every_visible_gpu_or_says_why_not() {
     match Gpu::open() {
         Err(reason) => {
-            eprintln!("skipped: no GPU here ({reason})");
             assert!(
-                reason.contains("NVML") || reason.contains("GPU"),
-                "{reason}"
+                std::env::var("AGENTLENS_REQUIRE_GPU").as_deref() != Ok("1"),
+                "AGENTLENS_REQUIRE_GPU=1 but no GPU is measured: {reason}"
+            );
+            eprintln!(
+                "skipped: no GPU measured on this machine ({reason}); nothing about NVML was \
+                 checked here (tests/nvml_standin.rs covers the path with a stand-in driver; \
+                 AGENTLENS_REQUIRE_GPU=1 makes this a failure)"
             );
         }
         Ok(gpu) => {

@@ -1,8 +1,9 @@
 //! The three example systems as the operator would observe them a day after `kubectl apply`:
 //! the pods their Deployments create, injected by the real webhook code, running and ready, with
-//! registry digests; and each pod's sidecar snapshot built from real sidecar output:
-//! `crds/tests/fixtures/snapshot-h200-torch-oom.json` (an H200 run) for GPU pods and the
-//! process figures, `crds/tests/fixtures/snapshot-otlp-two-agents.json` (the built sidecar fed
+//! registry digests; and each pod's sidecar snapshot built from the snapshot fixtures:
+//! `crds/tests/fixtures/snapshot-h200-torch-oom.json` (constructed by hand with some figures of
+//! a real H200 probe, see `crds/tests/fixtures/README.md`) for GPU pods and the process
+//! figures, `crds/tests/fixtures/snapshot-otlp-two-agents.json` (the built sidecar fed
 //! the OpenTelemetry Python SDK's two-agent conversation) for GenAI evidence, renamed to the
 //! system's own agents, guardrails and RAG collection.
 //!
