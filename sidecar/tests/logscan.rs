@@ -116,6 +116,35 @@ const GPU_OOM: &[OomRow] = &[
     ("tf_cuda_driver_oom_with_bfc_retries", "tensorflow", || {
         Some(2_282_521_344)
     }),
+    ("nccl_cuda_failure_enqueue_repeated", "nccl", || None),
+    ("nccl_alloc_cuda_calloc_p2p", "nccl", || None),
+    ("nccl_enqueue_open_sora", "nccl", || None),
+    ("tensorrt_cuda_runtime_oom_deserialize", "tensorrt", || None),
+    ("tensorrt_cuda_error_in_allocate_build", "tensorrt", || None),
+    ("tensorrt_error_code_2_outofmemory_glob_writer", "tensorrt", || None),
+    ("tensorrt_default_allocator_cuda_runtime", "tensorrt", || None),
+    ("onnxruntime_tensorrt_ep_cuda_error_in_allocate", "tensorrt", || None),
+    ("paddle_resource_exhausted_gpu0", "paddle", || gib(3.125)),
+    ("paddle_resource_exhausted_allocated_and_available", "paddle", || {
+        mib(98.000244)
+    }),
+    ("jax_failed_to_allocate_request_ordinal", "xla", || {
+        Some(33_554_432)
+    }),
+    ("vllm_kv_cache_max_seq_len_worker_prefixed", "vllm", || None),
+    ("vllm_kv_cache_max_seq_len_qwen", "vllm", || None),
+    ("vllm_kv_cache_max_seq_len_bare_line", "vllm", || None),
+    ("vllm_v1_kv_cache_needed_wrapped_xpu", "vllm", || None),
+    ("vllm_worker_rank_prefixed_cuda_error_oom", "cuda", || None),
+    ("torch_rank_prefixed_then_other_rank_traceback", "pytorch", || {
+        gib(2.63)
+    }),
+    ("mxnet_cudamalloc_retry_wrapped_traceback", "mxnet", || None),
+    ("mxnet_cudamalloc_failed_stack_trace", "mxnet", || None),
+    ("mxnet_softmax_cudamalloc_in_traceback", "mxnet", || None),
+    ("thrust_bad_alloc_cuda_error_memory_allocation", "thrust", || None),
+    ("thrust_bad_alloc_out_of_memory", "thrust", || None),
+    ("libtorch_c10_outofmemoryerror_terminate", "pytorch", || mib(212.0)),
 ];
 
 #[test]
@@ -388,6 +417,62 @@ const BLOCKS: &[BlockRow] = &[
         "TypeError",
         "Cannot read property 'set' of undefined",
         Some("wrapSafe (internal/modules/cjs/loader.js:1125:15)"),
+        false,
+    ),
+    (
+        "py_ci_timestamp_on_every_line",
+        Language::Python,
+        "KeyError",
+        "u'rustc-dev-guide'",
+        Some("publish_toolstate.py\", line 205, in update_latest"),
+        false,
+    ),
+    (
+        "java_cri_o_prefix_on_every_line",
+        Language::Java,
+        "org.springframework.web.client.HttpClientErrorException$NotFound",
+        "404 Not Found",
+        Some("HttpClientErrorException.create(HttpClientErrorException.java:113)"),
+        false,
+    ),
+    (
+        "py_exception_ignored_in_frameless",
+        Language::Python,
+        "TypeError",
+        "__del__() missing 1 required positional argument",
+        Some("Exception ignored in: <bound method ApiAttribute.__del__"),
+        false,
+    ),
+    (
+        "py_exception_ignored_in_with_traceback",
+        Language::Python,
+        "AttributeError",
+        "'NoneType' object has no attribute 'is_available'",
+        Some("hf_lm.py\", line 555, in cleanup_resources"),
+        false,
+    ),
+    (
+        "node_unhandled_rejection_frameless",
+        Language::Node,
+        "UnhandledPromiseRejection",
+        "This error originated either by throwing",
+        None,
+        false,
+    ),
+    (
+        "node_unhandled_rejection_warning_frameless",
+        Language::Node,
+        "UnhandledPromiseRejectionWarning",
+        "#<Object>",
+        None,
+        false,
+    ),
+    (
+        "node_unhandled_rejection_warning_with_frames",
+        Language::Node,
+        "TypeError",
+        "Cannot read property 'finished' of undefined",
+        Some("tahoma.js:105:42"),
         false,
     ),
 ];

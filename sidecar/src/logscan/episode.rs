@@ -4,9 +4,10 @@
 //! next report is a new event however soon it comes.
 //!
 //! The merge window is anchored at the report's first line and does not slide, so a storm of
-//! OOM lines counts again every window; a new traceback, or a second exception line of the
-//! same source, always starts a new report. The same failure printed by several processes of
-//! one job (vLLM's workers, each with its own prefix) is one report when its text is the same.
+//! OOM lines counts again every window; a new traceback of the same source, or an exception
+//! with another text, always starts a new report. The same exception printed again (a wrapper
+//! logging it after its traceback, vLLM's workers each printing it with their own prefix) is
+//! the same report.
 
 /// Where an OOM line was seen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,20 +89,24 @@ fn same_report(r: &Report, seen: &Seen<'_>, window_ms: u64) -> bool {
         // An allocator's line, or the report's first exception after its allocator lines.
         return true;
     }
-    // A second exception: another process printing the same failure, or a new failure.
-    r.source != seen.source && r.text == agentlens_crds::text::truncate(seen.text, TEXT_BYTES)
+    // A second exception: the same failure printed again (by a wrapper that logs it, or by
+    // another process of the job), unless it is another traceback of the same source.
+    let same_text = r.text == agentlens_crds::text::truncate(seen.text, TEXT_BYTES);
+    same_text && !(seen.block.is_some() && r.source == seen.source)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const TEXT: &str = "ValueError: No available memory for the cache blocks.";
+
     fn seen(block: Option<u64>, exception: bool, source: &'static str, at_ms: u64) -> Seen<'static> {
         Seen {
             block,
             exception,
             source,
-            text: "ValueError: No available memory for the cache blocks.",
+            text: TEXT,
             at_ms,
         }
     }
@@ -145,9 +150,20 @@ mod tests {
                 2,
             ),
             (
-                "two exception lines of one source",
-                &[seen(None, true, "", 0), seen(None, true, "", 10)],
+                "two different exceptions of one source",
+                &[
+                    seen(None, true, "", 0),
+                    Seen {
+                        text: "RuntimeError: CUDA error: out of memory",
+                        ..seen(None, true, "", 10)
+                    },
+                ],
                 2,
+            ),
+            (
+                "a traceback, then its exception logged again",
+                &[seen(Some(1), true, "", 0), seen(None, true, "ERROR: ", 10)],
+                1,
             ),
             (
                 "two workers printing one failure",

@@ -198,7 +198,7 @@ impl StreamScanner {
             let source = prefix::key(head);
             let seen = episode::Seen {
                 block: fed.block,
-                exception: frame::python_exception(text).is_some(),
+                exception: is_exception_line(text),
                 source: &source,
                 text: text.trim(),
                 at_ms,
@@ -227,6 +227,16 @@ impl StreamScanner {
         let done = self.assembler.flush();
         out.extend(done.into_iter().map(|b| Event::Traceback(traceback(b))));
     }
+}
+
+/// `torch.OutOfMemoryError: …`, `ValueError: …`: a raised exception, not a C function's log
+/// line (`ggml_backend_cuda_buffer_type_alloc_buffer: …`).
+fn is_exception_line(text: &str) -> bool {
+    frame::python_exception(text).is_some_and(|(t, _)| {
+        t.rsplit('.')
+            .next()
+            .is_some_and(|last| last.bytes().any(|c| c.is_ascii_uppercase()))
+    })
 }
 
 fn traceback(block: Block) -> Traceback {
