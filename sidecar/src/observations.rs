@@ -235,8 +235,9 @@ impl Observations {
                         .with_label_values(&["tracebackLines"])
                         .inc_by(extra);
                 }
-                if b.omitted_lines > 0 {
-                    let extra = b.omitted_lines as u64;
+                // Lines the scanner left out or cut to its byte limit.
+                if b.omitted_lines + b.truncated_lines > 0 {
+                    let extra = (b.omitted_lines + b.truncated_lines) as u64;
                     *self.dropped.entry("tracebackLines").or_default() += extra;
                     self.metrics
                         .dropped

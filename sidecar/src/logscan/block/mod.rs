@@ -293,7 +293,10 @@ impl Assembler {
             }
         }
         let unprefixed = newest_first().find(|(_, o)| o.prefix.is_empty());
-        let header_only = newest_first().find(|(_, o)| o.lines.len() == 1);
+        // Only a line without a prefix of its own: one with another prefix is another source.
+        let header_only = newest_first()
+            .find(|(_, o)| o.lines.len() == 1)
+            .filter(|_| prefix::generic_len(line) == 0);
         unprefixed
             .map(|(index, _)| (index, false))
             .or(header_only.map(|(index, _)| (index, true)))

@@ -72,6 +72,9 @@ pub(super) fn continue_block(open: &mut Open, state: State, b: &str) -> Step {
             } else if b.trim().is_empty() && state == State::AfterException {
                 open.kind = Kind::Python(State::AfterExceptionBlank);
                 Step::Continue
+            } else if prefix::generic_len(b) > 0 && !b.contains(TRACEBACK) {
+                // Another source's log record: a chained exception may still follow.
+                Step::Skip
             } else {
                 Step::EndBefore
             }
