@@ -25,21 +25,12 @@ fn cases(text: &str) -> BTreeMap<String, Vec<String>> {
 
 /// Runs a case through one stream scanner, lines 10 ms apart.
 fn scan(lines: &[String]) -> (Vec<GpuOom>, Vec<Traceback>) {
-    let mut s = StreamScanner::new(ScanConfig::default());
-    let mut events = Vec::new();
-    for (i, l) in lines.iter().enumerate() {
-        s.scan(l, i as u64 * 10, &mut events);
-    }
-    s.finish(&mut events);
-    let mut ooms = Vec::new();
-    let mut tbs = Vec::new();
-    for e in events {
-        match e {
-            Event::GpuOom(o) => ooms.push(o),
-            Event::Traceback(t) => tbs.push(t),
-        }
-    }
-    (ooms, tbs)
+    let timed: Vec<(u64, String)> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (i as u64 * 10, l.clone()))
+        .collect();
+    scan_timed(&timed)
 }
 
 fn mib(x: f64) -> Option<u64> {

@@ -26,6 +26,8 @@ use agentlens_crds::text::truncate;
 pub const MAX_OPEN: usize = 4;
 /// Lines of other sources after which an open block is taken as finished.
 pub const MAX_FOREIGN: usize = 64;
+/// The same for a block that already has its exception and only waits for a chained one.
+pub const MAX_FOREIGN_COMPLETE: usize = 8;
 /// Longest exception type kept, in bytes.
 pub const MAX_EXCEPTION_BYTES: usize = 256;
 /// Longest message or frame kept, in bytes.
@@ -315,7 +317,12 @@ impl Assembler {
             let o = &mut self.open[i];
             if Some(o.id) != owner {
                 o.foreign += 1;
-                if o.foreign > MAX_FOREIGN {
+                let patience = if python::complete(o.kind) {
+                    MAX_FOREIGN_COMPLETE
+                } else {
+                    MAX_FOREIGN
+                };
+                if o.foreign > patience {
                     let done = self.open.remove(i);
                     finished.extend(finish(done));
                     continue;
@@ -486,6 +493,27 @@ mod tests {
         assert_eq!(b.lines.len() + b.omitted_lines, 102);
         assert!(b.omitted_lines > 50);
         assert_eq!(b.exception, "RecursionError");
+    }
+
+    #[test]
+    fn a_finished_traceback_waits_only_a_few_foreign_records_for_its_chain() {
+        let mut a = Assembler::new(LIMITS);
+        let mut done = Vec::new();
+        for l in [
+            "Traceback (most recent call last):",
+            "  File \"/app/a.py\", line 1, in <module>",
+            "KeyError: 'x'",
+        ] {
+            done.extend(a.feed(l, 0, true).finished);
+        }
+        let record = "2024-05-01T12:00:00.1Z INFO tick";
+        for _ in 0..MAX_FOREIGN_COMPLETE {
+            done.extend(a.feed(record, 0, false).finished);
+        }
+        assert!(done.is_empty());
+        done.extend(a.feed(record, 0, false).finished);
+        assert_eq!(done.len(), 1);
+        assert_eq!(done[0].lines.len(), 3, "the records are not part of it");
     }
 
     #[test]

@@ -62,6 +62,14 @@ pub(super) fn confirmed(state: State) -> bool {
     !matches!(state, State::Frames)
 }
 
+/// Whether a block of this kind has its exception and only waits for a chained one.
+pub(super) fn complete(kind: Kind) -> bool {
+    matches!(
+        kind,
+        Kind::Python(State::AfterException | State::AfterExceptionBlank)
+    )
+}
+
 pub(super) fn continue_block(open: &mut Open, state: State, b: &str) -> Step {
     match state {
         State::Frames => frames(open, b),
