@@ -112,13 +112,27 @@ const GPU_OOM: &[OomRow] = &[
     ("nccl_enqueue_open_sora", "nccl", || None),
     ("tensorrt_cuda_runtime_oom_deserialize", "tensorrt", || None),
     ("tensorrt_cuda_error_in_allocate_build", "tensorrt", || None),
-    ("tensorrt_error_code_2_outofmemory_glob_writer", "tensorrt", || None),
-    ("tensorrt_default_allocator_cuda_runtime", "tensorrt", || None),
-    ("onnxruntime_tensorrt_ep_cuda_error_in_allocate", "tensorrt", || None),
+    (
+        "tensorrt_error_code_2_outofmemory_glob_writer",
+        "tensorrt",
+        || None,
+    ),
+    (
+        "tensorrt_default_allocator_cuda_runtime",
+        "tensorrt",
+        || None,
+    ),
+    (
+        "onnxruntime_tensorrt_ep_cuda_error_in_allocate",
+        "tensorrt",
+        || None,
+    ),
     ("paddle_resource_exhausted_gpu0", "paddle", || gib(3.125)),
-    ("paddle_resource_exhausted_allocated_and_available", "paddle", || {
-        mib(98.000244)
-    }),
+    (
+        "paddle_resource_exhausted_allocated_and_available",
+        "paddle",
+        || mib(98.000244),
+    ),
     ("jax_failed_to_allocate_request_ordinal", "xla", || {
         Some(33_554_432)
     }),
@@ -127,15 +141,23 @@ const GPU_OOM: &[OomRow] = &[
     ("vllm_kv_cache_max_seq_len_bare_line", "vllm", || None),
     ("vllm_v1_kv_cache_needed_wrapped_xpu", "vllm", || None),
     ("vllm_worker_rank_prefixed_cuda_error_oom", "cuda", || None),
-    ("torch_rank_prefixed_then_other_rank_traceback", "pytorch", || {
-        gib(2.63)
-    }),
+    (
+        "torch_rank_prefixed_then_other_rank_traceback",
+        "pytorch",
+        || gib(2.63),
+    ),
     ("mxnet_cudamalloc_retry_wrapped_traceback", "mxnet", || None),
     ("mxnet_cudamalloc_failed_stack_trace", "mxnet", || None),
     ("mxnet_softmax_cudamalloc_in_traceback", "mxnet", || None),
-    ("thrust_bad_alloc_cuda_error_memory_allocation", "thrust", || None),
+    (
+        "thrust_bad_alloc_cuda_error_memory_allocation",
+        "thrust",
+        || None,
+    ),
     ("thrust_bad_alloc_out_of_memory", "thrust", || None),
-    ("libtorch_c10_outofmemoryerror_terminate", "pytorch", || mib(212.0)),
+    ("libtorch_c10_outofmemoryerror_terminate", "pytorch", || {
+        mib(212.0)
+    }),
 ];
 
 #[test]
@@ -607,6 +629,9 @@ fn h200() -> Vec<String> {
         .collect()
 }
 
+/// Lines with the time (ms) each is seen at.
+type Timed = Vec<(u64, String)>;
+
 /// Runs timed lines through one scanner; returns (OOM events, tracebacks).
 fn scan_timed(lines: &[(u64, String)]) -> (Vec<GpuOom>, Vec<Traceback>) {
     let mut s = StreamScanner::new(ScanConfig::default());
@@ -643,11 +668,16 @@ fn one_oom_event_per_error_report() {
     relogged.push((30, message.clone()));
     let mut twice_a_minute_apart = relogged.clone();
     twice_a_minute_apart.extend(tb.iter().map(|l| (60_000, l.clone())));
-    let rows: &[(&str, Vec<(u64, String)>, usize, usize)] = &[
+    let rows: &[(&str, Timed, usize, usize)] = &[
         ("ten tracebacks 1.5 s apart", storm, 10, 10),
         ("one traceback printed over 10 s", slow_block, 1, 1),
         ("a traceback and its message logged again", relogged, 1, 1),
-        ("the same failure a minute later", twice_a_minute_apart, 2, 2),
+        (
+            "the same failure a minute later",
+            twice_a_minute_apart,
+            2,
+            2,
+        ),
     ];
     for (name, lines, want_ooms, want_tbs) in rows {
         let (ooms, tbs) = scan_timed(lines);
@@ -694,10 +724,26 @@ fn real_blocks_under_prefixes_and_interleaving() {
     with_foreign.insert(6, foreign[1].to_string());
     // (case, lines, exceptions of the blocks found, sorted)
     let rows: Vec<(&str, Vec<String>, Vec<&str>)> = vec![
-        ("cri prefix, varying length", prefixed(&tb, cri), vec!["torch.OutOfMemoryError"]),
-        ("go panic under a cri prefix", prefixed(go, cri), vec!["runtime error"]),
-        ("ray actor and vllm logger prefix", prefixed(chained, ray), vec!["RuntimeError"]),
-        ("log records between the frames", with_foreign, vec!["RuntimeError"]),
+        (
+            "cri prefix, varying length",
+            prefixed(&tb, cri),
+            vec!["torch.OutOfMemoryError"],
+        ),
+        (
+            "go panic under a cri prefix",
+            prefixed(go, cri),
+            vec!["runtime error"],
+        ),
+        (
+            "ray actor and vllm logger prefix",
+            prefixed(chained, ray),
+            vec!["RuntimeError"],
+        ),
+        (
+            "log records between the frames",
+            with_foreign,
+            vec!["RuntimeError"],
+        ),
         (
             "two ranks interleaved",
             interleave(&prefixed(chained, rank(0)), &prefixed(&tb, rank(1))),
@@ -722,8 +768,14 @@ fn real_blocks_under_prefixes_and_interleaving() {
             failures.push(format!("{name}: {} OOM events", ooms.len()));
         }
         // The frames were read without their prefix.
-        if tbs.iter().any(|t| t.block.frame.as_deref().is_none_or(|f| f.contains("rank"))) {
-            failures.push(format!("{name}: frames {:?}", tbs.iter().map(|t| &t.block.frame).collect::<Vec<_>>()));
+        if tbs
+            .iter()
+            .any(|t| t.block.frame.as_deref().is_none_or(|f| f.contains("rank")))
+        {
+            failures.push(format!(
+                "{name}: frames {:?}",
+                tbs.iter().map(|t| &t.block.frame).collect::<Vec<_>>()
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

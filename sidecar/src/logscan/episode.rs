@@ -101,7 +101,12 @@ mod tests {
 
     const TEXT: &str = "ValueError: No available memory for the cache blocks.";
 
-    fn seen(block: Option<u64>, exception: bool, source: &'static str, at_ms: u64) -> Seen<'static> {
+    fn seen(
+        block: Option<u64>,
+        exception: bool,
+        source: &'static str,
+        at_ms: u64,
+    ) -> Seen<'static> {
         Seen {
             block,
             exception,

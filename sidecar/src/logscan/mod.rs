@@ -189,7 +189,11 @@ impl StreamScanner {
         if fed.in_block {
             kind = LineKind::Error;
         }
-        out.extend(fed.finished.into_iter().map(|b| Event::Traceback(traceback(b))));
+        out.extend(
+            fed.finished
+                .into_iter()
+                .map(|b| Event::Traceback(traceback(b))),
+        );
 
         if oom_hit && let Some(m) = oom::classify_candidate(line) {
             kind = LineKind::Error;

@@ -60,16 +60,16 @@ pub(crate) fn classify_candidate(line: &str) -> Option<OomMatch> {
     if has_any(
         line,
         &[
-            "not a failure",              // TF BFC allocator retry warning
-            "pinned memory",              // page-locked host memory (llama.cpp, PyTorch)
-            "host_malloc",                // ggml_cuda_host_malloc: host memory
-            "device:CPU",                 // TF tensor on the CPU device
-            "allocator cpu",              // TF CPU allocator
-            "DefaultCPUAllocator",        // PyTorch host allocator
-            "java.lang.OutOfMemoryError", // JVM heap
-            "JavaScript heap",            // V8 heap
-            "runtime: out of memory",     // Go runtime
-            "XLA:TPU",                    // TPU, not a GPU
+            "not a failure",                    // TF BFC allocator retry warning
+            "pinned memory",                    // page-locked host memory (llama.cpp, PyTorch)
+            "host_malloc",                      // ggml_cuda_host_malloc: host memory
+            "device:CPU",                       // TF tensor on the CPU device
+            "allocator cpu",                    // TF CPU allocator
+            "DefaultCPUAllocator",              // PyTorch host allocator
+            "java.lang.OutOfMemoryError",       // JVM heap
+            "JavaScript heap",                  // V8 heap
+            "runtime: out of memory",           // Go runtime
+            "XLA:TPU",                          // TPU, not a GPU
             "If you are running out of memory", // vLLM's advice at start-up
         ],
     ) {
@@ -83,8 +83,11 @@ pub(crate) fn classify_candidate(line: &str) -> Option<OomMatch> {
     })
 }
 
+/// A framework and whether a line is its GPU OOM message.
+type Rule = (&'static str, fn(&str) -> bool);
+
 fn framework_of(line: &str) -> Option<&'static str> {
-    let rules: &[(&'static str, fn(&str) -> bool)] = &[
+    let rules: &[Rule] = &[
         ("pytorch", |l| {
             has_any(
                 l,
@@ -120,10 +123,14 @@ fn framework_of(line: &str) -> Option<&'static str> {
         ("cufft", |l| l.contains("CUFFT_ALLOC_FAILED")),
         ("tensorflow", |l| l.contains("OOM when allocating tensor")),
         ("xla", xla_failure),
-        ("nccl", |l| l.contains("NCCL WARN Cuda failure 'out of memory'")),
+        ("nccl", |l| {
+            l.contains("NCCL WARN Cuda failure 'out of memory'")
+        }),
         ("tensorrt", tensorrt_failure),
         ("paddle", |l| l.contains("Out of memory error on GPU")),
-        ("mxnet", |l| l.contains("MXNetError") && l.contains("out of memory")),
+        ("mxnet", |l| {
+            l.contains("MXNetError") && l.contains("out of memory")
+        }),
         ("thrust", thrust_failure),
         ("ggml", ggml_buffer_failure),
     ];

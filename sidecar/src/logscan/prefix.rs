@@ -138,17 +138,14 @@ fn source_location(b: &[u8]) -> Option<usize> {
 /// End of the number-like run starting at `i`: digits with single separators between them.
 fn run_end(b: &[u8], mut i: usize) -> usize {
     while i < b.len() {
-        if b[i].is_ascii_digit() {
-            i += 1;
-        } else if matches!(b[i], b'-' | b':' | b'.' | b',' | b'/')
+        let separator = matches!(b[i], b'-' | b':' | b'.' | b',' | b'/')
             && i > 0
             && b[i - 1].is_ascii_digit()
-            && b.get(i + 1).is_some_and(u8::is_ascii_digit)
-        {
-            i += 1;
-        } else {
+            && b.get(i + 1).is_some_and(u8::is_ascii_digit);
+        if !(b[i].is_ascii_digit() || separator) {
             break;
         }
+        i += 1;
     }
     i
 }
@@ -235,8 +232,14 @@ mod tests {
                 "2021-10-15 15:01:44.577626: E external/x.cc:764] failed",
                 "E external/x.cc:764] failed",
             ),
-            ("(node:1684) UnhandledPromiseRejectionWarning: x", "UnhandledPromiseRejectionWarning: x"),
-            ("[UnhandledPromiseRejection: This error originated either by throwing inside of an async function] {", "[UnhandledPromiseRejection: This error originated either by throwing inside of an async function] {"),
+            (
+                "(node:1684) UnhandledPromiseRejectionWarning: x",
+                "UnhandledPromiseRejectionWarning: x",
+            ),
+            (
+                "[UnhandledPromiseRejection: This error originated either by throwing inside of an async function] {",
+                "[UnhandledPromiseRejection: This error originated either by throwing inside of an async function] {",
+            ),
             ("2023-02-22T10:26:10.5600214Z Traceback", "Traceback"),
         ] {
             assert_eq!(&line[generic_len(line)..], rest, "{line}");

@@ -132,11 +132,15 @@ mod tests {
     #[test]
     fn paddle_and_xla_request_forms() {
         assert_eq!(
-            requested_bytes("Out of memory error on GPU 0. Cannot allocate 3.125000GB memory on GPU 0"),
+            requested_bytes(
+                "Out of memory error on GPU 0. Cannot allocate 3.125000GB memory on GPU 0"
+            ),
             Some(3_355_443_200)
         );
         assert_eq!(
-            requested_bytes("Failed to allocate request for 32.00MiB (33554432B) on device ordinal 0"),
+            requested_bytes(
+                "Failed to allocate request for 32.00MiB (33554432B) on device ordinal 0"
+            ),
             Some(33_554_432)
         );
     }

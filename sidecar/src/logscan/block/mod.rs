@@ -25,7 +25,7 @@ use agentlens_crds::text::truncate;
 /// Blocks assembled side by side (interleaved sources); a new one ends the oldest.
 pub const MAX_OPEN: usize = 4;
 /// Lines of other sources after which an open block is taken as finished.
-pub const MAX_FOREIGN: usize = 64;
+pub const MAX_FOREIGN: usize = 32;
 /// The same for a block that already has its exception and only waits for a chained one.
 pub const MAX_FOREIGN_COMPLETE: usize = 8;
 /// Longest exception type kept, in bytes.
@@ -475,7 +475,11 @@ mod tests {
         let b = &got[0];
         assert_eq!(b.truncated_lines, 1);
         assert!(b.lines.iter().all(|l| l.len() <= LIMITS.max_line_bytes));
-        assert!(b.lines[2].ends_with("bytes cut]"), "{}", &b.lines[2][2000..]);
+        assert!(
+            b.lines[2].ends_with("bytes cut]"),
+            "{}",
+            &b.lines[2][2000..]
+        );
         assert_eq!(b.exception, "ValueError");
     }
 
@@ -519,7 +523,13 @@ mod tests {
     #[test]
     fn a_huge_message_is_cut() {
         let line = format!("panic: {}", "y".repeat(100_000));
-        let got = blocks(&[&line, "", "goroutine 1 [running]:", "main.main()", "\t/app/main.go:9 +0x1"]);
+        let got = blocks(&[
+            &line,
+            "",
+            "goroutine 1 [running]:",
+            "main.main()",
+            "\t/app/main.go:9 +0x1",
+        ]);
         assert_eq!(got.len(), 1);
         assert!(got[0].message.len() <= MAX_MESSAGE_BYTES);
     }

@@ -15,12 +15,7 @@ pub(super) fn start(line: &str, at_ms: u64) -> Option<(Open, &str)> {
         return None;
     }
     let header = &line[pos..];
-    let mut open = Open::new(
-        Kind::Rust(State::Tail),
-        Language::Rust,
-        &line[..pos],
-        at_ms,
-    );
+    let mut open = Open::new(Kind::Rust(State::Tail), Language::Rust, &line[..pos], at_ms);
     open.set_exception("panic", "");
     let after = header
         .split_once("' panicked at ")
