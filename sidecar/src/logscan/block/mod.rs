@@ -294,18 +294,21 @@ impl Assembler {
                 });
             }
         }
-        let unprefixed = newest_first().find(|(_, o)| o.prefix.is_empty());
-        // Only a line without a prefix of its own: one with another prefix is another source.
-        let header_only = newest_first()
-            .find(|(_, o)| o.lines.len() == 1)
-            .filter(|_| prefix::generic_len(line) == 0);
-        unprefixed
-            .map(|(index, _)| (index, false))
-            .or(header_only.map(|(index, _)| (index, true)))
-            .map(|(index, drop_prefix)| Route {
+        if let Some((index, _)) = newest_first().find(|(_, o)| o.prefix.is_empty()) {
+            return Some(Route {
                 index,
                 body_start: 0,
-                drop_prefix,
+                drop_prefix: false,
+            });
+        }
+        // Only a line without a prefix of its own: one with another prefix is another source.
+        newest_first()
+            .find(|(_, o)| o.lines.len() == 1)
+            .filter(|_| prefix::generic_len(line) == 0)
+            .map(|(index, _)| Route {
+                index,
+                body_start: 0,
+                drop_prefix: true,
             })
     }
 
