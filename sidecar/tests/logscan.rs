@@ -158,6 +158,11 @@ const GPU_OOM: &[OomRow] = &[
     ("libtorch_c10_outofmemoryerror_terminate", "pytorch", || {
         mib(212.0)
     }),
+    (
+        "onnxruntime_cublas_then_bfc_arena_cuda_named",
+        "cublas",
+        || None,
+    ),
 ];
 
 #[test]
@@ -800,4 +805,25 @@ fn a_megabyte_repr_in_a_traceback_is_stored_bounded_and_counted() {
     assert!(b.lines.iter().map(String::len).sum::<usize>() <= cfg.max_block_bytes);
     assert_eq!(b.truncated_lines, 2, "both long lines cut and counted");
     assert_eq!(b.lines.len() + b.omitted_lines, 4);
+}
+
+#[test]
+fn onnxruntime_arena_failures_count_where_the_cuda_provider_was_named() {
+    let gpu = cases(include_str!("data/logscan/gpu-oom.log"));
+    let cpu = cases(include_str!("data/logscan/not-gpu-oom.log"));
+    // The two failures of the real report, a minute apart (two runs).
+    let two_runs: Timed = gpu["onnxruntime_cublas_then_bfc_arena_cuda_named"]
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (if i < 2 { 0 } else { 60_000 }, l.clone()))
+        .collect();
+    let (ooms, _) = scan_timed(&two_runs);
+    let got: Vec<(&str, Option<u64>)> = ooms
+        .iter()
+        .map(|o| (o.framework, o.requested_bytes))
+        .collect();
+    assert_eq!(got, [("cublas", None), ("onnxruntime", Some(13_111_296))]);
+    // The same arena failure in a stream that never named the CUDA provider: not counted.
+    let (ooms, _) = scan(&cpu["onnxruntime_bfc_arena_cpu"]);
+    assert!(ooms.is_empty());
 }

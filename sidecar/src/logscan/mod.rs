@@ -105,6 +105,7 @@ enum Trigger {
     Oom,
     Block,
     Level,
+    CudaProvider,
 }
 
 const BLOCK_TRIGGERS: &[&str] = &[
@@ -128,6 +129,7 @@ fn automaton() -> Option<&'static (AhoCorasick, Vec<Trigger>)> {
             (oom::TRIGGERS, Trigger::Oom),
             (BLOCK_TRIGGERS, Trigger::Block),
             (LEVEL_TRIGGERS, Trigger::Level),
+            (oom::CUDA_PROVIDER, Trigger::CudaProvider),
         ] {
             for p in set {
                 patterns.push(*p);
@@ -145,6 +147,9 @@ pub struct StreamScanner {
     cfg: ScanConfig,
     assembler: block::Assembler,
     episodes: episode::Episodes,
+    /// The stream named ONNX Runtime's CUDA execution provider (its arena failures are then
+    /// GPU OOM).
+    cuda_provider: bool,
 }
 
 impl StreamScanner {
@@ -158,6 +163,7 @@ impl StreamScanner {
                 max_line_bytes: cfg.max_stored_line_bytes,
             }),
             episodes: episode::Episodes::default(),
+            cuda_provider: false,
         }
     }
 
@@ -170,6 +176,7 @@ impl StreamScanner {
                     Some(Trigger::Oom) => oom_hit = true,
                     Some(Trigger::Block) => block_hit = true,
                     Some(Trigger::Level) => level_hit = true,
+                    Some(Trigger::CudaProvider) => self.cuda_provider = true,
                     None => {}
                 }
             }
@@ -195,7 +202,7 @@ impl StreamScanner {
                 .map(|b| Event::Traceback(traceback(b))),
         );
 
-        if oom_hit && let Some(m) = oom::classify_candidate(line) {
+        if oom_hit && let Some(m) = oom::classify_candidate(line, self.cuda_provider) {
             kind = LineKind::Error;
             let cut = prefix::generic_len(line);
             let (head, text) = line.split_at(cut);

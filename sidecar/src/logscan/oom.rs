@@ -37,6 +37,20 @@ pub(crate) const TRIGGERS: &[&str] = &[
     "Requested amount of GPU memory",
     "that can be stored in KV cache",
     "To serve at least one request with the model",
+    ARENA_FAILURE,
+];
+
+/// ONNX Runtime's arena failure names no device: a GPU OOM only in a stream that named the
+/// CUDA execution provider (see [`CUDA_PROVIDER`]).
+const ARENA_FAILURE: &str = "Failed to allocate memory for requested buffer";
+
+/// How ONNX Runtime logs name its CUDA execution provider: the provider, its source paths in
+/// error messages (Windows and Linux builds), its arena.
+pub(crate) const CUDA_PROVIDER: &[&str] = &[
+    "CUDAExecutionProvider",
+    "providers\\cuda\\",
+    "providers/cuda/",
+    "BFCArena for Cuda",
 ];
 
 fn triggers() -> Option<&'static AhoCorasick> {
@@ -44,18 +58,21 @@ fn triggers() -> Option<&'static AhoCorasick> {
     AC.get_or_init(|| AhoCorasick::new(TRIGGERS).ok()).as_ref()
 }
 
-/// Classifies one line (already decoded; any prefix may remain).
+/// Classifies one line (already decoded; any prefix may remain), without the context of its
+/// stream.
 pub fn classify(line: &str) -> Option<OomMatch> {
     let ac = triggers()?;
     ac.find(line)?;
-    classify_candidate(line)
+    classify_candidate(line, false)
 }
 
 fn has_any(line: &str, needles: &[&str]) -> bool {
     needles.iter().any(|n| line.contains(n))
 }
 
-pub(crate) fn classify_candidate(line: &str) -> Option<OomMatch> {
+/// Classifies a line that contains a trigger; `cuda_provider` says whether its stream named
+/// ONNX Runtime's CUDA execution provider before.
+pub(crate) fn classify_candidate(line: &str, cuda_provider: bool) -> Option<OomMatch> {
     // Explicitly not failures, or not device memory.
     if has_any(
         line,
@@ -75,7 +92,10 @@ pub(crate) fn classify_candidate(line: &str) -> Option<OomMatch> {
     ) {
         return None;
     }
-    let framework = framework_of(line)?;
+    let framework = framework_of(line).or_else(|| {
+        (cuda_provider && line.contains(ARENA_FAILURE) && line.contains("BFCArena"))
+            .then_some("onnxruntime")
+    })?;
     Some(OomMatch {
         framework,
         requested_bytes: requested_bytes(line),
