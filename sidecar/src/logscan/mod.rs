@@ -105,7 +105,6 @@ enum Trigger {
     Oom,
     Block,
     Level,
-    CudaProvider,
 }
 
 const BLOCK_TRIGGERS: &[&str] = &[
@@ -129,7 +128,6 @@ fn automaton() -> Option<&'static (AhoCorasick, Vec<Trigger>)> {
             (oom::TRIGGERS, Trigger::Oom),
             (BLOCK_TRIGGERS, Trigger::Block),
             (LEVEL_TRIGGERS, Trigger::Level),
-            (oom::CUDA_PROVIDER, Trigger::CudaProvider),
         ] {
             for p in set {
                 patterns.push(*p);
@@ -171,15 +169,19 @@ impl StreamScanner {
     pub fn scan(&mut self, line: &str, at_ms: u64, out: &mut Vec<Event>) -> LineKind {
         let (mut oom_hit, mut block_hit, mut level_hit) = (false, false, false);
         if let Some((ac, kinds)) = automaton() {
-            for m in ac.find_overlapping_iter(line) {
+            for m in ac.find_iter(line) {
                 match kinds.get(m.pattern().as_usize()) {
                     Some(Trigger::Oom) => oom_hit = true,
                     Some(Trigger::Block) => block_hit = true,
                     Some(Trigger::Level) => level_hit = true,
-                    Some(Trigger::CudaProvider) => self.cuda_provider = true,
                     None => {}
                 }
             }
+        }
+        // Looked for only in lines that matter anyway: ONNX Runtime names its provider in
+        // error and warning lines (`[ONNXRuntimeError] … providers\cuda\cuda_call.cc`).
+        if (oom_hit || block_hit || level_hit) && !self.cuda_provider {
+            self.cuda_provider = oom::names_cuda_provider(line);
         }
         let mut kind = if level_hit {
             LineKind::Error

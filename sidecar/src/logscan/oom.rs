@@ -46,12 +46,18 @@ const ARENA_FAILURE: &str = "Failed to allocate memory for requested buffer";
 
 /// How ONNX Runtime logs name its CUDA execution provider: the provider, its source paths in
 /// error messages (Windows and Linux builds), its arena.
-pub(crate) const CUDA_PROVIDER: &[&str] = &[
+const CUDA_PROVIDER: &[&str] = &[
     "CUDAExecutionProvider",
     "providers\\cuda\\",
     "providers/cuda/",
     "BFCArena for Cuda",
 ];
+
+/// Whether a line shows ONNX Runtime running its CUDA execution provider (not the warning
+/// that it is unavailable).
+pub(crate) fn names_cuda_provider(line: &str) -> bool {
+    has_any(line, CUDA_PROVIDER) && !line.contains("not in available provider names")
+}
 
 fn triggers() -> Option<&'static AhoCorasick> {
     static AC: OnceLock<Option<AhoCorasick>> = OnceLock::new();
