@@ -5,7 +5,9 @@
 //! report is one OOM event (see [`episode`]): a traceback block, or the lines one failure
 //! prints (llama.cpp's two lines, TensorFlow's allocator retries, vLLM's workers repeating the
 //! same error) within [`ScanConfig::oom_merge_ms`] of its first line; ten separate tracebacks
-//! are ten events however close. Everything kept is bounded in lines and bytes.
+//! are ten events however close. ONNX Runtime's arena failures, which name no device, count
+//! in a stream that named its CUDA execution provider. Everything kept is bounded in lines and
+//! bytes.
 
 pub mod block;
 pub mod episode;
