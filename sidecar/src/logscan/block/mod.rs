@@ -16,8 +16,11 @@
 mod go;
 mod jvm;
 mod node;
+mod open;
 mod python;
 mod rust;
+
+use open::{MARKER_BYTES, Open, push_line};
 
 use super::prefix;
 use agentlens_crds::text::truncate;
@@ -108,56 +111,6 @@ pub(super) enum Kind {
         want_frame: bool,
     },
     Rust(rust::State),
-}
-
-/// A block being assembled.
-#[derive(Debug)]
-pub(super) struct Open {
-    id: u64,
-    kind: Kind,
-    language: Language,
-    prefix: String,
-    exception: String,
-    message: String,
-    frame: Option<String>,
-    lines: Vec<String>,
-    bytes: usize,
-    omitted_lines: usize,
-    truncated_lines: usize,
-    started_ms: u64,
-    last_ms: u64,
-    foreign: usize,
-}
-
-impl Open {
-    fn new(kind: Kind, language: Language, prefix: &str, at_ms: u64) -> Self {
-        Self {
-            id: 0,
-            kind,
-            language,
-            // A "prefix" longer than any logger's is output glued in front (a progress bar).
-            prefix: if prefix.len() <= prefix::MAX_PREFIX_BYTES {
-                prefix.to_string()
-            } else {
-                String::new()
-            },
-            exception: String::new(),
-            message: String::new(),
-            frame: None,
-            lines: Vec::new(),
-            bytes: 0,
-            omitted_lines: 0,
-            truncated_lines: 0,
-            started_ms: at_ms,
-            last_ms: at_ms,
-            foreign: 0,
-        }
-    }
-
-    fn set_exception(&mut self, exception: &str, message: &str) {
-        self.exception = truncate(exception, MAX_EXCEPTION_BYTES);
-        self.message = truncate(message, MAX_MESSAGE_BYTES);
-    }
 }
 
 /// What a line does to the block it was routed to.
@@ -396,33 +349,6 @@ fn continue_block(open: &mut Open, b: &str, limits: Limits, at_ms: u64) -> Step 
     step
 }
 
-/// Room kept at the end of a cut line for the marker.
-const MARKER_BYTES: usize = 32;
-
-/// Keeps a line within the block's limits, counting what does not fit.
-fn push_line(open: &mut Open, body: &str, limits: Limits, at_ms: u64) {
-    open.last_ms = at_ms;
-    if open.lines.len() >= limits.max_lines || open.bytes >= limits.max_bytes {
-        open.omitted_lines += 1;
-        return;
-    }
-    let stored = if body.len() <= limits.max_line_bytes {
-        body.to_string()
-    } else {
-        let mut kept = truncate(body, limits.max_line_bytes - MARKER_BYTES);
-        let cut = body.len() - kept.len();
-        kept.push_str(&format!("… [{cut} bytes cut]"));
-        open.truncated_lines += 1;
-        kept
-    };
-    if open.bytes + stored.len() > limits.max_bytes {
-        open.omitted_lines += 1;
-        return;
-    }
-    open.bytes += stored.len();
-    open.lines.push(stored);
-}
-
 fn finish(open: Open) -> Option<Block> {
     let confirmed = match open.kind {
         Kind::Candidate => false,
@@ -446,94 +372,4 @@ fn finish(open: Open) -> Option<Block> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const LIMITS: Limits = Limits {
-        max_lines: 200,
-        max_bytes: 64 << 10,
-        max_line_bytes: 2 << 10,
-    };
-
-    fn blocks(lines: &[&str]) -> Vec<Block> {
-        let mut a = Assembler::new(LIMITS);
-        let mut out = Vec::new();
-        for l in lines {
-            out.extend(a.feed(l, 0, true).finished);
-        }
-        out.extend(a.flush());
-        out
-    }
-
-    #[test]
-    fn a_huge_repr_in_a_frame_is_cut_and_counted() {
-        let repr = format!("    x = {}", "[1.0, ".repeat(250_000));
-        let got = blocks(&[
-            "Traceback (most recent call last):",
-            "  File \"/app/agent.py\", line 3, in <module>",
-            &repr,
-            "ValueError: bad",
-        ]);
-        assert_eq!(got.len(), 1);
-        let b = &got[0];
-        assert_eq!(b.truncated_lines, 1);
-        assert!(b.lines.iter().all(|l| l.len() <= LIMITS.max_line_bytes));
-        assert!(
-            b.lines[2].ends_with("bytes cut]"),
-            "{}",
-            &b.lines[2][2000..]
-        );
-        assert_eq!(b.exception, "ValueError");
-    }
-
-    #[test]
-    fn a_block_keeps_at_most_its_bytes() {
-        let frame = format!("  File \"/app/{}.py\", line 1, in f", "x".repeat(1_500));
-        let mut lines = vec!["Traceback (most recent call last):".to_string()];
-        lines.extend(std::iter::repeat_n(frame, 100));
-        lines.push("RecursionError: maximum recursion depth exceeded".into());
-        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
-        let got = blocks(&refs);
-        let b = &got[0];
-        let kept: usize = b.lines.iter().map(String::len).sum();
-        assert!(kept <= LIMITS.max_bytes, "{kept}");
-        assert_eq!(b.lines.len() + b.omitted_lines, 102);
-        assert!(b.omitted_lines > 50);
-        assert_eq!(b.exception, "RecursionError");
-    }
-
-    #[test]
-    fn a_finished_traceback_waits_only_a_few_foreign_records_for_its_chain() {
-        let mut a = Assembler::new(LIMITS);
-        let mut done = Vec::new();
-        for l in [
-            "Traceback (most recent call last):",
-            "  File \"/app/a.py\", line 1, in <module>",
-            "KeyError: 'x'",
-        ] {
-            done.extend(a.feed(l, 0, true).finished);
-        }
-        let record = "2024-05-01T12:00:00.1Z INFO tick";
-        for _ in 0..MAX_FOREIGN_COMPLETE {
-            done.extend(a.feed(record, 0, false).finished);
-        }
-        assert!(done.is_empty());
-        done.extend(a.feed(record, 0, false).finished);
-        assert_eq!(done.len(), 1);
-        assert_eq!(done[0].lines.len(), 3, "the records are not part of it");
-    }
-
-    #[test]
-    fn a_huge_message_is_cut() {
-        let line = format!("panic: {}", "y".repeat(100_000));
-        let got = blocks(&[
-            &line,
-            "",
-            "goroutine 1 [running]:",
-            "main.main()",
-            "\t/app/main.go:9 +0x1",
-        ]);
-        assert_eq!(got.len(), 1);
-        assert!(got[0].message.len() <= MAX_MESSAGE_BYTES);
-    }
-}
+mod tests;
