@@ -14,7 +14,7 @@ ms() { date +%s%3N; }
 scan=$(taskset -c 0 "$EX/bench_logscan" "$LOG" 500)
 lines=$(sed -E 's/.*lines=([0-9]+).*/\1/' <<<"$scan")
 lps=$(sed -E 's/.*lines_per_second=([0-9]+).*/\1/' <<<"$scan")
-pattern='out of memory|Out of memory|OUT_OF_MEMORY|OutOfMemory|MemoryAllocation|ALLOC_FAILED|OOM when allocating|No available memory for the cache blocks|failed to allocate |Traceback \(most recent call last\)|panicked at |panic: |fatal error: |Exception|Error|Throwable|ERROR|FATAL|CRITICAL'
+pattern='out of memory|Out of memory|OUT_OF_MEMORY|OutOfMemory|MemoryAllocation|ALLOC_FAILED|OOM when allocating|No available memory for the cache blocks|failed to allocate |Failed to allocate request for|Requested amount of GPU memory|that can be stored in KV cache|To serve at least one request with the model|Traceback \(most recent call last\)|panicked at |panic: |fatal error: |Exception|Error|Throwable|UnhandledPromiseRejection|ERROR|FATAL|CRITICAL'
 # (output captured: GNU grep stops at the first match when stdout is /dev/null)
 t0=$(ms); grep_count=$(LC_ALL=C taskset -c 0 grep -cE "$pattern" "$LOG"); t1=$(ms)
 grep_lps=$(( lines * 1000 / ( (t1 - t0) > 0 ? (t1 - t0) : 1 ) ))

@@ -25,21 +25,12 @@ fn cases(text: &str) -> BTreeMap<String, Vec<String>> {
 
 /// Runs a case through one stream scanner, lines 10 ms apart.
 fn scan(lines: &[String]) -> (Vec<GpuOom>, Vec<Traceback>) {
-    let mut s = StreamScanner::new(ScanConfig::default());
-    let mut events = Vec::new();
-    for (i, l) in lines.iter().enumerate() {
-        s.scan(l, i as u64 * 10, &mut events);
-    }
-    s.finish(&mut events);
-    let mut ooms = Vec::new();
-    let mut tbs = Vec::new();
-    for e in events {
-        match e {
-            Event::GpuOom(o) => ooms.push(o),
-            Event::Traceback(t) => tbs.push(t),
-        }
-    }
-    (ooms, tbs)
+    let timed: Vec<(u64, String)> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (i as u64 * 10, l.clone()))
+        .collect();
+    scan_timed(&timed)
 }
 
 fn mib(x: f64) -> Option<u64> {
@@ -116,6 +107,62 @@ const GPU_OOM: &[OomRow] = &[
     ("tf_cuda_driver_oom_with_bfc_retries", "tensorflow", || {
         Some(2_282_521_344)
     }),
+    ("nccl_cuda_failure_enqueue_repeated", "nccl", || None),
+    ("nccl_alloc_cuda_calloc_p2p", "nccl", || None),
+    ("nccl_enqueue_open_sora", "nccl", || None),
+    ("tensorrt_cuda_runtime_oom_deserialize", "tensorrt", || None),
+    ("tensorrt_cuda_error_in_allocate_build", "tensorrt", || None),
+    (
+        "tensorrt_error_code_2_outofmemory_glob_writer",
+        "tensorrt",
+        || None,
+    ),
+    (
+        "tensorrt_default_allocator_cuda_runtime",
+        "tensorrt",
+        || None,
+    ),
+    (
+        "onnxruntime_tensorrt_ep_cuda_error_in_allocate",
+        "tensorrt",
+        || None,
+    ),
+    ("paddle_resource_exhausted_gpu0", "paddle", || gib(3.125)),
+    (
+        "paddle_resource_exhausted_allocated_and_available",
+        "paddle",
+        || mib(98.000244),
+    ),
+    ("jax_failed_to_allocate_request_ordinal", "xla", || {
+        Some(33_554_432)
+    }),
+    ("vllm_kv_cache_max_seq_len_worker_prefixed", "vllm", || None),
+    ("vllm_kv_cache_max_seq_len_qwen", "vllm", || None),
+    ("vllm_kv_cache_max_seq_len_bare_line", "vllm", || None),
+    ("vllm_v1_kv_cache_needed_wrapped_xpu", "vllm", || None),
+    ("vllm_worker_rank_prefixed_cuda_error_oom", "cuda", || None),
+    (
+        "torch_rank_prefixed_then_other_rank_traceback",
+        "pytorch",
+        || gib(2.63),
+    ),
+    ("mxnet_cudamalloc_retry_wrapped_traceback", "mxnet", || None),
+    ("mxnet_cudamalloc_failed_stack_trace", "mxnet", || None),
+    ("mxnet_softmax_cudamalloc_in_traceback", "mxnet", || None),
+    (
+        "thrust_bad_alloc_cuda_error_memory_allocation",
+        "thrust",
+        || None,
+    ),
+    ("thrust_bad_alloc_out_of_memory", "thrust", || None),
+    ("libtorch_c10_outofmemoryerror_terminate", "pytorch", || {
+        mib(212.0)
+    }),
+    (
+        "onnxruntime_cublas_then_bfc_arena_cuda_named",
+        "cublas",
+        || None,
+    ),
 ];
 
 #[test]
@@ -390,6 +437,62 @@ const BLOCKS: &[BlockRow] = &[
         Some("wrapSafe (internal/modules/cjs/loader.js:1125:15)"),
         false,
     ),
+    (
+        "py_ci_timestamp_on_every_line",
+        Language::Python,
+        "KeyError",
+        "u'rustc-dev-guide'",
+        Some("publish_toolstate.py\", line 205, in update_latest"),
+        false,
+    ),
+    (
+        "java_cri_o_prefix_on_every_line",
+        Language::Java,
+        "org.springframework.web.client.HttpClientErrorException$NotFound",
+        "404 Not Found",
+        Some("HttpClientErrorException.create(HttpClientErrorException.java:113)"),
+        false,
+    ),
+    (
+        "py_exception_ignored_in_frameless",
+        Language::Python,
+        "TypeError",
+        "__del__() missing 1 required positional argument",
+        Some("Exception ignored in: <bound method ApiAttribute.__del__"),
+        false,
+    ),
+    (
+        "py_exception_ignored_in_with_traceback",
+        Language::Python,
+        "AttributeError",
+        "'NoneType' object has no attribute 'is_available'",
+        Some("hf_lm.py\", line 555, in cleanup_resources"),
+        false,
+    ),
+    (
+        "node_unhandled_rejection_frameless",
+        Language::Node,
+        "UnhandledPromiseRejection",
+        "This error originated either by throwing",
+        None,
+        false,
+    ),
+    (
+        "node_unhandled_rejection_warning_frameless",
+        Language::Node,
+        "UnhandledPromiseRejectionWarning",
+        "#<Object>",
+        None,
+        false,
+    ),
+    (
+        "node_unhandled_rejection_warning_with_frames",
+        Language::Node,
+        "TypeError",
+        "Cannot read property 'finished' of undefined",
+        Some("tahoma.js:105:42"),
+        false,
+    ),
 ];
 
 #[test]
@@ -521,4 +624,206 @@ fn invalid_utf8_and_binary_noise_degrade_to_text() {
     let mut ev = Vec::new();
     s.scan(&text, 0, &mut ev);
     assert!(matches!(ev.as_slice(), [Event::GpuOom(o)] if o.framework == "cuda"));
+}
+
+/// The real PyTorch OOM traceback (H200), its lines.
+fn h200() -> Vec<String> {
+    include_str!("data/logscan/torch-cuda-oom-h200.stderr")
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Lines with the time (ms) each is seen at.
+type Timed = Vec<(u64, String)>;
+
+/// Runs timed lines through one scanner; returns (OOM events, tracebacks).
+fn scan_timed(lines: &[(u64, String)]) -> (Vec<GpuOom>, Vec<Traceback>) {
+    let mut s = StreamScanner::new(ScanConfig::default());
+    let mut events = Vec::new();
+    for (at, l) in lines {
+        s.scan(l, *at, &mut events);
+    }
+    s.finish(&mut events);
+    let (mut ooms, mut tbs) = (Vec::new(), Vec::new());
+    for e in events {
+        match e {
+            Event::GpuOom(o) => ooms.push(o),
+            Event::Traceback(t) => tbs.push(t),
+        }
+    }
+    (ooms, tbs)
+}
+
+#[test]
+fn one_oom_event_per_error_report() {
+    let tb = h200();
+    let message = tb.last().unwrap().clone();
+    // (case, lines with their time in ms, OOM events, tracebacks)
+    let storm: Vec<(u64, String)> = (0..10u64)
+        .flat_map(|i| tb.iter().map(move |l| (i * 1_500, l.clone())))
+        .collect();
+    let slow_block: Vec<(u64, String)> = tb
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (i as u64 * 5_000, l.clone()))
+        .collect();
+    let mut relogged: Vec<(u64, String)> = tb.iter().map(|l| (0, l.clone())).collect();
+    relogged.push((20, format!("ERROR:root:{message}")));
+    relogged.push((30, message.clone()));
+    let mut twice_a_minute_apart = relogged.clone();
+    twice_a_minute_apart.extend(tb.iter().map(|l| (60_000, l.clone())));
+    let rows: &[(&str, Timed, usize, usize)] = &[
+        ("ten tracebacks 1.5 s apart", storm, 10, 10),
+        ("one traceback printed over 10 s", slow_block, 1, 1),
+        ("a traceback and its message logged again", relogged, 1, 1),
+        (
+            "the same failure a minute later",
+            twice_a_minute_apart,
+            2,
+            2,
+        ),
+    ];
+    for (name, lines, want_ooms, want_tbs) in rows {
+        let (ooms, tbs) = scan_timed(lines);
+        assert_eq!((ooms.len(), tbs.len()), (*want_ooms, *want_tbs), "{name}");
+    }
+}
+
+/// Prefixes a case's lines the way a logging layer does, `stamp(i)` for line `i`.
+fn prefixed(lines: &[String], stamp: impl Fn(usize) -> String) -> Vec<String> {
+    lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| format!("{}{l}", stamp(i)))
+        .collect()
+}
+
+/// Alternates the lines of two sources, as two ranks writing to one pipe do.
+fn interleave(a: &[String], b: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    for i in 0..a.len().max(b.len()) {
+        out.extend(a.get(i).cloned());
+        out.extend(b.get(i).cloned());
+    }
+    out
+}
+
+#[test]
+fn real_blocks_under_prefixes_and_interleaving() {
+    let data = cases(include_str!("data/logscan/error-blocks.log"));
+    let chained = &data["py_raise_from_direct_cause"];
+    let go = &data["go_nil_pointer_main"];
+    let tb = h200();
+    // CRI (containerd) prefix: RFC 3339 nanoseconds lose trailing zeros, so its length varies.
+    let cri = |i: usize| format!("2024-05-01T12:00:00.{}Z stderr F ", 1_000_000 + i * 10);
+    let rank = |r: u32| move |_| format!("[rank{r}]: ");
+    let ray = |_| "(LLMRayActor pid=20770) ERROR 06-28 06:11:45 worker_base.py:145] ".to_string();
+    // Real log records of other sources between the lines of one traceback.
+    let foreign = [
+        "2025-08-19T14:26:55.887890093Z INFO:     187.115.194.5:0 - \"POST /auth/login HTTP/1.1\" 200 OK",
+        "INFO 11-27 08:00:01 [engine.py:301] Avg prompt throughput: 1843.2 tokens/s",
+    ];
+    let mut with_foreign = chained.clone();
+    with_foreign.insert(3, foreign[0].to_string());
+    with_foreign.insert(6, foreign[1].to_string());
+    // (case, lines, exceptions of the blocks found, sorted)
+    let rows: Vec<(&str, Vec<String>, Vec<&str>)> = vec![
+        (
+            "cri prefix, varying length",
+            prefixed(&tb, cri),
+            vec!["torch.OutOfMemoryError"],
+        ),
+        (
+            "go panic under a cri prefix",
+            prefixed(go, cri),
+            vec!["runtime error"],
+        ),
+        (
+            "ray actor and vllm logger prefix",
+            prefixed(chained, ray),
+            vec!["RuntimeError"],
+        ),
+        (
+            "log records between the frames",
+            with_foreign,
+            vec!["RuntimeError"],
+        ),
+        (
+            "two ranks interleaved",
+            interleave(&prefixed(chained, rank(0)), &prefixed(&tb, rank(1))),
+            vec!["RuntimeError", "torch.OutOfMemoryError"],
+        ),
+        (
+            "a traceback and a go panic of two ranks",
+            interleave(&prefixed(go, rank(3)), &prefixed(chained, rank(2))),
+            vec!["RuntimeError", "runtime error"],
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (name, lines, want) in &rows {
+        let (ooms, tbs) = scan(lines);
+        let mut got: Vec<&str> = tbs.iter().map(|t| t.block.exception.as_str()).collect();
+        got.sort_unstable();
+        if got != *want {
+            failures.push(format!("{name}: blocks {got:?}, want {want:?}"));
+        }
+        let want_ooms = usize::from(want.contains(&"torch.OutOfMemoryError"));
+        if ooms.len() != want_ooms {
+            failures.push(format!("{name}: {} OOM events", ooms.len()));
+        }
+        // The frames were read without their prefix.
+        if tbs
+            .iter()
+            .any(|t| t.block.frame.as_deref().is_none_or(|f| f.contains("rank")))
+        {
+            failures.push(format!(
+                "{name}: frames {:?}",
+                tbs.iter().map(|t| &t.block.frame).collect::<Vec<_>>()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn a_megabyte_repr_in_a_traceback_is_stored_bounded_and_counted() {
+    let cfg = ScanConfig::default();
+    let repr = format!("[{}]", "0.123456789, ".repeat(120_000)); // ~1.5 MB
+    let lines = [
+        "Traceback (most recent call last):".to_string(),
+        "  File \"/app/agent.py\", line 12, in <module>".to_string(),
+        format!("    score(batch={repr})"),
+        format!("ValueError: cannot score {repr}"),
+    ];
+    let (_, tbs) = scan(&lines);
+    assert_eq!(tbs.len(), 1);
+    let b = &tbs[0].block;
+    assert_eq!(b.exception, "ValueError");
+    assert!(b.message.len() <= 512, "{}", b.message.len());
+    assert!(b.lines.iter().all(|l| l.len() <= cfg.max_stored_line_bytes));
+    assert!(b.lines.iter().map(String::len).sum::<usize>() <= cfg.max_block_bytes);
+    assert_eq!(b.truncated_lines, 2, "both long lines cut and counted");
+    assert_eq!(b.lines.len() + b.omitted_lines, 4);
+}
+
+#[test]
+fn onnxruntime_arena_failures_count_where_the_cuda_provider_was_named() {
+    let gpu = cases(include_str!("data/logscan/gpu-oom.log"));
+    let cpu = cases(include_str!("data/logscan/not-gpu-oom.log"));
+    // The two failures of the real report, a minute apart (two runs).
+    let two_runs: Timed = gpu["onnxruntime_cublas_then_bfc_arena_cuda_named"]
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (if i < 2 { 0 } else { 60_000 }, l.clone()))
+        .collect();
+    let (ooms, _) = scan_timed(&two_runs);
+    let got: Vec<(&str, Option<u64>)> = ooms
+        .iter()
+        .map(|o| (o.framework, o.requested_bytes))
+        .collect();
+    assert_eq!(got, [("cublas", None), ("onnxruntime", Some(13_111_296))]);
+    // The same arena failure in a stream that never named the CUDA provider: not counted.
+    let (ooms, _) = scan(&cpu["onnxruntime_bfc_arena_cpu"]);
+    assert!(ooms.is_empty());
 }

@@ -71,6 +71,7 @@ pub fn frame_language(frame: &str) -> Option<Language> {
 /// `None` when the line is not shaped like one (the block was not a traceback after all).
 pub fn python_exception(line: &str) -> Option<(String, String)> {
     let line = line.trim();
+    // Class names are CamelCase: `INFO: …` and `RESOURCE_EXHAUSTED: …` are not exceptions.
     let is_type = |t: &str| {
         !t.is_empty()
             && t.chars()
@@ -78,6 +79,9 @@ pub fn python_exception(line: &str) -> Option<(String, String)> {
                 .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
             && t.chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+            && t.rsplit('.')
+                .next()
+                .is_some_and(|last| last.bytes().any(|c| c.is_ascii_lowercase()))
     };
     match line.split_once(": ") {
         Some((t, m)) if is_type(t) => Some((truncate(t, 256), truncate(m, 512))),
@@ -112,6 +116,15 @@ pub fn normalise(frame: &str) -> String {
             };
             f = format!("{head}{}", &f[pos + marker.len()..]);
         }
+    }
+    // Python reprs: `<function LanguageModel.__del__ at 0x125a1273a340>`.
+    if let Some(pos) = f.find(" at 0x")
+        && f.ends_with('>')
+    {
+        let end = f[pos + 6..]
+            .find(|c: char| !c.is_ascii_hexdigit())
+            .map_or(f.len(), |e| pos + 6 + e);
+        f.replace_range(pos + 6..end, "…");
     }
     // Go: `main.go:69 +0x1af`, `(0xc000228000, 0xa1)`.
     if let Some(pos) = f.find(" +0x") {
@@ -162,6 +175,11 @@ mod tests {
             Some(("KeyboardInterrupt".into(), String::new()))
         );
         assert_eq!(python_exception("/usr/lib/x.py in f(a, b)"), None);
+        assert_eq!(python_exception("INFO: 127.0.0.1 - GET /"), None);
+        assert_eq!(
+            python_exception("RESOURCE_EXHAUSTED: Out of memory while trying to allocate"),
+            None
+        );
     }
 
     #[test]
@@ -173,6 +191,10 @@ mod tests {
             "File \"torch/nn/modules/linear.py\", line 114, in forward"
         );
         assert_eq!(normalise("\t/app/main.go:69 +0x1af"), "/app/main.go:69");
+        assert_eq!(
+            normalise("Exception ignored in: <function LanguageModel.__del__ at 0x125a1273a340>"),
+            "Exception ignored in: <function LanguageModel.__del__ at 0x…>"
+        );
         assert_eq!(
             normalise("main.ReadRoutines(0xc000228000, 0xa1, 0x200)"),
             "main.ReadRoutines(…)"

@@ -1,14 +1,20 @@
 //! Log analysis: what a log line means. Pure and synchronous: lines in, events out.
 //!
 //! Per stream (a container's stdout, stderr, a followed file) one [`StreamScanner`] assembles
-//! multi-line error blocks into [`Traceback`]s and finds GPU out-of-memory errors. OOM lines
-//! of one stream less than [`ScanConfig::oom_merge_ms`] apart are one event: frameworks print
-//! several lines for one failure (llama.cpp's two lines, TensorFlow's allocator retries, a
-//! traceback that repeats the message).
+//! multi-line error blocks into [`Traceback`]s and finds GPU out-of-memory errors. One error
+//! report is one OOM event (see [`episode`]): a traceback block, or the lines one failure
+//! prints (llama.cpp's two lines, TensorFlow's allocator retries, vLLM's workers repeating the
+//! same error) within [`ScanConfig::oom_merge_ms`] of its first line; ten separate tracebacks
+//! are ten events however close. ONNX Runtime's arena failures, which name no device, count
+//! in a stream that named its CUDA execution provider. Everything kept is bounded in lines and
+//! bytes.
 
 pub mod block;
+pub mod episode;
 pub mod frame;
 pub mod oom;
+pub mod prefix;
+pub mod size;
 pub mod split;
 
 use std::sync::OnceLock;
@@ -24,7 +30,12 @@ pub use split::{Line, LineSplitter};
 pub struct ScanConfig {
     /// Lines kept per error block; the rest are counted.
     pub max_block_lines: usize,
-    /// OOM lines closer than this (ms) in one stream are one event.
+    /// Bytes of lines kept per error block; the rest are counted.
+    pub max_block_bytes: usize,
+    /// Bytes kept of one line of an error block; a longer line is cut, marked and counted.
+    pub max_stored_line_bytes: usize,
+    /// Lines of one error report within this (ms) of its first line are one OOM event (a new
+    /// traceback is a new event however close).
     pub oom_merge_ms: u64,
     /// An open block with no new line for this long (ms) is finished.
     pub idle_ms: u64,
@@ -36,6 +47,8 @@ impl Default for ScanConfig {
     fn default() -> Self {
         Self {
             max_block_lines: 200,
+            max_block_bytes: 64 << 10,
+            max_stored_line_bytes: 2 << 10,
             oom_merge_ms: 2_000,
             idle_ms: 1_000,
             max_line_bytes: 1 << 20,
@@ -73,7 +86,7 @@ pub struct Traceback {
 /// What the scanner found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// A GPU out-of-memory error (first line of an episode).
+    /// A GPU out-of-memory error (first line of an error report).
     GpuOom(GpuOom),
     /// A finished error block.
     Traceback(Traceback),
@@ -104,6 +117,7 @@ const BLOCK_TRIGGERS: &[&str] = &[
     "Exception",
     "Error",
     "Throwable",
+    "UnhandledPromiseRejection",
 ];
 const LEVEL_TRIGGERS: &[&str] = &["ERROR", "FATAL", "CRITICAL"];
 
@@ -132,7 +146,10 @@ fn automaton() -> Option<&'static (AhoCorasick, Vec<Trigger>)> {
 pub struct StreamScanner {
     cfg: ScanConfig,
     assembler: block::Assembler,
-    last_oom_ms: Option<u64>,
+    episodes: episode::Episodes,
+    /// The stream named ONNX Runtime's CUDA execution provider (its arena failures are then
+    /// GPU OOM).
+    cuda_provider: bool,
 }
 
 impl StreamScanner {
@@ -140,8 +157,13 @@ impl StreamScanner {
     pub fn new(cfg: ScanConfig) -> Self {
         Self {
             cfg,
-            assembler: block::Assembler::new(cfg.max_block_lines),
-            last_oom_ms: None,
+            assembler: block::Assembler::new(block::Limits {
+                max_lines: cfg.max_block_lines,
+                max_bytes: cfg.max_block_bytes,
+                max_line_bytes: cfg.max_stored_line_bytes,
+            }),
+            episodes: episode::Episodes::default(),
+            cuda_provider: false,
         }
     }
 
@@ -149,7 +171,7 @@ impl StreamScanner {
     pub fn scan(&mut self, line: &str, at_ms: u64, out: &mut Vec<Event>) -> LineKind {
         let (mut oom_hit, mut block_hit, mut level_hit) = (false, false, false);
         if let Some((ac, kinds)) = automaton() {
-            for m in ac.find_overlapping_iter(line) {
+            for m in ac.find_iter(line) {
                 match kinds.get(m.pattern().as_usize()) {
                     Some(Trigger::Oom) => oom_hit = true,
                     Some(Trigger::Block) => block_hit = true,
@@ -157,6 +179,11 @@ impl StreamScanner {
                     None => {}
                 }
             }
+        }
+        // Looked for only in lines that matter anyway: ONNX Runtime names its provider in
+        // error and warning lines (`[ONNXRuntimeError] … providers\cuda\cuda_call.cc`).
+        if (oom_hit || block_hit || level_hit) && !self.cuda_provider {
+            self.cuda_provider = oom::names_cuda_provider(line);
         }
         let mut kind = if level_hit {
             LineKind::Error
@@ -173,17 +200,25 @@ impl StreamScanner {
         if fed.in_block {
             kind = LineKind::Error;
         }
-        if let Some(b) = fed.finished {
-            out.push(Event::Traceback(traceback(b)));
-        }
+        out.extend(
+            fed.finished
+                .into_iter()
+                .map(|b| Event::Traceback(traceback(b))),
+        );
 
-        if oom_hit && let Some(m) = oom::classify_candidate(line) {
+        if oom_hit && let Some(m) = oom::classify_candidate(line, self.cuda_provider) {
             kind = LineKind::Error;
-            let merged = self
-                .last_oom_ms
-                .is_some_and(|last| at_ms.saturating_sub(last) < self.cfg.oom_merge_ms);
-            self.last_oom_ms = Some(at_ms);
-            if !merged {
+            let cut = prefix::generic_len(line);
+            let (head, text) = line.split_at(cut);
+            let source = prefix::key(head);
+            let seen = episode::Seen {
+                block: fed.block,
+                exception: is_exception_line(text),
+                source: &source,
+                text: text.trim(),
+                at_ms,
+            };
+            if self.episodes.admit(seen, self.cfg.oom_merge_ms) {
                 out.push(Event::GpuOom(GpuOom {
                     framework: m.framework,
                     message: agentlens_crds::text::truncate(line.trim(), 512),
@@ -196,19 +231,27 @@ impl StreamScanner {
         kind
     }
 
-    /// Finishes a block that has been idle for [`ScanConfig::idle_ms`].
+    /// Finishes blocks that have been idle for [`ScanConfig::idle_ms`].
     pub fn flush_idle(&mut self, now_ms: u64, out: &mut Vec<Event>) {
-        if let Some(b) = self.assembler.flush_idle(now_ms, self.cfg.idle_ms) {
-            out.push(Event::Traceback(traceback(b)));
-        }
+        let done = self.assembler.flush_idle(now_ms, self.cfg.idle_ms);
+        out.extend(done.into_iter().map(|b| Event::Traceback(traceback(b))));
     }
 
-    /// Finishes the open block (end of stream).
+    /// Finishes the open blocks (end of stream).
     pub fn finish(&mut self, out: &mut Vec<Event>) {
-        if let Some(b) = self.assembler.flush() {
-            out.push(Event::Traceback(traceback(b)));
-        }
+        let done = self.assembler.flush();
+        out.extend(done.into_iter().map(|b| Event::Traceback(traceback(b))));
     }
+}
+
+/// `torch.OutOfMemoryError: …`, `ValueError: …`: a raised exception, not a C function's log
+/// line (`ggml_backend_cuda_buffer_type_alloc_buffer: …`).
+fn is_exception_line(text: &str) -> bool {
+    frame::python_exception(text).is_some_and(|(t, _)| {
+        t.rsplit('.')
+            .next()
+            .is_some_and(|last| last.bytes().any(|c| c.is_ascii_uppercase()))
+    })
 }
 
 fn traceback(block: Block) -> Traceback {

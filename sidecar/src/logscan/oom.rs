@@ -2,6 +2,8 @@
 //! search for the few byte strings every GPU OOM message contains, then rules that separate
 //! device memory from host memory and from other CUDA errors.
 
+use super::size::{gpu_index, requested_bytes};
+
 use std::sync::OnceLock;
 
 use aho_corasick::AhoCorasick;
@@ -10,7 +12,8 @@ use aho_corasick::AhoCorasick;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OomMatch {
     /// Which stack reported it: `pytorch`, `cuda`, `tensorflow`, `xla`, `vllm`, `cublas`,
-    /// `cudnn`, `ggml`, `rocm`, `onnxruntime`.
+    /// `cudnn`, `cufft`, `ggml`, `rocm`, `onnxruntime`, `nccl`, `tensorrt`, `paddle`, `mxnet`,
+    /// `thrust`.
     pub framework: &'static str,
     /// Bytes the failed allocation asked for, when the line says.
     pub requested_bytes: Option<u64>,
@@ -30,44 +33,75 @@ pub(crate) const TRIGGERS: &[&str] = &[
     "OOM when allocating",
     "No available memory for the cache blocks",
     "failed to allocate ",
+    "Failed to allocate request for",
+    "Requested amount of GPU memory",
+    "that can be stored in KV cache",
+    "To serve at least one request with the model",
+    ARENA_FAILURE,
 ];
+
+/// ONNX Runtime's arena failure names no device: a GPU OOM only in a stream that named the
+/// CUDA execution provider (see [`CUDA_PROVIDER`]).
+const ARENA_FAILURE: &str = "Failed to allocate memory for requested buffer";
+
+/// How ONNX Runtime logs name its CUDA execution provider: the provider, its source paths in
+/// error messages (Windows and Linux builds), its arena.
+const CUDA_PROVIDER: &[&str] = &[
+    "CUDAExecutionProvider",
+    "providers\\cuda\\",
+    "providers/cuda/",
+    "BFCArena for Cuda",
+];
+
+/// Whether a line shows ONNX Runtime running its CUDA execution provider (not the warning
+/// that it is unavailable).
+pub(crate) fn names_cuda_provider(line: &str) -> bool {
+    has_any(line, CUDA_PROVIDER) && !line.contains("not in available provider names")
+}
 
 fn triggers() -> Option<&'static AhoCorasick> {
     static AC: OnceLock<Option<AhoCorasick>> = OnceLock::new();
     AC.get_or_init(|| AhoCorasick::new(TRIGGERS).ok()).as_ref()
 }
 
-/// Classifies one line (already decoded; any prefix may remain).
+/// Classifies one line (already decoded; any prefix may remain), without the context of its
+/// stream.
 pub fn classify(line: &str) -> Option<OomMatch> {
     let ac = triggers()?;
     ac.find(line)?;
-    classify_candidate(line)
+    classify_candidate(line, false)
 }
 
 fn has_any(line: &str, needles: &[&str]) -> bool {
     needles.iter().any(|n| line.contains(n))
 }
 
-pub(crate) fn classify_candidate(line: &str) -> Option<OomMatch> {
+/// Classifies a line that contains a trigger; `cuda_provider` says whether its stream named
+/// ONNX Runtime's CUDA execution provider before.
+pub(crate) fn classify_candidate(line: &str, cuda_provider: bool) -> Option<OomMatch> {
     // Explicitly not failures, or not device memory.
     if has_any(
         line,
         &[
-            "not a failure",              // TF BFC allocator retry warning
-            "pinned memory",              // page-locked host memory (llama.cpp, PyTorch)
-            "host_malloc",                // ggml_cuda_host_malloc: host memory
-            "device:CPU",                 // TF tensor on the CPU device
-            "allocator cpu",              // TF CPU allocator
-            "DefaultCPUAllocator",        // PyTorch host allocator
-            "java.lang.OutOfMemoryError", // JVM heap
-            "JavaScript heap",            // V8 heap
-            "runtime: out of memory",     // Go runtime
-            "XLA:TPU",                    // TPU, not a GPU
+            "not a failure",                    // TF BFC allocator retry warning
+            "pinned memory",                    // page-locked host memory (llama.cpp, PyTorch)
+            "host_malloc",                      // ggml_cuda_host_malloc: host memory
+            "device:CPU",                       // TF tensor on the CPU device
+            "allocator cpu",                    // TF CPU allocator
+            "DefaultCPUAllocator",              // PyTorch host allocator
+            "java.lang.OutOfMemoryError",       // JVM heap
+            "JavaScript heap",                  // V8 heap
+            "runtime: out of memory",           // Go runtime
+            "XLA:TPU",                          // TPU, not a GPU
+            "If you are running out of memory", // vLLM's advice at start-up
         ],
     ) {
         return None;
     }
-    let framework = framework_of(line)?;
+    let framework = framework_of(line).or_else(|| {
+        (cuda_provider && line.contains(ARENA_FAILURE) && line.contains("BFCArena"))
+            .then_some("onnxruntime")
+    })?;
     Some(OomMatch {
         framework,
         requested_bytes: requested_bytes(line),
@@ -75,55 +109,59 @@ pub(crate) fn classify_candidate(line: &str) -> Option<OomMatch> {
     })
 }
 
+/// A framework and whether a line is its GPU OOM message.
+type Rule = (&'static str, fn(&str) -> bool);
+
 fn framework_of(line: &str) -> Option<&'static str> {
-    if has_any(
-        line,
-        &[
-            "CUDA out of memory",
-            "XPU out of memory",
-            "MPS backend out of memory",
-        ],
-    ) {
-        return Some("pytorch");
-    }
-    if has_any(
-        line,
-        &[
-            "HIP out of memory",
-            "hipErrorOutOfMemory",
-            "HIP_ERROR_OutOfMemory",
-        ],
-    ) {
-        return Some("rocm");
-    }
-    if line.contains("No available memory for the cache blocks") {
-        return Some("vllm");
-    }
-    if line.contains("CUBLAS_STATUS_ALLOC_FAILED") {
-        return Some("cublas");
-    }
-    if line.contains("CUDNN_STATUS_ALLOC_FAILED") {
-        return Some("cudnn");
-    }
-    if line.contains("CUFFT_ALLOC_FAILED") {
-        return Some("cufft");
-    }
-    if line.contains("OOM when allocating tensor") {
-        return Some("tensorflow");
-    }
-    if line.contains("RESOURCE_EXHAUSTED")
-        && has_any(
-            line,
-            &[
-                "Out of memory while trying to allocate",
-                "Out of memory allocating",
-            ],
-        )
-    {
-        return Some("xla");
-    }
-    if ggml_buffer_failure(line) {
-        return Some("ggml");
+    let rules: &[Rule] = &[
+        ("pytorch", |l| {
+            has_any(
+                l,
+                &[
+                    "CUDA out of memory",
+                    "XPU out of memory",
+                    "MPS backend out of memory",
+                ],
+            )
+        }),
+        ("rocm", |l| {
+            has_any(
+                l,
+                &[
+                    "HIP out of memory",
+                    "hipErrorOutOfMemory",
+                    "HIP_ERROR_OutOfMemory",
+                ],
+            )
+        }),
+        ("vllm", |l| {
+            has_any(
+                l,
+                &[
+                    "No available memory for the cache blocks",
+                    "that can be stored in KV cache",
+                    "To serve at least one request with the model",
+                ],
+            )
+        }),
+        ("cublas", |l| l.contains("CUBLAS_STATUS_ALLOC_FAILED")),
+        ("cudnn", |l| l.contains("CUDNN_STATUS_ALLOC_FAILED")),
+        ("cufft", |l| l.contains("CUFFT_ALLOC_FAILED")),
+        ("tensorflow", |l| l.contains("OOM when allocating tensor")),
+        ("xla", xla_failure),
+        ("nccl", |l| {
+            l.contains("NCCL WARN Cuda failure 'out of memory'")
+        }),
+        ("tensorrt", tensorrt_failure),
+        ("paddle", |l| l.contains("Out of memory error on GPU")),
+        ("mxnet", |l| {
+            l.contains("MXNetError") && l.contains("out of memory")
+        }),
+        ("thrust", thrust_failure),
+        ("ggml", ggml_buffer_failure),
+    ];
+    if let Some((name, _)) = rules.iter().find(|(_, rule)| rule(line)) {
+        return Some(name);
     }
     let cuda = line.contains("CUDA") || line.contains("cuda");
     if cuda
@@ -146,6 +184,43 @@ fn framework_of(line: &str) -> Option<&'static str> {
     None
 }
 
+/// JAX/XLA's allocator: `RESOURCE_EXHAUSTED: Out of memory while trying to allocate …`,
+/// `Resource exhausted: Failed to allocate request for 32.00MiB (33554432B) on device ordinal 0`.
+fn xla_failure(line: &str) -> bool {
+    let exhausted = line.contains("RESOURCE_EXHAUSTED") || line.contains("Resource exhausted");
+    exhausted
+        && has_any(
+            line,
+            &[
+                "Out of memory while trying to allocate",
+                "Out of memory allocating",
+                "Failed to allocate request for",
+            ],
+        )
+}
+
+/// TensorRT's allocator: `Error Code 1: Cuda Runtime (out of memory)`, `Cuda Error in
+/// allocate: 2 (out of memory)`, `Error Code 2: OutOfMemory`, `Requested amount of GPU memory
+/// (… bytes) could not be allocated`.
+fn tensorrt_failure(line: &str) -> bool {
+    has_any(
+        line,
+        &[
+            "Cuda Runtime (out of memory)",
+            "Error Code 2: OutOfMemory",
+            "Requested amount of GPU memory",
+        ],
+    ) || (line.contains("Cuda Error in ") && line.contains("(out of memory)"))
+}
+
+/// Thrust's `bad_alloc` (`std::bad_alloc: cudaErrorMemoryAllocation: out of memory`; its
+/// `std::bad_alloc: out of memory` carries the CUDA error string, which plain host `bad_alloc`
+/// never does) and `parallel_for failed: out of memory`.
+fn thrust_failure(line: &str) -> bool {
+    has_any(line, &["bad_alloc: ", "parallel_for failed: ", "thrust::"])
+        && has_any(line, &["out of memory", "cudaErrorMemoryAllocation"])
+}
+
 /// `failed to allocate CUDA0 buffer of size …` (ggml/llama.cpp for any GPU backend).
 fn ggml_buffer_failure(line: &str) -> bool {
     let Some(pos) = line.find("failed to allocate ") else {
@@ -156,132 +231,4 @@ fn ggml_buffer_failure(line: &str) -> bool {
         .iter()
         .any(|b| rest.starts_with(b));
     backend && rest.contains(" buffer")
-}
-
-/// Parses the size of the failed allocation from the forms the frameworks print.
-fn requested_bytes(line: &str) -> Option<u64> {
-    // PyTorch: "Tried to allocate 100.00 GiB" (later in the same message "0 bytes is reserved").
-    if let Some(b) = after(line, "Tried to allocate ").and_then(size_with_unit) {
-        return Some(b);
-    }
-    // Exact byte counts: TF "(19104890880 bytes)", XLA "allocate 7406166528 bytes".
-    let mut search = line;
-    while let Some(pos) = search.find(" bytes") {
-        let digits: String = search[..pos]
-            .chars()
-            .rev()
-            .take_while(char::is_ascii_digit)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
-        if let Ok(n) = digits.parse::<u64>()
-            && n >= 1024
-        {
-            return Some(n);
-        }
-        search = &search[pos + 1..];
-    }
-    // ggml: "buffer of size 151851674624", "allocating 144817.04 MiB on device 0".
-    for key in [
-        "buffer of size ",
-        "allocating ",
-        "failed to allocate ",
-        "trying to allocate ",
-    ] {
-        if let Some(b) = after(line, key).and_then(size_with_unit) {
-            return Some(b);
-        }
-    }
-    None
-}
-
-fn after<'a>(line: &'a str, key: &str) -> Option<&'a str> {
-    line.find(key).map(|pos| &line[pos + key.len()..])
-}
-
-/// `123`, `123 bytes`, `1.5 GiB`, `17.79G`, `890.06M` at the start of `s`.
-fn size_with_unit(s: &str) -> Option<u64> {
-    let num_len = s
-        .char_indices()
-        .take_while(|(_, c)| c.is_ascii_digit() || *c == '.')
-        .map(|(i, c)| i + c.len_utf8())
-        .last()?;
-    let value: f64 = s[..num_len].trim_end_matches('.').parse().ok()?;
-    let unit = s[num_len..].trim_start();
-    let mult: f64 = if unit.starts_with("bytes") || unit.starts_with("B ") || unit.starts_with("B.")
-    {
-        1.0
-    } else if unit.starts_with("KiB") || unit.starts_with("KB") {
-        1024.0
-    } else if unit.starts_with("MiB") || unit.starts_with("MB") || unit.starts_with('M') {
-        1024.0 * 1024.0
-    } else if unit.starts_with("GiB") || unit.starts_with("GB") || unit.starts_with('G') {
-        1024.0 * 1024.0 * 1024.0
-    } else if unit.starts_with("TiB") || unit.starts_with("TB") || unit.starts_with('T') {
-        1024.0 * 1024.0 * 1024.0 * 1024.0
-    } else if unit.is_empty()
-        || unit.starts_with(' ')
-        || unit.starts_with(')')
-        || unit.starts_with(',')
-    {
-        // A bare number is a byte count only when it is an integer of some size.
-        if s[..num_len].contains('.') || value < 1024.0 {
-            return None;
-        }
-        1.0
-    } else {
-        return None;
-    };
-    let bytes = (value * mult).round();
-    (bytes.is_finite() && bytes >= 0.0 && bytes < u64::MAX as f64).then_some(bytes as u64)
-}
-
-/// `GPU 0`, `GPU=0`, `on device 1`, `CUDA0`, `device:GPU:0`.
-fn gpu_index(line: &str) -> Option<u32> {
-    for key in ["GPU ", "GPU=", "on device ", "device:GPU:", "CUDA", "ROCm"] {
-        let mut search = line;
-        while let Some(pos) = search.find(key) {
-            let rest = &search[pos + key.len()..];
-            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-            if !digits.is_empty() {
-                return digits.parse().ok();
-            }
-            search = rest;
-        }
-    }
-    None
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes() {
-        assert_eq!(size_with_unit("100.00 GiB. GPU"), Some(107_374_182_400));
-        assert_eq!(size_with_unit("7406166528 bytes."), Some(7_406_166_528));
-        assert_eq!(
-            size_with_unit("17.79G (19104890880 bytes)"),
-            Some(19_101_867_049)
-        );
-        assert_eq!(
-            requested_bytes("failed to allocate 17.79G (19104890880 bytes) from device"),
-            Some(19_104_890_880)
-        );
-        assert_eq!(size_with_unit("1024.00 KiB (GPU 0"), Some(1_048_576));
-        assert_eq!(size_with_unit("0"), None);
-        assert_eq!(size_with_unit("abc"), None);
-    }
-
-    #[test]
-    fn gpu_indices() {
-        assert_eq!(gpu_index("GPU 0 has a total capacity"), Some(0));
-        assert_eq!(gpu_index("out of memory ; GPU=3 ; hostname"), Some(3));
-        assert_eq!(
-            gpu_index("allocating 9866.00 MiB on device 1: cudaMalloc"),
-            Some(1)
-        );
-        assert_eq!(gpu_index("no index here"), None);
-    }
 }
