@@ -371,7 +371,8 @@ impl Observations {
             lines.push(l);
         }
         // Lines the scanner left out, or cut to its byte limit, count as dropped too.
-        let dropped = total - lines.len() as u64 + b.omitted_lines as u64 + b.truncated_lines as u64;
+        let dropped =
+            total - lines.len() as u64 + b.omitted_lines as u64 + b.truncated_lines as u64;
         self.drop_n("tracebackLines", dropped);
         let message = kept(&b.message, MAX_FIELD_BYTES);
         match self.groups.get_mut(&t.fingerprint) {

@@ -348,3 +348,32 @@ fn one_oom_on_stderr_and_in_an_otlp_span_is_one_event() {
     assert_eq!(snap.containers[0].gpu_oom_events, 1);
     assert_eq!(snap.gpu_oom_events.len(), 1);
 }
+
+/// Issue 14's storm: ten separate CUDA OOM tracebacks (the real H200 output, whole traceback
+/// each time) printed by the agent a few hundred milliseconds apart are ten events, not one
+/// merged episode, through the built binary.
+#[test]
+fn ten_separate_oom_tracebacks_are_ten_events() {
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/logscan/torch-cuda-oom-h200.stderr");
+    let port = free_port();
+    let cmd = format!(
+        "for i in 1 2 3 4 5 6 7 8 9 10; do cat '{}' >&2; sleep 0.3; done; read line",
+        fixture.display()
+    );
+    let mut child = sidecar(port, &["--", "sh", "-c", &cmd])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let events = "agentlens_gpu_oom_events_total{container=\"main\",source=\"log\"}";
+    let tracebacks = "agentlens_tracebacks_total{container=\"main\",language=\"python\"}";
+    let seen = wait_until(Duration::from_secs(30), || {
+        metric(port, tracebacks).filter(|v| *v >= 10.0)
+    });
+    let got = metric(port, events);
+    child.stdin.take().unwrap().write_all(b"\n").unwrap();
+    child.wait().unwrap();
+    assert_eq!(seen, Some(10.0), "ten tracebacks analysed");
+    assert_eq!(got, Some(10.0), "one GPU OOM event per traceback");
+}
