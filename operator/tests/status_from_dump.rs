@@ -268,28 +268,3 @@ fn the_cli_prints_a_v1_list() {
         .unwrap();
     assert_eq!(out.stdout, again.stdout);
 }
-
-#[test]
-fn trimmed_pods_give_the_same_status() {
-    let d = dump::read(DUMP).unwrap();
-    let key = dump::hmac_key(&d);
-    let full = dump::statuses(
-        &d,
-        &BTreeMap::new(),
-        key.as_deref(),
-        &t("2026-11-27T09:00:00Z"),
-    )
-    .unwrap();
-    let mut d2 = dump::read(DUMP).unwrap();
-    d2.pods
-        .iter_mut()
-        .for_each(agentlens_operator::controller::trim::pod);
-    let trimmed = dump::statuses(
-        &d2,
-        &BTreeMap::new(),
-        key.as_deref(),
-        &t("2026-11-27T09:00:00Z"),
-    )
-    .unwrap();
-    assert_eq!(full, trimmed);
-}

@@ -21,7 +21,6 @@ use agentlens_crds::agentdeployment_status::{
 };
 use agentlens_crds::common::STATUS_LIST_LIMIT;
 use agentlens_crds::{AgentDeployment, Evaluation, Model, ModelStatus, Snapshot};
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use conditions::{Computed, settle};
@@ -34,20 +33,65 @@ pub struct World<'a> {
     pub ad: &'a AgentDeployment,
     /// The pods of its namespace (the selector is applied here).
     pub pods: &'a [&'a PodFacts],
-    /// ConfigMaps of the namespace, by name.
-    pub config_maps: &'a BTreeMap<String, &'a ConfigMap>,
-    /// Secrets of the namespace, by name.
-    pub secrets: &'a BTreeMap<String, &'a Secret>,
+    /// ConfigMaps of the namespace, by name, as content digests.
+    pub config_maps: &'a BTreeMap<String, &'a configs::ConfigDigest>,
+    /// Secrets of the namespace, by name, as content digests (HMACs under the installation's
+    /// key, or no hash without one).
+    pub secrets: &'a BTreeMap<String, &'a configs::ConfigDigest>,
     /// Models of the namespace, by name.
     pub models: &'a BTreeMap<String, &'a Model>,
     /// Evaluations of the namespace.
     pub evaluations: &'a [&'a Evaluation],
     /// Sidecar snapshots, by pod name.
     pub snapshots: &'a BTreeMap<String, Snapshot>,
-    /// The installation's HMAC key for Secrets (`None`: Secrets are listed without a hash).
-    pub secret_key: Option<&'a [u8]>,
     /// Package lists by inventory digest, for the inventory history (empty: counts only).
     pub package_lists: &'a inventory::PackageLists,
+}
+
+/// The Models a system names: its agents' models and the RAG embedding model.
+pub fn model_names(ad: &AgentDeployment) -> BTreeSet<String> {
+    let mut names: BTreeSet<String> = ad
+        .spec
+        .agents
+        .iter()
+        .flat_map(|a| a.models.iter().map(|m| m.name.clone()))
+        .collect();
+    if let Some(e) = ad
+        .spec
+        .rag
+        .as_ref()
+        .and_then(|r| r.embedding_model.as_ref())
+    {
+        names.insert(e.name.clone());
+    }
+    names
+}
+
+/// The ConfigMaps and Secrets `spec.configs` names.
+pub fn spec_configs(ad: &AgentDeployment) -> BTreeSet<configs::ConfigRef> {
+    let mut out = BTreeSet::new();
+    for c in &ad.spec.configs {
+        if let Some(n) = &c.config_map {
+            out.insert((ConfigKind::ConfigMap, n.clone()));
+        }
+        if let Some(n) = &c.secret {
+            out.insert((ConfigKind::Secret, n.clone()));
+        }
+    }
+    out
+}
+
+/// The prompts the agents name: (ConfigMap, key; `None` = all keys).
+pub fn prompt_refs(ad: &AgentDeployment) -> BTreeSet<(String, Option<String>)> {
+    ad.spec
+        .agents
+        .iter()
+        .flat_map(|a| {
+            a.prompts
+                .iter()
+                .map(|p| (p.config_map.clone(), p.key.clone()))
+        })
+        .collect()
 }
 
 /// The pods an AgentDeployment selects (not finished, not being deleted), by name.
@@ -112,20 +156,7 @@ pub fn agent_deployment(
     let image_rows = bounded(images::rows(&counts), "images", &mut omitted);
 
     // Models and lineage.
-    let mut model_names: BTreeSet<String> = ad
-        .spec
-        .agents
-        .iter()
-        .flat_map(|a| a.models.iter().map(|m| m.name.clone()))
-        .collect();
-    if let Some(e) = ad
-        .spec
-        .rag
-        .as_ref()
-        .and_then(|r| r.embedding_model.as_ref())
-    {
-        model_names.insert(e.name.clone());
-    }
+    let model_names = model_names(ad);
     let mut lineage_problems = Vec::new();
     let models: Vec<ModelSummary> = model_names
         .iter()
@@ -152,24 +183,8 @@ pub fn agent_deployment(
         .iter()
         .flat_map(|p| p.configs.iter().cloned())
         .collect();
-    for c in &ad.spec.configs {
-        if let Some(n) = &c.config_map {
-            wanted.insert((ConfigKind::ConfigMap, n.clone()));
-        }
-        if let Some(n) = &c.secret {
-            wanted.insert((ConfigKind::Secret, n.clone()));
-        }
-    }
-    let prompt_refs: BTreeSet<(String, Option<String>)> = ad
-        .spec
-        .agents
-        .iter()
-        .flat_map(|a| {
-            a.prompts
-                .iter()
-                .map(|p| (p.config_map.clone(), p.key.clone()))
-        })
-        .collect();
+    wanted.extend(spec_configs(ad));
+    let prompt_refs = prompt_refs(ad);
     // A prompt ConfigMap is reported under prompts, not twice.
     wanted
         .retain(|(k, n)| !(*k == ConfigKind::ConfigMap && prompt_refs.iter().any(|(c, _)| c == n)));
@@ -197,23 +212,12 @@ pub fn agent_deployment(
                      name: &str,
                      key: Option<&str>,
                      starts: Vec<Option<Time>>| {
-        let (hash, created) = match kind {
-            ConfigKind::ConfigMap => {
-                let cm = w.config_maps.get(name);
-                (
-                    cm.and_then(|c| configs::configmap_hash(c, key)),
-                    cm.and_then(|c| c.metadata.creation_timestamp.as_ref()),
-                )
-            }
-            ConfigKind::Secret => {
-                let s = w.secrets.get(name);
-                (
-                    s.zip(w.secret_key)
-                        .and_then(|(s, k)| configs::secret_hash(s, k)),
-                    s.and_then(|s| s.metadata.creation_timestamp.as_ref()),
-                )
-            }
+        let digest = match kind {
+            ConfigKind::ConfigMap => w.config_maps.get(name),
+            ConfigKind::Secret => w.secrets.get(name),
         };
+        let hash = digest.and_then(|d| d.hash(key));
+        let created = digest.and_then(|d| d.created.as_ref());
         let p = prev
             .iter()
             .find(|c| c.kind == kind && c.name == name && c.key.as_deref() == key);
