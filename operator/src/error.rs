@@ -33,9 +33,9 @@ pub enum Error {
     Kube {
         /// What was being done.
         what: String,
-        /// The API's answer or the transport's failure.
+        /// The API's answer or the transport's failure (boxed: it is large).
         #[source]
-        source: kube::Error,
+        source: Box<kube::Error>,
     },
     /// The operator's metrics could not be registered.
     #[error("registering the operator's metrics")]
@@ -159,7 +159,7 @@ mod tests {
     fn a_kube_error_keeps_its_cause_and_a_fixed_category() {
         let e = Error::Kube {
             what: "reading the HMAC key".into(),
-            source: forbidden(),
+            source: Box::new(forbidden()),
         };
         assert_eq!(e.category(), "forbidden");
         let line = chain(&e);

@@ -22,6 +22,10 @@ pub enum Scope {
     Cluster,
     /// The operator's own namespace only (its Role): the lease and its own Secrets.
     OwnNamespace,
+    /// The namespaces whose configs are hashed: cluster-wide by default (the operator follows
+    /// the namespaces that hold AgentDeployments), or a Role in each namespace of the chart's
+    /// `operator.configNamespaces` (`--config-namespaces`).
+    ConfigNamespaces,
 }
 
 /// Who makes the call.
@@ -82,15 +86,15 @@ fn of<K: Resource<DynamicType = ()>>(
 /// Every rule, with why each call is made.
 pub fn rules() -> Vec<Rule> {
     use Caller::{Operator, Sidecar};
-    use Scope::{Cluster, OwnNamespace};
+    use Scope::{Cluster, ConfigNamespaces, OwnNamespace};
     // The reflectors (controller/cache.rs): watcher streams list then watch.
     let watched = [
         // Pods: images by digest, injection, readiness, OOMKills, config references.
         of::<Pod>(Operator, Cluster, None, &["list", "watch"]),
         // ConfigMaps and Secrets: content hashes only (Secrets by HMAC), in the namespaces
         // that hold AgentDeployments.
-        of::<ConfigMap>(Operator, Cluster, None, &["list", "watch"]),
-        of::<Secret>(Operator, Cluster, None, &["list", "watch"]),
+        of::<ConfigMap>(Operator, ConfigNamespaces, None, &["list", "watch"]),
+        of::<Secret>(Operator, ConfigNamespaces, None, &["list", "watch"]),
         of::<AgentDeployment>(Operator, Cluster, None, &["list", "watch"]),
         of::<Model>(Operator, Cluster, None, &["list", "watch"]),
         of::<Evaluation>(Operator, Cluster, None, &["list", "watch"]),
@@ -130,22 +134,22 @@ pub fn rules() -> Vec<Rule> {
     out
 }
 
-/// The rules of one caller and scope, in the `group/resource verb` form.
-pub fn flat(caller: Caller, scope: Scope) -> BTreeSet<String> {
+/// The rules of one caller in the given scopes, in the `group/resource verb` form.
+pub fn flat(caller: Caller, scopes: &[Scope]) -> BTreeSet<String> {
     rules()
         .iter()
-        .filter(|r| r.caller == caller && r.scope == scope)
+        .filter(|r| r.caller == caller && scopes.contains(&r.scope))
         .map(Rule::flat)
         .collect()
 }
 
 /// The rules as RBAC `rules:` entries (one per group and resource), for `agentlens-operator rbac`.
-pub fn policy_rules(caller: Caller, scope: Scope) -> Vec<serde_json::Value> {
+pub fn policy_rules(caller: Caller, scopes: &[Scope]) -> Vec<serde_json::Value> {
     let mut grouped: std::collections::BTreeMap<(String, String), Vec<&'static str>> =
         std::collections::BTreeMap::new();
     for r in rules()
         .into_iter()
-        .filter(|r| r.caller == caller && r.scope == scope)
+        .filter(|r| r.caller == caller && scopes.contains(&r.scope))
     {
         grouped.entry((r.group, r.resource)).or_default().push(r.verb);
     }
@@ -158,9 +162,10 @@ pub fn policy_rules(caller: Caller, scope: Scope) -> Vec<serde_json::Value> {
 }
 
 /// The three roles as objects (ClusterRole and Role `agentlens-operator`, ClusterRole
-/// `agentlens-sidecar`), the way the chart names them for the release `agentlens`.
+/// `agentlens-sidecar`), the way the chart names them for the release `agentlens` with its
+/// default values (configs readable where AgentDeployments are).
 pub fn roles() -> Vec<serde_json::Value> {
-    let role = |kind: &str, name: &str, caller, scope| {
+    let role = |kind: &str, name: &str, caller, scope: &[Scope]| {
         serde_json::json!({
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": kind,
@@ -169,9 +174,14 @@ pub fn roles() -> Vec<serde_json::Value> {
         })
     };
     vec![
-        role("ClusterRole", "agentlens-operator", Caller::Operator, Scope::Cluster),
-        role("Role", "agentlens-operator", Caller::Operator, Scope::OwnNamespace),
-        role("ClusterRole", "agentlens-sidecar", Caller::Sidecar, Scope::Cluster),
+        role(
+            "ClusterRole",
+            "agentlens-operator",
+            Caller::Operator,
+            &[Scope::Cluster, Scope::ConfigNamespaces],
+        ),
+        role("Role", "agentlens-operator", Caller::Operator, &[Scope::OwnNamespace]),
+        role("ClusterRole", "agentlens-sidecar", Caller::Sidecar, &[Scope::Cluster]),
     ]
 }
 
@@ -201,7 +211,7 @@ mod tests {
         for r in rules() {
             let write = !matches!(r.verb, "get" | "list" | "watch");
             assert!(
-                !(write && r.scope == Scope::Cluster && r.group.is_empty()),
+                !(write && r.scope != Scope::OwnNamespace && r.group.is_empty()),
                 "{r:?}"
             );
             assert!(!r.group.starts_with("rbac."), "{r:?}");

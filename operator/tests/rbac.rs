@@ -73,11 +73,58 @@ fn chart_grants_exactly_the_calls_in_the_code() {
         return;
     };
     let cluster = granted(object(&docs, "ClusterRole", "agentlens-operator"));
-    assert_eq!(cluster, rbac::flat(Caller::Operator, Scope::Cluster));
+    assert_eq!(
+        cluster,
+        rbac::flat(Caller::Operator, &[Scope::Cluster, Scope::ConfigNamespaces])
+    );
     let own = granted(object(&docs, "Role", "agentlens-operator"));
-    assert_eq!(own, rbac::flat(Caller::Operator, Scope::OwnNamespace));
+    assert_eq!(own, rbac::flat(Caller::Operator, &[Scope::OwnNamespace]));
     let sidecar = granted(object(&docs, "ClusterRole", "agentlens-sidecar"));
-    assert_eq!(sidecar, rbac::flat(Caller::Sidecar, Scope::Cluster));
+    assert_eq!(sidecar, rbac::flat(Caller::Sidecar, &[Scope::Cluster]));
+    assert!(
+        !docs.iter().any(|d| d["metadata"]["name"] == "agentlens-operator-configs"),
+        "no per-namespace config Roles by default"
+    );
+}
+
+/// `operator.configNamespaces`: configs readable in those namespaces only, and the operator
+/// told so (`--config-namespaces`).
+#[test]
+fn listed_config_namespaces_replace_the_cluster_wide_grant() {
+    let Some(docs) = render(&["--set", "operator.configNamespaces={invoice-rpa,consumer-rag}"])
+    else {
+        return;
+    };
+    let cluster = granted(object(&docs, "ClusterRole", "agentlens-operator"));
+    assert_eq!(cluster, rbac::flat(Caller::Operator, &[Scope::Cluster]));
+    let roles: Vec<&Value> = docs
+        .iter()
+        .filter(|d| d["kind"] == "Role" && d["metadata"]["name"] == "agentlens-operator-configs")
+        .collect();
+    assert_eq!(roles.len(), 2);
+    for role in roles {
+        assert_eq!(
+            granted(role),
+            rbac::flat(Caller::Operator, &[Scope::ConfigNamespaces])
+        );
+    }
+    let bindings = docs
+        .iter()
+        .filter(|d| {
+            d["kind"] == "RoleBinding"
+                && d["metadata"]["name"] == "agentlens-operator-configs"
+                && d["subjects"][0]["name"] == "agentlens"
+        })
+        .count();
+    assert_eq!(bindings, 2);
+    let deploy = object(&docs, "Deployment", "agentlens-operator");
+    let args = deploy["spec"]["template"]["spec"]["containers"][0]["args"].clone();
+    assert!(
+        args.as_array()
+            .unwrap()
+            .contains(&Value::from("--config-namespaces=invoice-rpa,consumer-rag")),
+        "{args}"
+    );
 }
 
 #[test]
@@ -94,14 +141,14 @@ fn the_rbac_subcommand_prints_the_same_rules() {
         .collect();
     assert_eq!(
         granted(object(&docs, "ClusterRole", "agentlens-operator")),
-        rbac::flat(Caller::Operator, Scope::Cluster)
+        rbac::flat(Caller::Operator, &[Scope::Cluster, Scope::ConfigNamespaces])
     );
     assert_eq!(
         granted(object(&docs, "Role", "agentlens-operator")),
-        rbac::flat(Caller::Operator, Scope::OwnNamespace)
+        rbac::flat(Caller::Operator, &[Scope::OwnNamespace])
     );
     assert_eq!(
         granted(object(&docs, "ClusterRole", "agentlens-sidecar")),
-        rbac::flat(Caller::Sidecar, Scope::Cluster)
+        rbac::flat(Caller::Sidecar, &[Scope::Cluster])
     );
 }

@@ -429,7 +429,8 @@ async fn watch_configs(
             tracing::info!(namespace = %ns, "no AgentDeployment left: stopped watching its ConfigMaps and Secrets");
         }
         let mut listed = Vec::new();
-        for ns in wanted.iter().filter(|ns| !running.contains_key(*ns)) {
+        let new: Vec<&String> = wanted.iter().filter(|ns| !running.contains_key(*ns)).collect();
+        for ns in new {
             let (cm_tx, cm_rx) = oneshot::channel();
             let (s_tx, s_rx) = oneshot::channel();
             listed.extend([cm_rx, s_rx]);

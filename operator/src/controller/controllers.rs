@@ -13,12 +13,12 @@ use std::future::Future;
 use std::sync::Arc;
 
 use agentlens_crds::{AgentDeployment, Model};
-use futures::{Stream, StreamExt};
+use futures::{FutureExt, Stream, StreamExt};
 use kube::Resource;
 use kube::runtime::Controller;
 use kube::runtime::controller::{self, Action};
 use kube::runtime::reflector::{ObjectRef, Store};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::cache::{Cache, Touched};
 use super::metrics::OperatorMetrics;
@@ -80,12 +80,12 @@ fn feed<T: Clone + Send + 'static>(
     })
 }
 
-fn generation_filtered<K: Resource + Send + Sync + 'static>(
+fn generation_filtered<K>(
     s: impl Stream<Item = Arc<K>> + Send + 'static,
     store: Store<K>,
 ) -> impl Stream<Item = Arc<K>> + Send + 'static
 where
-    K: Clone,
+    K: Resource + Clone + Send + Sync + 'static,
     K::DynamicType: std::hash::Hash + Eq + Clone,
 {
     let mut filter = GenerationFilter::default();
@@ -96,12 +96,12 @@ fn resyncs(rx: mpsc::Receiver<()>) -> impl Stream<Item = ()> + Send + 'static {
     futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|()| ((), rx)) })
 }
 
+/// One item of a controller's output stream.
+type Outcome<K> =
+    Result<(ObjectRef<K>, Action), controller::Error<ReconcileError, kube::runtime::watcher::Error>>;
+
 /// Logs one item of a controller's output: errors with their cause, once.
-fn report<K: Resource>(
-    controller: &'static str,
-) -> impl Fn(
-    Result<(ObjectRef<K>, Action), controller::Error<ReconcileError, kube::runtime::watcher::Error>>,
-) -> std::future::Ready<()> {
+fn report<K: Resource>(controller: &'static str) -> impl Fn(Outcome<K>) -> std::future::Ready<()> {
     move |r| {
         match r {
             Ok(_) => {}
@@ -140,12 +140,22 @@ fn mapped_touched(cache: &Cache, t: &Touched) -> Vec<ObjectRef<AgentDeployment>>
     }
 }
 
-/// Runs both controllers until `shutdown` resolves (then lets running reconciles finish).
+/// A future resolving when `halt` turns true, in the form `graceful_shutdown_on` takes.
+fn halted(mut halt: watch::Receiver<bool>) -> impl Future<Output = ()> + Send + Sync + 'static {
+    let (tx, rx) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = halt.wait_for(|h| *h).await;
+        let _ = tx.send(());
+    });
+    rx.map(|_| ())
+}
+
+/// Runs both controllers until `halt` turns true (then lets running reconciles finish).
 pub async fn run(
     cache: &Cache,
     ctx: Arc<Ctx>,
     metrics: &OperatorMetrics,
-    shutdown: impl Future<Output = ()> + Send + Clone + 'static,
+    halt: watch::Receiver<bool>,
 ) {
     let cfg = controller::Config::default().concurrency(CONCURRENCY);
 
@@ -204,7 +214,7 @@ pub async fn run(
     .reconcile_on(touched)
     .reconcile_all_on(resyncs(ad_resync_rx))
     .with_config(cfg.clone())
-    .graceful_shutdown_on(shutdown.clone())
+    .graceful_shutdown_on(halted(halt.clone()))
     .run(
         reconcile_agent_deployment,
         on_error("agentdeployment"),
@@ -239,7 +249,7 @@ pub async fn run(
     )
     .reconcile_all_on(resyncs(model_resync_rx))
     .with_config(cfg)
-    .graceful_shutdown_on(shutdown)
+    .graceful_shutdown_on(halted(halt))
     .run(reconcile_model, on_error("model"), ctx)
     .for_each(report("model"));
 

@@ -19,7 +19,7 @@ pub const SIDECAR_TOKEN_KEY: &str = "token";
 fn kube(what: &str) -> impl FnOnce(kube::Error) -> Error + '_ {
     move |source| Error::Kube {
         what: what.to_string(),
-        source,
+        source: Box::new(source),
     }
 }
 

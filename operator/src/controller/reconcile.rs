@@ -31,9 +31,9 @@ pub enum ReconcileError {
     Kube {
         /// What was being done (`patching the status of AgentDeployment ns/name`).
         what: String,
-        /// The API's answer or the transport's failure.
+        /// The API's answer or the transport's failure (boxed: it is large).
         #[source]
-        source: kube::Error,
+        source: Box<kube::Error>,
     },
 }
 
@@ -228,7 +228,7 @@ pub async fn reconcile_agent_deployment(
         .await
         .map_err(|source| ReconcileError::Kube {
             what: format!("patching the status of AgentDeployment {ns}/{}", ad.name_any()),
-            source,
+            source: Box::new(source),
         })?;
         ctx.metrics
             .writes
@@ -288,7 +288,7 @@ pub async fn reconcile_model(m: Arc<Model>, ctx: Arc<Ctx>) -> Result<Action, Rec
         .await
         .map_err(|source| ReconcileError::Kube {
             what: format!("patching the status of Model {ns}/{}", m.name_any()),
-            source,
+            source: Box::new(source),
         })?;
         ctx.metrics.writes.with_label_values(&["model"]).inc();
     }

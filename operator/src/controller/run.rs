@@ -1,10 +1,14 @@
 //! `agentlens-operator run`: the order things start in, and shutdown.
 //!
-//! 1. the keys (HMAC key Secret), 2. the cache on every replica, 3. the webhook (reading the
-//! cache) and `/metrics` `/healthz` `/readyz` (ready once the cache has listed), 4. the leader
-//! election, 5. once leading *and* the cache is ready, the controllers, until SIGTERM or the
-//! lease is lost. On SIGTERM the controllers finish their reconciles, the lease is released
-//! and the servers stop.
+//! 1. the keys (HMAC key Secret);
+//! 2. the cache, on every replica;
+//! 3. the webhook (reading the cache) and `/metrics` `/healthz` `/readyz` (ready once the
+//!    cache has listed);
+//! 4. the leader election;
+//! 5. once leading *and* the cache is ready, the controllers, until SIGTERM or the lease is lost.
+//!
+//! On SIGTERM the controllers finish their reconciles, the lease is released and the servers
+//! stop.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -99,7 +103,7 @@ async fn became(mut rx: watch::Receiver<bool>, value: bool) {
 pub async fn run(opts: RunOptions) -> Result<()> {
     let client = Client::try_default().await.map_err(|source| Error::Kube {
         what: "connecting to the API server".into(),
-        source,
+        source: Box::new(source),
     })?;
     let metrics = OperatorMetrics::new().map_err(Error::Metrics)?;
     let native = match opts.native_sidecars {
@@ -197,12 +201,8 @@ pub async fn run(opts: RunOptions) -> Result<()> {
         }
         metrics.leader.set(1);
         tracing::info!("leading with a ready cache: starting the controllers");
-        let halted = {
-            let rx = halt_rx.clone();
-            move || became(rx.clone(), true)
-        };
         tokio::select! {
-            () = super::controllers::run(&cache, ctx, &metrics, halted()) => true,
+            () = super::controllers::run(&cache, ctx, &metrics, halt_rx.clone()) => true,
             () = became(lead_rx.clone(), false) => false,
         }
     };

@@ -232,7 +232,7 @@ mod tests {
         let user = model(&ns, &used, Some("some-root"));
         let models = arcs(&[root.clone(), user]);
         assert!(names(systems_for_model(&ads, &models, &root)).contains(&ad.name_any()));
-        assert!(systems_for_model(&ads, &arcs(&[root.clone()]), &root).is_empty());
+        assert!(systems_for_model(&ads, &arcs(std::slice::from_ref(&root)), &root).is_empty());
     }
 
     #[test]
