@@ -25,7 +25,9 @@ const START_DEADLINE: Duration = Duration::from_secs(30);
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// The binary is not where it was looked for.
-    #[error("kube-emulator binary not found (looked at {0}); run `cargo build -p agentlens-tests --bin kube-emulator` or set KUBE_EMULATOR")]
+    #[error(
+        "kube-emulator binary not found (looked at {0}); run `cargo build -p agentlens-tests --bin kube-emulator` or set KUBE_EMULATOR"
+    )]
     NotBuilt(String),
     /// A file or process operation failed.
     #[error("{what}")]
@@ -47,7 +49,10 @@ pub fn binary() -> Result<PathBuf, StartError> {
     if let Some(p) = std::env::var_os("KUBE_EMULATOR") {
         return Ok(PathBuf::from(p));
     }
-    let exe = std::env::current_exe().map_err(|source| StartError::Io { what: "locating the test executable".into(), source })?;
+    let exe = std::env::current_exe().map_err(|source| StartError::Io {
+        what: "locating the test executable".into(),
+        source,
+    })?;
     let mut looked = Vec::new();
     for dir in exe.ancestors().skip(1).take(3) {
         let candidate = dir.join("kube-emulator");
@@ -96,7 +101,11 @@ pub fn read_kubeconfig(path: &Path) -> Option<KubeconfigParts> {
 /// status code and body.
 pub fn get(parts: &KubeconfigParts, path: &str) -> Result<(u16, String), String> {
     let hostport = parts.server.trim_start_matches("https://");
-    let host = hostport.rsplit_once(':').map(|(h, _)| h).unwrap_or(hostport).to_string();
+    let host = hostport
+        .rsplit_once(':')
+        .map(|(h, _)| h)
+        .unwrap_or(hostport)
+        .to_string();
     let mut roots = rustls::RootCertStore::empty();
     for cert in pem_certs(parts.ca_pem.as_bytes())? {
         roots.add(cert).map_err(|e| e.to_string())?;
@@ -110,13 +119,15 @@ pub fn get(parts: &KubeconfigParts, path: &str) -> Result<(u16, String), String>
     let name = rustls::pki_types::ServerName::try_from(host.clone()).map_err(|e| e.to_string())?;
     let conn = rustls::ClientConnection::new(Arc::new(config), name).map_err(|e| e.to_string())?;
     let sock = TcpStream::connect(hostport).map_err(|e| e.to_string())?;
-    sock.set_read_timeout(Some(Duration::from_secs(5))).map_err(|e| e.to_string())?;
+    sock.set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?;
     let mut tls = rustls::StreamOwned::new(conn, sock);
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {hostport}\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
         parts.token
     );
-    tls.write_all(request.as_bytes()).map_err(|e| e.to_string())?;
+    tls.write_all(request.as_bytes())
+        .map_err(|e| e.to_string())?;
     let mut raw = Vec::new();
     // The server closes after the answer; a TLS close without notify still leaves the data.
     if let Err(e) = tls.read_to_end(&mut raw)
@@ -130,7 +141,10 @@ pub fn get(parts: &KubeconfigParts, path: &str) -> Result<(u16, String), String>
         .nth(1)
         .and_then(|c| c.parse().ok())
         .ok_or_else(|| format!("no HTTP status in {text:?}"))?;
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     Ok((code, body))
 }
 
@@ -153,20 +167,38 @@ impl Emulator {
         if !bin.is_file() {
             return Err(StartError::NotBuilt(bin.display().to_string()));
         }
-        let dir = tempfile::tempdir().map_err(|source| StartError::Io { what: "creating a temp dir".into(), source })?;
-        let child = Command::new(bin)
+        let dir = tempfile::tempdir().map_err(|source| StartError::Io {
+            what: "creating a temp dir".into(),
+            source,
+        })?;
+        let mut command = Command::new(bin);
+        if std::env::var_os("RUST_LOG").is_none() {
+            // Quiet unless asked: the test output is for the test.
+            command.env("RUST_LOG", "warn");
+        }
+        let child = command
             .args(["--listen", "127.0.0.1:0", "--kubeconfig-dir"])
             .arg(dir.path())
             .args(args)
             .stdin(Stdio::null())
             .spawn()
-            .map_err(|source| StartError::Io { what: format!("starting {}", bin.display()), source })?;
-        let mut emulator = Self { child, dir, server: String::new() };
+            .map_err(|source| StartError::Io {
+                what: format!("starting {}", bin.display()),
+                source,
+            })?;
+        let mut emulator = Self {
+            child,
+            dir,
+            server: String::new(),
+        };
         let deadline = Instant::now() + START_DEADLINE;
         let mut last = String::from("no admin.kubeconfig yet");
         while Instant::now() < deadline {
             if let Ok(Some(status)) = emulator.child.try_wait() {
-                return Err(StartError::Timeout(START_DEADLINE, format!("kube-emulator exited: {status}")));
+                return Err(StartError::Timeout(
+                    START_DEADLINE,
+                    format!("kube-emulator exited: {status}"),
+                ));
             }
             if let Some(parts) = read_kubeconfig(&emulator.admin_kubeconfig()) {
                 match get(&parts, "/version") {
@@ -186,13 +218,20 @@ impl Emulator {
 
     /// `DIR/admin.kubeconfig`: everything allowed.
     pub fn admin_kubeconfig(&self) -> PathBuf {
-        self.dir.path().join(crate::emulator::kubeconfig::ADMIN_FILE)
+        self.dir
+            .path()
+            .join(crate::emulator::kubeconfig::ADMIN_FILE)
     }
 
     /// `DIR/<namespace>.<serviceaccount>.kubeconfig`, written once RBAC names the account (it
     /// exists when the apply that named it has returned).
     pub fn kubeconfig_for(&self, namespace: &str, service_account: &str) -> PathBuf {
-        self.dir.path().join(crate::emulator::kubeconfig::account_file(namespace, service_account))
+        self.dir
+            .path()
+            .join(crate::emulator::kubeconfig::account_file(
+                namespace,
+                service_account,
+            ))
     }
 
     /// The kubeconfig directory.

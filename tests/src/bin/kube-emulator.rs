@@ -9,7 +9,10 @@ use clap::Parser;
 
 /// Command line.
 #[derive(Parser, Debug)]
-#[command(name = "kube-emulator", about = "A Kubernetes API server emulator for tests")]
+#[command(
+    name = "kube-emulator",
+    about = "A Kubernetes API server emulator for tests"
+)]
 struct Args {
     /// Address to listen on (port 0 picks a free one; the kubeconfigs name it).
     #[arg(long, default_value = "127.0.0.1:0")]
@@ -35,7 +38,8 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
         .init();

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use serde_json::Value;
@@ -11,7 +11,6 @@ use tokio::sync::broadcast;
 
 use super::apply::Part;
 use super::authz::{Attributes, Identity, forbidden_reason};
-use super::{discovery, openapi};
 use super::kubeconfig::{ADMIN_FILE, Kubeconfigs, account_file};
 use super::request::{ResourcePath, Route, route};
 use super::resources::ResourceType;
@@ -19,6 +18,7 @@ use super::selector::FieldSelector;
 use super::status::{ApiError, ApiResult};
 use super::store::Store;
 use super::watch::{Event, WatchFilter};
+use super::{discovery, openapi};
 
 /// A request as the HTTP layer read it.
 #[derive(Debug, Clone)]
@@ -109,6 +109,8 @@ pub struct Api {
     accounts: BTreeMap<(String, String), String>,
     kubeconfigs: Kubeconfigs,
     server: String,
+    /// Namespaces being deleted, and since when: their contents go after a grace period.
+    pub(super) terminating: BTreeMap<String, Instant>,
 }
 
 /// A random bearer token.
@@ -133,6 +135,7 @@ impl Api {
             accounts: BTreeMap::new(),
             kubeconfigs,
             server,
+            terminating: BTreeMap::new(),
         })
     }
 
@@ -140,14 +143,21 @@ impl Api {
     /// that exists as an object and has none yet.
     pub(super) fn ensure_accounts(&mut self) {
         let mut wanted = self.store.rbac().service_accounts();
-        wanted.extend(self.store.list("", "serviceaccounts", None).map(|((ns, n), _)| (ns.clone(), n.clone())));
+        wanted.extend(
+            self.store
+                .list("", "serviceaccounts", None)
+                .map(|((ns, n), _)| (ns.clone(), n.clone())),
+        );
         for (ns, name) in wanted {
             if self.accounts.contains_key(&(ns.clone(), name.clone())) {
                 continue;
             }
             let t = token();
             let id = Identity::ServiceAccount(ns.clone(), name.clone());
-            match self.kubeconfigs.write(&account_file(&ns, &name), &id.user(), &t, &ns) {
+            match self
+                .kubeconfigs
+                .write(&account_file(&ns, &name), &id.user(), &t, &ns)
+            {
                 Ok(_) => {
                     self.tokens.insert(t.clone(), id);
                     self.accounts.insert((ns, name), t);
@@ -159,7 +169,12 @@ impl Api {
 
     /// Answers one request.
     pub fn handle(&mut self, inc: &Incoming) -> Reply {
-        let Some(id) = inc.token.as_deref().and_then(|t| self.tokens.get(t)).cloned() else {
+        let Some(id) = inc
+            .token
+            .as_deref()
+            .and_then(|t| self.tokens.get(t))
+            .cloned()
+        else {
             return ApiError::unauthorized().into();
         };
         let types = self.store.types();
@@ -189,7 +204,9 @@ impl Api {
             .store
             .types()
             .iter()
-            .find(|t| t.group == rp.group && t.plural == rp.plural && t.versions.contains(&rp.version))
+            .find(|t| {
+                t.group == rp.group && t.plural == rp.plural && t.versions.contains(&rp.version)
+            })
             .cloned()
             .ok_or_else(ApiError::no_route)?;
         let sub = rp.subresource.as_deref().unwrap_or_default();
@@ -199,11 +216,17 @@ impl Api {
             "log" => t.log,
             _ => false,
         };
-        if !sub_ok || (rp.namespace.is_some() && !t.namespaced) || (!sub.is_empty() && rp.name.is_none()) {
+        if !sub_ok
+            || (rp.namespace.is_some() && !t.namespaced)
+            || (!sub.is_empty() && rp.name.is_none())
+        {
             return Err(ApiError::no_route());
         }
         let name = rp.name.clone().unwrap_or_default();
-        let watch = matches!(inc.query.get("watch").map(String::as_str), Some("true" | "1"));
+        let watch = matches!(
+            inc.query.get("watch").map(String::as_str),
+            Some("true" | "1")
+        );
         let verb = match (inc.method.as_str(), name.is_empty()) {
             ("GET", false) => "get",
             ("GET", true) if watch => "watch",
@@ -213,10 +236,22 @@ impl Api {
             ("PATCH", false) => "patch",
             ("DELETE", false) => "delete",
             ("DELETE", true) => "deletecollection",
-            _ => return Err(ApiError::method_not_supported(&t.group, &t.plural, &inc.method)),
+            _ => {
+                return Err(ApiError::method_not_supported(
+                    &t.group,
+                    &t.plural,
+                    &inc.method,
+                ));
+            }
         };
-        let fields = FieldSelector::parse(inc.query.get("fieldSelector").map(String::as_str).unwrap_or_default(), &t.fields)
-            .map_err(ApiError::bad_request)?;
+        let fields = FieldSelector::parse(
+            inc.query
+                .get("fieldSelector")
+                .map(String::as_str)
+                .unwrap_or_default(),
+            &t.fields,
+        )
+        .map_err(ApiError::bad_request)?;
         let mut namespace = rp.namespace.clone().unwrap_or_default();
         if t.group.is_empty() && t.plural == "namespaces" {
             // The API server authorizes a namespace object as being in itself.
@@ -235,13 +270,20 @@ impl Api {
             },
         };
         if !self.store.rbac().allows(id, &attrs) {
-            return Err(ApiError::forbidden(&t.group, &t.plural, &name, forbidden_reason(id, &attrs)));
+            return Err(ApiError::forbidden(
+                &t.group,
+                &t.plural,
+                &name,
+                forbidden_reason(id, &attrs),
+            ));
         }
-        let manager = inc
-            .query
-            .get("fieldManager")
-            .cloned()
-            .unwrap_or_else(|| inc.user_agent.split('/').next().unwrap_or("unknown").to_string());
+        let manager = inc.query.get("fieldManager").cloned().unwrap_or_else(|| {
+            inc.user_agent
+                .split('/')
+                .next()
+                .unwrap_or("unknown")
+                .to_string()
+        });
         let part = match (sub, t.status) {
             ("status", _) => Part::Status,
             (_, true) => Part::Main,
@@ -258,7 +300,10 @@ impl Api {
             accept: &inc.accept,
             manager,
             dry_run: inc.query.get("dryRun").is_some_and(|d| d == "All"),
-            strict: inc.query.get("fieldValidation").is_some_and(|v| v == "Strict"),
+            strict: inc
+                .query
+                .get("fieldValidation")
+                .is_some_and(|v| v == "Strict"),
             t,
         };
         let result = match verb {
@@ -270,9 +315,15 @@ impl Api {
             "update" => self.update(&c).map(|v| Reply::Json(200, v)),
             "patch" => self.patch(&c).map(|(code, v)| Reply::Json(code, v)),
             "delete" => self.delete(&c).map(|v| Reply::Json(200, v)),
-            _ => self.delete_collection(&c, &fields).map(|v| Reply::Json(200, v)),
+            _ => self
+                .delete_collection(&c, &fields)
+                .map(|v| Reply::Json(200, v)),
         };
-        if matches!(c.t.plural.as_str(), "rolebindings" | "clusterrolebindings" | "serviceaccounts") && !c.dry_run {
+        if matches!(
+            c.t.plural.as_str(),
+            "rolebindings" | "clusterrolebindings" | "serviceaccounts"
+        ) && !c.dry_run
+        {
             self.ensure_accounts();
         }
         result

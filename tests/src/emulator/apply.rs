@@ -223,7 +223,9 @@ fn deep_merge(target: &mut Value, patch: &Value) {
         (Some(t), Some(p)) => {
             for (k, v) in p {
                 match t.get_mut(k) {
-                    Some(existing) if existing.is_object() && v.is_object() => deep_merge(existing, v),
+                    Some(existing) if existing.is_object() && v.is_object() => {
+                        deep_merge(existing, v)
+                    }
                     _ => {
                         t.insert(k.clone(), v.clone());
                     }
@@ -283,7 +285,8 @@ pub fn apply(current: &Value, req: &ApplyRequest<'_>) -> Result<Value, ApiError>
     let mut object = current.clone();
     let mut entries = read_entries(&object);
     let sub = req.part.subresource().map(String::from);
-    let mine = |e: &Entry| e.manager == req.manager && e.operation == "Apply" && e.subresource == sub;
+    let mine =
+        |e: &Entry| e.manager == req.manager && e.operation == "Apply" && e.subresource == sub;
     let mut conflicts = Vec::new();
     for other in entries.iter_mut().filter(|e| !mine(e)) {
         let mut taken = Vec::new();
@@ -306,8 +309,15 @@ pub fn apply(current: &Value, req: &ApplyRequest<'_>) -> Result<Value, ApiError>
         conflicts.dedup();
         return Err(ApiError::apply_conflict(&conflicts));
     }
-    let before: BTreeSet<Path> = entries.iter().find(|e| mine(e)).map(|e| e.set.clone()).unwrap_or_default();
-    for q in before.iter().filter(|q| !applied.iter().any(|p| overlaps(p, q))) {
+    let before: BTreeSet<Path> = entries
+        .iter()
+        .find(|e| mine(e))
+        .map(|e| e.set.clone())
+        .unwrap_or_default();
+    for q in before
+        .iter()
+        .filter(|q| !applied.iter().any(|p| overlaps(p, q)))
+    {
         let shared = entries
             .iter()
             .filter(|e| !mine(e))
@@ -339,7 +349,14 @@ pub fn apply(current: &Value, req: &ApplyRequest<'_>) -> Result<Value, ApiError>
 
 /// Records an update by `manager` (PUT, PATCH, create): it owns the leaves it changed, which
 /// every other manager loses.
-pub fn record_update(old: Option<&Value>, new: &mut Value, manager: &str, part: Part, api_version: &str, now: &str) {
+pub fn record_update(
+    old: Option<&Value>,
+    new: &mut Value,
+    manager: &str,
+    part: Part,
+    api_version: &str,
+    now: &str,
+) {
     let mut entries = old.map(read_entries).unwrap_or_default();
     let new_leaves = owned_leaves(new, part);
     let old_leaves = old.map(|o| owned_leaves(o, part)).unwrap_or_default();
@@ -348,11 +365,17 @@ pub fn record_update(old: Option<&Value>, new: &mut Value, manager: &str, part: 
         .filter(|p| old.is_none_or(|o| get_path(o, p) != get_path(new, p)))
         .cloned()
         .collect();
-    let gone: Vec<&Path> = old_leaves.iter().filter(|p| get_path(new, p).is_none()).collect();
+    let gone: Vec<&Path> = old_leaves
+        .iter()
+        .filter(|p| get_path(new, p).is_none())
+        .collect();
     let sub = part.subresource().map(String::from);
-    let is_mine = |e: &Entry| e.manager == manager && e.operation == "Update" && e.subresource == sub;
+    let is_mine =
+        |e: &Entry| e.manager == manager && e.operation == "Update" && e.subresource == sub;
     for e in entries.iter_mut().filter(|e| !is_mine(e)) {
-        e.set.retain(|q| !changed.iter().any(|p| overlaps(p, q)) && !gone.iter().any(|p| overlaps(p, q)));
+        e.set.retain(|q| {
+            !changed.iter().any(|p| overlaps(p, q)) && !gone.iter().any(|p| overlaps(p, q))
+        });
     }
     if !changed.is_empty() {
         match entries.iter_mut().find(|e| is_mine(e)) {
@@ -398,7 +421,10 @@ mod tests {
         assert_eq!(one["spec"], json!({"a": 1, "b": 2}));
         let two = apply(&one, &req(&json!({"spec": {"a": 1}}), "m", false)).unwrap();
         assert_eq!(two["spec"], json!({"a": 1}));
-        assert_eq!(two["metadata"]["managedFields"][0]["fieldsV1"], json!({"f:spec": {"f:a": {}}}));
+        assert_eq!(
+            two["metadata"]["managedFields"][0]["fieldsV1"],
+            json!({"f:spec": {"f:a": {}}})
+        );
     }
 
     #[test]
@@ -407,10 +433,20 @@ mod tests {
         let one = apply(&base, &req(&json!({"spec": {"a": 1}}), "m1", false)).unwrap();
         // Same value: shared ownership, no conflict.
         let shared = apply(&one, &req(&json!({"spec": {"a": 1}}), "m2", false)).unwrap();
-        assert_eq!(shared["metadata"]["managedFields"].as_array().unwrap().len(), 2);
+        assert_eq!(
+            shared["metadata"]["managedFields"]
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
         let err = apply(&one, &req(&json!({"spec": {"a": 2}}), "m2", false)).unwrap_err();
         assert_eq!(err.code, 409);
-        assert!(err.message.contains("conflict with \"m1\": .spec.a"), "{}", err.message);
+        assert!(
+            err.message.contains("conflict with \"m1\": .spec.a"),
+            "{}",
+            err.message
+        );
         let forced = apply(&one, &req(&json!({"spec": {"a": 2}}), "m2", true)).unwrap();
         assert_eq!(forced["spec"]["a"], 2);
         let managers: Vec<&str> = forced["metadata"]["managedFields"]
@@ -430,9 +466,17 @@ mod tests {
         two["spec"]["a"] = json!(5);
         record_update(Some(&one), &mut two, "editor", Part::Main, "v1", "t");
         let entries = read_entries(&two);
-        assert_eq!(entries[0].set, BTreeSet::from([vec!["spec".to_string(), "b".to_string()]]));
+        assert_eq!(
+            entries[0].set,
+            BTreeSet::from([vec!["spec".to_string(), "b".to_string()]])
+        );
         assert_eq!(entries[1].manager, "editor");
         // m1 re-applying a=1 now conflicts with the editor.
-        assert_eq!(apply(&two, &req(&json!({"spec": {"a": 1, "b": 1}}), "m1", false)).unwrap_err().code, 409);
+        assert_eq!(
+            apply(&two, &req(&json!({"spec": {"a": 1, "b": 1}}), "m1", false))
+                .unwrap_err()
+                .code,
+            409
+        );
     }
 }

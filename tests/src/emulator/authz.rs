@@ -150,7 +150,10 @@ impl Rbac<'_> {
         let namespaced = self
             .role_bindings
             .iter()
-            .filter(|b| !a.namespace.is_empty() && b["metadata"]["namespace"].as_str() == Some(a.namespace.as_str()))
+            .filter(|b| {
+                !a.namespace.is_empty()
+                    && b["metadata"]["namespace"].as_str() == Some(a.namespace.as_str())
+            })
             .filter(|b| bound(b, &a.namespace))
             .flat_map(|b| self.role_rules(&b["roleRef"], Some(&a.namespace)));
         cluster.chain(namespaced).any(|r| rule_allows(r, a))
@@ -159,7 +162,11 @@ impl Rbac<'_> {
     /// The ServiceAccounts the bindings name, directly: (namespace, name).
     pub fn service_accounts(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
-        for b in self.role_bindings.iter().chain(self.cluster_role_bindings.iter()) {
+        for b in self
+            .role_bindings
+            .iter()
+            .chain(self.cluster_role_bindings.iter())
+        {
             let ns = b["metadata"]["namespace"].as_str().unwrap_or_default();
             for s in b["subjects"].as_array().into_iter().flatten() {
                 if s["kind"] == "ServiceAccount"
@@ -203,7 +210,14 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn attrs(verb: &str, group: &str, resource: &str, sub: &str, ns: &str, name: &str) -> Attributes {
+    fn attrs(
+        verb: &str,
+        group: &str,
+        resource: &str,
+        sub: &str,
+        ns: &str,
+        name: &str,
+    ) -> Attributes {
         Attributes {
             verb: verb.into(),
             group: group.into(),
@@ -243,19 +257,61 @@ mod tests {
             (&op, attrs("list", "", "pods", "", "b", ""), false),
             (&op, attrs("list", "", "pods", "", "", ""), false),
             (&op, attrs("delete", "", "pods", "", "a", "p"), false),
-            (&op, attrs("patch", "agentlens.dev", "agentdeployments", "status", "a", "x"), true),
-            (&op, attrs("patch", "agentlens.dev", "agentdeployments", "", "a", "x"), false),
-            (&op, attrs("update", "coordination.k8s.io", "leases", "", "a", "lock"), true),
-            (&op, attrs("update", "coordination.k8s.io", "leases", "", "a", "other"), false),
-            (&op, attrs("create", "coordination.k8s.io", "leases", "", "a", ""), false),
-            (&other, attrs("list", "apps", "deployments", "", "", ""), true),
-            (&other, attrs("get", "apps", "deployments", "", "", "d"), false),
-            (&Identity::Admin, attrs("delete", "x", "y", "", "", ""), true),
+            (
+                &op,
+                attrs(
+                    "patch",
+                    "agentlens.dev",
+                    "agentdeployments",
+                    "status",
+                    "a",
+                    "x",
+                ),
+                true,
+            ),
+            (
+                &op,
+                attrs("patch", "agentlens.dev", "agentdeployments", "", "a", "x"),
+                false,
+            ),
+            (
+                &op,
+                attrs("update", "coordination.k8s.io", "leases", "", "a", "lock"),
+                true,
+            ),
+            (
+                &op,
+                attrs("update", "coordination.k8s.io", "leases", "", "a", "other"),
+                false,
+            ),
+            (
+                &op,
+                attrs("create", "coordination.k8s.io", "leases", "", "a", ""),
+                false,
+            ),
+            (
+                &other,
+                attrs("list", "apps", "deployments", "", "", ""),
+                true,
+            ),
+            (
+                &other,
+                attrs("get", "apps", "deployments", "", "", "d"),
+                false,
+            ),
+            (
+                &Identity::Admin,
+                attrs("delete", "x", "y", "", "", ""),
+                true,
+            ),
         ];
         for (id, a, want) in cases {
             assert_eq!(rbac.allows(id, &a), want, "{id:?} {a:?}");
         }
-        assert_eq!(rbac.service_accounts(), [("a".to_string(), "op".to_string())]);
+        assert_eq!(
+            rbac.service_accounts(),
+            [("a".to_string(), "op".to_string())]
+        );
         assert_eq!(
             forbidden_reason(&op, &attrs("list", "agentlens.dev", "models", "", "", "")),
             "User \"system:serviceaccount:a:op\" cannot list resource \"models\" in API group \"agentlens.dev\" at the cluster scope"

@@ -55,7 +55,10 @@ fn group_doc(group: &str, versions: &[&str]) -> Value {
 
 /// `/apis`.
 pub fn group_list(types: &[ResourceType]) -> Value {
-    let list: Vec<Value> = groups(types).iter().map(|(g, vs)| group_doc(g, vs)).collect();
+    let list: Vec<Value> = groups(types)
+        .iter()
+        .map(|(g, vs)| group_doc(g, vs))
+        .collect();
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": list})
 }
 
@@ -69,12 +72,24 @@ pub fn group(types: &[ResourceType], name: &str) -> Option<Value> {
     Some(doc)
 }
 
-const VERBS: [&str; 8] = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+const VERBS: [&str; 8] = [
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
 
 /// `/api/v1` or `/apis/<group>/<version>`, None when nothing is served there.
 pub fn resource_list(types: &[ResourceType], group: &str, version: &str) -> Option<Value> {
     let mut resources = Vec::new();
-    for t in types.iter().filter(|t| t.group == group && t.versions.iter().any(|v| v == version)) {
+    for t in types
+        .iter()
+        .filter(|t| t.group == group && t.versions.iter().any(|v| v == version))
+    {
         let mut r = json!({
             "name": t.plural,
             "singularName": t.singular,
@@ -90,19 +105,29 @@ pub fn resource_list(types: &[ResourceType], group: &str, version: &str) -> Opti
         }
         resources.push(r);
         if t.status {
-            resources.push(json!({"name": format!("{}/status", t.plural), "singularName": "",
-                "namespaced": t.namespaced, "kind": t.kind, "verbs": ["get", "patch", "update"]}));
+            resources.push(
+                json!({"name": format!("{}/status", t.plural), "singularName": "",
+                "namespaced": t.namespaced, "kind": t.kind, "verbs": ["get", "patch", "update"]}),
+            );
         }
         if t.log {
-            resources.push(json!({"name": format!("{}/log", t.plural), "singularName": "",
-                "namespaced": t.namespaced, "kind": t.kind, "verbs": ["get"]}));
+            resources.push(
+                json!({"name": format!("{}/log", t.plural), "singularName": "",
+                "namespaced": t.namespaced, "kind": t.kind, "verbs": ["get"]}),
+            );
         }
     }
     if resources.is_empty() {
         return None;
     }
-    let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
-    Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}))
+    let gv = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
+    Some(
+        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}),
+    )
 }
 
 #[cfg(test)]
@@ -114,11 +139,29 @@ mod tests {
     fn core_and_group_documents() {
         let types = builtins();
         let core = resource_list(&types, "", "v1").unwrap();
-        let names: Vec<&str> = core["resources"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
-        assert!(names.contains(&"pods/log") && names.contains(&"pods/status") && names.contains(&"configmaps"));
+        let names: Vec<&str> = core["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap())
+            .collect();
+        assert!(
+            names.contains(&"pods/log")
+                && names.contains(&"pods/status")
+                && names.contains(&"configmaps")
+        );
         let groups = group_list(&types);
-        assert!(groups["groups"].as_array().unwrap().iter().any(|g| g["name"] == "coordination.k8s.io"));
+        assert!(
+            groups["groups"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|g| g["name"] == "coordination.k8s.io")
+        );
         assert!(resource_list(&types, "agentlens.dev", "v1alpha1").is_none());
-        assert_eq!(group(&types, "apps").unwrap()["preferredVersion"]["groupVersion"], "apps/v1");
+        assert_eq!(
+            group(&types, "apps").unwrap()["preferredVersion"]["groupVersion"],
+            "apps/v1"
+        );
     }
 }

@@ -23,8 +23,13 @@ use super::api::{Api, Incoming, Reply, WatchStart};
 use super::request::{decode, query};
 use super::status::ApiError;
 
-/// A request and where its answer goes.
-type Job = (Incoming, oneshot::Sender<Reply>);
+/// Work for the store's owner.
+enum Job {
+    /// A request and where its answer goes.
+    Request(Box<Incoming>, oneshot::Sender<Reply>),
+    /// Time passed: finish what is due (namespace termination).
+    Tick,
+}
 
 /// The queue to the store's owner.
 #[derive(Clone)]
@@ -39,12 +44,28 @@ pub fn spawn_owner(mut api: Api, capacity: usize) -> std::io::Result<ApiHandle> 
     std::thread::Builder::new()
         .name("kube-emulator-store".into())
         .spawn(move || {
-            while let Some((incoming, reply)) = rx.blocking_recv() {
-                // The client may have gone; nothing to do then.
-                let _ = reply.send(api.handle(&incoming));
+            while let Some(job) = rx.blocking_recv() {
+                match job {
+                    // The client may have gone; nothing to do then.
+                    Job::Request(incoming, reply) => drop(reply.send(api.handle(&incoming))),
+                    Job::Tick => api.tick(),
+                }
             }
         })?;
     Ok(ApiHandle { tx })
+}
+
+impl ApiHandle {
+    /// Sends a tick every `every` until the owner is gone.
+    pub async fn tick_every(self, every: Duration) {
+        let mut ticks = tokio::time::interval(every);
+        loop {
+            ticks.tick().await;
+            if self.tx.send(Job::Tick).await.is_err() {
+                return;
+            }
+        }
+    }
 }
 
 /// Limits and timings of the HTTP layer.
@@ -65,14 +86,18 @@ impl Body for WatchBody {
     type Data = Bytes;
     type Error = Infallible;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         self.0.poll_recv(cx).map(|o| o.map(|b| Ok(Frame::data(b))))
     }
 }
 
 fn respond(code: u16, content_type: &str, body: Out) -> Response<Out> {
     let mut r = Response::new(body);
-    *r.status_mut() = hyper::StatusCode::from_u16(code).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    *r.status_mut() =
+        hyper::StatusCode::from_u16(code).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
     if let Ok(v) = hyper::header::HeaderValue::from_str(content_type) {
         r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
     }
@@ -98,7 +123,10 @@ async fn stream(w: WatchStart, tx: mpsc::Sender<Bytes>, bookmark_interval: Durat
     };
     let deadline = tokio::time::sleep(w.timeout);
     tokio::pin!(deadline);
-    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + bookmark_interval, bookmark_interval);
+    let mut ticks = tokio::time::interval_at(
+        tokio::time::Instant::now() + bookmark_interval,
+        bookmark_interval,
+    );
     let mut rv = w.rv;
     loop {
         let line = tokio::select! {
@@ -136,7 +164,11 @@ fn header(req: &Request<hyper::body::Incoming>, name: hyper::header::HeaderName)
         .to_string()
 }
 
-async fn handle(req: Request<hyper::body::Incoming>, api: ApiHandle, opts: HttpOptions) -> Result<Response<Out>, Infallible> {
+async fn handle(
+    req: Request<hyper::body::Incoming>,
+    api: ApiHandle,
+    opts: HttpOptions,
+) -> Result<Response<Out>, Infallible> {
     let method = req.method().as_str().to_string();
     let path = decode(req.uri().path());
     let q = query(req.uri().query().unwrap_or_default());
@@ -147,15 +179,40 @@ async fn handle(req: Request<hyper::body::Incoming>, api: ApiHandle, opts: HttpO
     let user_agent = header(&req, hyper::header::USER_AGENT);
     let body = match Limited::new(req.into_body(), opts.max_body).collect().await {
         Ok(b) => b.to_bytes(),
-        Err(_) => return Ok(json_response(413, &ApiError::too_large(opts.max_body).to_status())),
+        Err(_) => {
+            return Ok(json_response(
+                413,
+                &ApiError::too_large(opts.max_body).to_status(),
+            ));
+        }
     };
-    let incoming = Incoming { method: method.clone(), path: path.clone(), query: q, content_type, accept, token, user_agent, body };
+    let incoming = Incoming {
+        method: method.clone(),
+        path: path.clone(),
+        query: q,
+        content_type,
+        accept,
+        token,
+        user_agent,
+        body,
+    };
     let (reply_tx, reply_rx) = oneshot::channel();
-    if api.tx.send((incoming, reply_tx)).await.is_err() {
-        return Ok(json_response(503, &ApiError::internal("the store is gone").to_status()));
+    if api
+        .tx
+        .send(Job::Request(Box::new(incoming), reply_tx))
+        .await
+        .is_err()
+    {
+        return Ok(json_response(
+            503,
+            &ApiError::internal("the store is gone").to_status(),
+        ));
     }
     let Ok(reply) = reply_rx.await else {
-        return Ok(json_response(500, &ApiError::internal("no answer from the store").to_status()));
+        return Ok(json_response(
+            500,
+            &ApiError::internal("no answer from the store").to_status(),
+        ));
     };
     Ok(match reply {
         Reply::Json(code, v) => {
@@ -173,7 +230,12 @@ async fn handle(req: Request<hyper::body::Incoming>, api: ApiHandle, opts: HttpO
 }
 
 /// Accepts connections until the process ends.
-pub async fn serve(listener: TcpListener, tls: Arc<rustls::ServerConfig>, api: ApiHandle, opts: HttpOptions) {
+pub async fn serve(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    api: ApiHandle,
+    opts: HttpOptions,
+) {
     let acceptor = TlsAcceptor::from(tls);
     loop {
         let tcp = match listener.accept().await {
@@ -196,7 +258,10 @@ pub async fn serve(listener: TcpListener, tls: Arc<rustls::ServerConfig>, api: A
                 }
             };
             let service = hyper::service::service_fn(move |req| handle(req, api.clone(), opts));
-            if let Err(e) = auto::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(tls), service).await {
+            if let Err(e) = auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(tls), service)
+                .await
+            {
                 tracing::debug!("connection: {e}");
             }
         });

@@ -41,7 +41,13 @@ impl Kubeconfigs {
     }
 
     /// Writes `file` in the directory, atomically.
-    pub fn write(&self, file: &str, user: &str, token: &str, namespace: &str) -> std::io::Result<PathBuf> {
+    pub fn write(
+        &self,
+        file: &str,
+        user: &str,
+        token: &str,
+        namespace: &str,
+    ) -> std::io::Result<PathBuf> {
         let path = self.dir.join(file);
         let tmp = self.dir.join(format!(".{file}.tmp"));
         std::fs::write(&tmp, self.render(user, token, namespace))?;

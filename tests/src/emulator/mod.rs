@@ -76,8 +76,14 @@ pub struct Config {
 pub async fn run(config: Config) -> Result<(), Error> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .map_err(|source| Error::Bind { addr: config.listen, source })?;
-    let addr = listener.local_addr().map_err(|source| Error::Io { what: "reading the bound address".into(), source })?;
+        .map_err(|source| Error::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| Error::Io {
+        what: "reading the bound address".into(),
+        source,
+    })?;
     let tls = tls::generate(&addr.ip().to_string())?;
     std::fs::create_dir_all(&config.kubeconfig_dir).map_err(|source| Error::Io {
         what: format!("creating {}", config.kubeconfig_dir.display()),
@@ -90,16 +96,26 @@ pub async fn run(config: Config) -> Result<(), Error> {
     };
     let store = store::Store::new(config.history, config.watch_buffer);
     let api = api::Api::new(store, kubeconfigs, addr.to_string()).map_err(|source| Error::Io {
-        what: format!("writing {}", config.kubeconfig_dir.join(kubeconfig::ADMIN_FILE).display()),
+        what: format!(
+            "writing {}",
+            config.kubeconfig_dir.join(kubeconfig::ADMIN_FILE).display()
+        ),
         source,
     })?;
-    let handle = http::spawn_owner(api, 1024).map_err(|source| Error::Io { what: "starting the store thread".into(), source })?;
+    let handle = http::spawn_owner(api, 1024).map_err(|source| Error::Io {
+        what: "starting the store thread".into(),
+        source,
+    })?;
+    tokio::spawn(handle.clone().tick_every(Duration::from_millis(250)));
     tracing::info!("kube-emulator listening on https://{addr}");
     http::serve(
         listener,
         tls.config,
         handle,
-        http::HttpOptions { max_body: config.max_body, bookmark_interval: config.bookmark_interval },
+        http::HttpOptions {
+            max_body: config.max_body,
+            bookmark_interval: config.bookmark_interval,
+        },
     )
     .await;
     Ok(())

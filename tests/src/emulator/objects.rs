@@ -10,6 +10,8 @@
 //!   Deletion cascades to objects whose ownerReferences name it (unless `Orphan`), to every
 //!   object of a deleted namespace and of a deleted CRD's type, at once (no Terminating phase).
 
+use std::time::{Duration, Instant};
+
 use serde_json::{Value, json};
 
 use super::api::{Api, Ctx};
@@ -24,6 +26,11 @@ use super::watch::EventType;
 
 const CRD_GROUP: &str = "apiextensions.k8s.io";
 
+/// How long a deleted namespace stays Terminating before its contents and itself go, so that
+/// `kubectl delete -f dir/` (namespace first) still finds the objects it deletes next, as on
+/// a real cluster where the namespace controller takes its time.
+const NAMESPACE_GRACE: Duration = Duration::from_secs(2);
+
 fn is_crd(c: &Ctx<'_>) -> bool {
     c.t.group == CRD_GROUP && c.t.plural == "customresourcedefinitions"
 }
@@ -31,9 +38,11 @@ fn is_crd(c: &Ctx<'_>) -> bool {
 fn parse_body(c: &Ctx<'_>) -> ApiResult<Value> {
     let v: Value = if c.content_type.contains("yaml") {
         let text = std::str::from_utf8(c.body).map_err(|e| ApiError::bad_request(e.to_string()))?;
-        serde_saphyr::from_str(text).map_err(|e| ApiError::bad_request(format!("invalid YAML: {e}")))?
+        serde_saphyr::from_str(text)
+            .map_err(|e| ApiError::bad_request(format!("invalid YAML: {e}")))?
     } else {
-        serde_json::from_slice(c.body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?
+        serde_json::from_slice(c.body)
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?
     };
     if !v.is_object() {
         return Err(ApiError::bad_request("the body must be an object"));
@@ -114,9 +123,14 @@ fn crd_status(crd: &Value, old: Option<&Value>) -> Value {
 impl Api {
     /// Schema checks of a custom object or a CRD; the object to store.
     fn admit(&self, c: &Ctx<'_>, object: Value) -> ApiResult<Value> {
-        let name = object["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        let name = object["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         if is_crd(c) {
-            let invalid = |causes: Vec<(String, String)>| ApiError::invalid(CRD_GROUP, "CustomResourceDefinition", &name, &causes);
+            let invalid = |causes: Vec<(String, String)>| {
+                ApiError::invalid(CRD_GROUP, "CustomResourceDefinition", &name, &causes)
+            };
             from_crd(&object).map_err(invalid)?;
             CrdSchema::compile(&object).map_err(invalid)?;
             return Ok(object);
@@ -128,13 +142,21 @@ impl Api {
     }
 
     /// Stores a new or changed object and does what follows from it (CRD registration).
-    fn commit(&mut self, c: &Ctx<'_>, kind: EventType, object: Value, old: Option<Value>) -> ApiResult<Value> {
+    fn commit(
+        &mut self,
+        c: &Ctx<'_>,
+        kind: EventType,
+        object: Value,
+        old: Option<Value>,
+    ) -> ApiResult<Value> {
         if is_crd(c) {
             self.store.register_crd(&object).map_err(|causes| {
                 ApiError::invalid(CRD_GROUP, "CustomResourceDefinition", &c.name, &causes)
             })?;
         }
-        Ok(self.store.commit(&c.t.group, &c.t.plural, kind, object, old))
+        Ok(self
+            .store
+            .commit(&c.t.group, &c.t.plural, kind, object, old))
     }
 
     pub(super) fn create(&mut self, c: &Ctx<'_>) -> ApiResult<Value> {
@@ -142,14 +164,22 @@ impl Api {
         self.create_object(c, object, None)
     }
 
-    fn create_object(&mut self, c: &Ctx<'_>, mut o: Value, applied: Option<&ApplyRequest<'_>>) -> ApiResult<Value> {
+    fn create_object(
+        &mut self,
+        c: &Ctx<'_>,
+        mut o: Value,
+        applied: Option<&ApplyRequest<'_>>,
+    ) -> ApiResult<Value> {
         let (group, plural) = (c.t.group.clone(), c.t.plural.clone());
         o["apiVersion"] = json!(c.t.api_version(c.t.storage_version()));
         o["kind"] = json!(c.t.kind);
         if !o["metadata"].is_object() {
             o["metadata"] = json!({});
         }
-        let mut name = o["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        let mut name = o["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         if name.is_empty()
             && let Some(prefix) = o["metadata"]["generateName"].as_str()
         {
@@ -157,32 +187,66 @@ impl Api {
             o["metadata"]["name"] = json!(name);
         }
         if name.is_empty() {
-            return Err(ApiError::invalid(&group, &c.t.kind, "", &[("metadata.name".into(), "Required value: name or generateName is required".into())]));
+            return Err(ApiError::invalid(
+                &group,
+                &c.t.kind,
+                "",
+                &[(
+                    "metadata.name".into(),
+                    "Required value: name or generateName is required".into(),
+                )],
+            ));
         }
         if !c.name.is_empty() && c.name != name {
-            return Err(ApiError::bad_request(format!("the name of the object ({name}) does not match the name on the URL ({})", c.name)));
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({name}) does not match the name on the URL ({})",
+                c.name
+            )));
         }
         if c.t.namespaced {
             let body_ns = o["metadata"]["namespace"].as_str().unwrap_or_default();
             if !body_ns.is_empty() && body_ns != c.namespace {
-                return Err(ApiError::bad_request("the namespace of the provided object does not match the namespace sent on the request"));
+                return Err(ApiError::bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                ));
             }
             if c.namespace.is_empty() {
                 return Err(ApiError::no_route());
             }
-            if self.store.get("", "namespaces", "", &c.namespace).is_none() {
+            let Some(ns) = self.store.get("", "namespaces", "", &c.namespace) else {
                 return Err(ApiError::not_found("", "namespaces", &c.namespace));
+            };
+            if !ns["metadata"]["deletionTimestamp"].is_null() {
+                return Err(ApiError::forbidden(
+                    &group,
+                    &plural,
+                    &name,
+                    format!(
+                        "unable to create new content in namespace {} because it is being terminated",
+                        c.namespace
+                    ),
+                ));
             }
             o["metadata"]["namespace"] = json!(c.namespace);
         } else if let Some(m) = o["metadata"].as_object_mut() {
             m.remove("namespace");
         }
-        if self.store.get(&group, &plural, &c.namespace, &name).is_some() {
+        if self
+            .store
+            .get(&group, &plural, &c.namespace, &name)
+            .is_some()
+        {
             return Err(ApiError::already_exists(&group, &plural, &name));
         }
         let t = now();
         if let Some(m) = o["metadata"].as_object_mut() {
-            for k in ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "managedFields", "selfLink"] {
+            for k in [
+                "resourceVersion",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "managedFields",
+                "selfLink",
+            ] {
                 m.remove(k);
             }
             m.insert("uid".into(), json!(uid()));
@@ -245,9 +309,20 @@ impl Api {
             return Ok((200, self.finish_write(c, &old, new, false, false)?));
         }
         if c.manager.is_empty() || !c.query.contains_key("fieldManager") {
-            return Err(ApiError::invalid("meta.k8s.io", "PatchOptions", "", &[("fieldManager".into(), "Required value: is required for apply patch".into())]));
+            return Err(ApiError::invalid(
+                "meta.k8s.io",
+                "PatchOptions",
+                "",
+                &[(
+                    "fieldManager".into(),
+                    "Required value: is required for apply patch".into(),
+                )],
+            ));
         }
-        let config = parse_body(&Ctx { content_type: "application/yaml", ..c.clone() })?;
+        let config = parse_body(&Ctx {
+            content_type: "application/yaml",
+            ..c.clone()
+        })?;
         let api_version = c.api_version();
         let t = now();
         let req = ApplyRequest {
@@ -258,34 +333,72 @@ impl Api {
             api_version: &api_version,
             now: &t,
         };
-        let Some(old) = self.store.get(&c.t.group, &c.t.plural, &c.namespace, &c.name).cloned() else {
+        let Some(old) = self
+            .store
+            .get(&c.t.group, &c.t.plural, &c.namespace, &c.name)
+            .cloned()
+        else {
             if c.part == Part::Status {
                 return Err(ApiError::not_found(&c.t.group, &c.t.plural, &c.name));
             }
             return Ok((201, self.create_object(c, config.clone(), Some(&req))?));
         };
-        let wanted_rv = config["metadata"]["resourceVersion"].as_str().unwrap_or_default();
+        let wanted_rv = config["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap_or_default();
         if !wanted_rv.is_empty() && Some(wanted_rv) != old["metadata"]["resourceVersion"].as_str() {
-            return Err(ApiError::conflict(&c.t.group, &c.t.plural, &c.name, "the object has been modified; please apply your changes to the latest version and try again"));
+            return Err(ApiError::conflict(
+                &c.t.group,
+                &c.t.plural,
+                &c.name,
+                "the object has been modified; please apply your changes to the latest version and try again",
+            ));
         }
         let new = apply(&old, &req)?;
         Ok((200, self.finish_write(c, &old, new, false, true)?))
     }
 
     /// The common end of PUT and PATCH: preconditions, isolation, generation, schema, commit.
-    fn finish_write(&mut self, c: &Ctx<'_>, old: &Value, mut new: Value, require_rv: bool, applied: bool) -> ApiResult<Value> {
+    fn finish_write(
+        &mut self,
+        c: &Ctx<'_>,
+        old: &Value,
+        mut new: Value,
+        require_rv: bool,
+        applied: bool,
+    ) -> ApiResult<Value> {
         let (group, plural) = (c.t.group.clone(), c.t.plural.clone());
-        let old_rv = old["metadata"]["resourceVersion"].as_str().unwrap_or_default();
-        let new_rv = new["metadata"]["resourceVersion"].as_str().unwrap_or_default();
+        let old_rv = old["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap_or_default();
+        let new_rv = new["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap_or_default();
         if !new_rv.is_empty() && new_rv != old_rv {
-            return Err(ApiError::conflict(&group, &plural, &c.name, "the object has been modified; please apply your changes to the latest version and try again"));
+            return Err(ApiError::conflict(
+                &group,
+                &plural,
+                &c.name,
+                "the object has been modified; please apply your changes to the latest version and try again",
+            ));
         }
         if new_rv.is_empty() && require_rv {
-            return Err(ApiError::invalid(&group, &c.t.kind, &c.name, &[("metadata.resourceVersion".into(), "Invalid value: 0x0: must be specified for an update".into())]));
+            return Err(ApiError::invalid(
+                &group,
+                &c.t.kind,
+                &c.name,
+                &[(
+                    "metadata.resourceVersion".into(),
+                    "Invalid value: 0x0: must be specified for an update".into(),
+                )],
+            ));
         }
         let body_name = new["metadata"]["name"].as_str().unwrap_or_default();
         if !body_name.is_empty() && body_name != c.name {
-            return Err(ApiError::bad_request(format!("the name of the object ({body_name}) does not match the name on the URL ({})", c.name)));
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({body_name}) does not match the name on the URL ({})",
+                c.name
+            )));
         }
         new["apiVersion"] = old["apiVersion"].clone();
         new["kind"] = old["kind"].clone();
@@ -319,7 +432,15 @@ impl Api {
         if !new["metadata"].is_object() {
             new["metadata"] = json!({});
         }
-        for k in ["uid", "creationTimestamp", "namespace", "name", "generation", "deletionTimestamp", "deletionGracePeriodSeconds"] {
+        for k in [
+            "uid",
+            "creationTimestamp",
+            "namespace",
+            "name",
+            "generation",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+        ] {
             match old["metadata"].get(k) {
                 Some(v) => new["metadata"][k] = v.clone(),
                 None => {
@@ -336,7 +457,14 @@ impl Api {
             {
                 m.remove("managedFields");
             }
-            record_update(Some(old), &mut new, &c.manager, c.part, &c.api_version(), &now());
+            record_update(
+                Some(old),
+                &mut new,
+                &c.manager,
+                c.part,
+                &c.api_version(),
+                &now(),
+            );
         }
         let mut new = self.admit(c, new)?;
         if is_crd(c) {
@@ -352,7 +480,9 @@ impl Api {
         if c.dry_run {
             return Ok(Self::present(c, new));
         }
-        let finalizers_done = new["metadata"]["finalizers"].as_array().is_none_or(Vec::is_empty);
+        let finalizers_done = new["metadata"]["finalizers"]
+            .as_array()
+            .is_none_or(Vec::is_empty);
         if !new["metadata"]["deletionTimestamp"].is_null() && finalizers_done {
             self.remove(&group, &plural, new.clone(), false);
             return Ok(Self::present(c, new));
@@ -366,22 +496,36 @@ impl Api {
         let opts: Value = if c.body.is_empty() {
             json!({})
         } else {
-            serde_json::from_slice(c.body).map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))?
+            serde_json::from_slice(c.body)
+                .map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))?
         };
         let pre = &opts["preconditions"];
         for (k, field) in [("resourceVersion", "ResourceVersion"), ("uid", "UID")] {
             if let Some(want) = pre[k].as_str()
                 && old["metadata"][k].as_str() != Some(want)
             {
-                return Err(ApiError::conflict(&c.t.group, &c.t.plural, &c.name, &format!("the {field} in the precondition ({want}) does not match the {field} in record ({}). The object might have been modified", old["metadata"][k].as_str().unwrap_or_default())));
+                return Err(ApiError::conflict(
+                    &c.t.group,
+                    &c.t.plural,
+                    &c.name,
+                    &format!(
+                        "the {field} in the precondition ({want}) does not match the {field} in record ({}). The object might have been modified",
+                        old["metadata"][k].as_str().unwrap_or_default()
+                    ),
+                ));
             }
         }
-        let dry = c.dry_run || opts["dryRun"].as_array().is_some_and(|d| d.iter().any(|x| x == "All"));
+        let dry = c.dry_run
+            || opts["dryRun"]
+                .as_array()
+                .is_some_and(|d| d.iter().any(|x| x == "All"));
         if dry {
             return Ok(Self::present(c, old));
         }
         let orphan = opts["propagationPolicy"] == "Orphan" || opts["orphanDependents"] == true;
-        let has_finalizers = old["metadata"]["finalizers"].as_array().is_some_and(|f| !f.is_empty());
+        let has_finalizers = old["metadata"]["finalizers"]
+            .as_array()
+            .is_some_and(|f| !f.is_empty());
         if has_finalizers {
             if !old["metadata"]["deletionTimestamp"].is_null() {
                 return Ok(Self::present(c, old));
@@ -389,14 +533,53 @@ impl Api {
             let mut marked = old.clone();
             marked["metadata"]["deletionTimestamp"] = json!(now());
             marked["metadata"]["deletionGracePeriodSeconds"] = json!(0);
-            let stored = self.store.commit(&c.t.group, &c.t.plural, EventType::Modified, marked, Some(old));
+            let stored = self.store.commit(
+                &c.t.group,
+                &c.t.plural,
+                EventType::Modified,
+                marked,
+                Some(old),
+            );
             return Ok(Self::present(c, stored));
+        }
+        if c.t.group.is_empty() && c.t.plural == "namespaces" {
+            if old["metadata"]["deletionTimestamp"].is_null() {
+                let mut marked = old.clone();
+                marked["metadata"]["deletionTimestamp"] = json!(now());
+                marked["status"] = json!({"phase": "Terminating"});
+                let stored =
+                    self.store
+                        .commit("", "namespaces", EventType::Modified, marked, Some(old));
+                self.terminating.insert(c.name.clone(), Instant::now());
+                return Ok(Self::present(c, stored));
+            }
+            return Ok(Self::present(c, old));
         }
         let gone = self.remove(&c.t.group, &c.t.plural, old, orphan);
         Ok(Self::present(c, gone))
     }
 
-    pub(super) fn delete_collection(&mut self, c: &Ctx<'_>, fields: &FieldSelector) -> ApiResult<Value> {
+    /// Finishes namespaces whose grace period is over: their contents, then themselves.
+    pub fn tick(&mut self) {
+        let due: Vec<String> = self
+            .terminating
+            .iter()
+            .filter(|(_, since)| since.elapsed() >= NAMESPACE_GRACE)
+            .map(|(ns, _)| ns.clone())
+            .collect();
+        for ns in due {
+            self.terminating.remove(&ns);
+            if let Some(o) = self.store.get("", "namespaces", "", &ns).cloned() {
+                self.remove("", "namespaces", o, false);
+            }
+        }
+    }
+
+    pub(super) fn delete_collection(
+        &mut self,
+        c: &Ctx<'_>,
+        fields: &FieldSelector,
+    ) -> ApiResult<Value> {
         let labels = LabelSelector::parse(c.q("labelSelector")).map_err(ApiError::bad_request)?;
         let ns = (!c.namespace.is_empty()).then_some(c.namespace.as_str());
         let victims: Vec<Value> = self
@@ -410,34 +593,69 @@ impl Api {
             if c.dry_run {
                 items.push(Self::present(c, o));
             } else {
-                items.push(Self::present(c, self.remove(&c.t.group, &c.t.plural, o, false)));
+                items.push(Self::present(
+                    c,
+                    self.remove(&c.t.group, &c.t.plural, o, false),
+                ));
             }
         }
-        Ok(json!({"kind": format!("{}List", c.t.kind), "apiVersion": c.api_version(), "metadata": {"resourceVersion": self.store.rv().to_string()}, "items": items}))
+        Ok(
+            json!({"kind": format!("{}List", c.t.kind), "apiVersion": c.api_version(), "metadata": {"resourceVersion": self.store.rv().to_string()}, "items": items}),
+        )
     }
 
     /// Removes an object now, then what depends on it: owned objects (unless `orphan`), a
     /// namespace's contents, a CRD's objects and type. Returns the object as deleted.
     fn remove(&mut self, group: &str, plural: &str, object: Value, orphan: bool) -> Value {
-        let gone = self.store.commit(group, plural, EventType::Deleted, object, None);
+        let gone = self
+            .store
+            .commit(group, plural, EventType::Deleted, object, None);
         let uid = gone["metadata"]["uid"].clone();
-        let name = gone["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        let name = gone["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let is_namespace = group.is_empty() && plural == "namespaces";
-        let crd_type = (group == CRD_GROUP && plural == "customresourcedefinitions")
-            .then(|| (gone["spec"]["group"].as_str().unwrap_or_default().to_string(), gone["spec"]["names"]["plural"].as_str().unwrap_or_default().to_string()));
+        let crd_type = (group == CRD_GROUP && plural == "customresourcedefinitions").then(|| {
+            (
+                gone["spec"]["group"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                gone["spec"]["names"]["plural"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        });
         let mut dependents = Vec::new();
         for (g, p, ns, n) in self.store.all_keys() {
-            let Some(o) = self.store.get(&g, &p, &ns, &n) else { continue };
+            let Some(o) = self.store.get(&g, &p, &ns, &n) else {
+                continue;
+            };
             let owned = !orphan
-                && o["metadata"]["ownerReferences"].as_array().is_some_and(|refs| refs.iter().any(|r| r["uid"] == uid));
+                && o["metadata"]["ownerReferences"]
+                    .as_array()
+                    .is_some_and(|refs| refs.iter().any(|r| r["uid"] == uid));
             let in_namespace = is_namespace && ns == name;
-            let of_crd = crd_type.as_ref().is_some_and(|(cg, cp)| *cg == g && *cp == p);
+            let of_crd = crd_type
+                .as_ref()
+                .is_some_and(|(cg, cp)| *cg == g && *cp == p);
             if owned || in_namespace || of_crd {
                 dependents.push((g, p, o.clone()));
             }
         }
         for (g, p, o) in dependents {
-            let (ns, n) = (o["metadata"]["namespace"].as_str().unwrap_or_default().to_string(), o["metadata"]["name"].as_str().unwrap_or_default().to_string());
+            let (ns, n) = (
+                o["metadata"]["namespace"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                o["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            );
             // An earlier cascade may have removed it already.
             if self.store.get(&g, &p, &ns, &n).is_some() {
                 self.remove(&g, &p, o, false);

@@ -47,8 +47,10 @@ pub fn apply_patch(kind: PatchType, target: &Value, body: &[u8]) -> Result<Value
             let ops: json_patch::Patch = serde_json::from_slice(body)
                 .map_err(|e| ApiError::bad_request(format!("invalid JSON patch: {e}")))?;
             json_patch::patch(&mut out, &ops).map_err(|e| {
-                ApiError::internal(format!("the server rejected our request due to an error in our request: {e}"))
-                    .into_unprocessable()
+                ApiError::internal(format!(
+                    "the server rejected our request due to an error in our request: {e}"
+                ))
+                .into_unprocessable()
             })?;
         }
         PatchType::Merge | PatchType::Strategic => {
@@ -63,7 +65,9 @@ pub fn apply_patch(kind: PatchType, target: &Value, body: &[u8]) -> Result<Value
                 strategic(&mut out, &patch);
             }
         }
-        PatchType::Apply => return Err(ApiError::internal("apply patches are handled by apply.rs")),
+        PatchType::Apply => {
+            return Err(ApiError::internal("apply patches are handled by apply.rs"));
+        }
     }
     Ok(out)
 }
@@ -82,7 +86,8 @@ fn is_delete_directive(v: &Value) -> bool {
 }
 
 fn named(list: &[Value]) -> bool {
-    list.iter().all(|i| i.get("name").and_then(Value::as_str).is_some())
+    list.iter()
+        .all(|i| i.get("name").and_then(Value::as_str).is_some())
 }
 
 /// Strategic merge of `patch` into `target` (see the module comment for the approximation).
@@ -118,7 +123,9 @@ pub fn strategic(target: &mut Value, patch: &Value) {
             continue;
         }
         match (t.get_mut(key), value) {
-            (Some(Value::Array(existing)), Value::Array(items)) if named(existing) && named(items) => {
+            (Some(Value::Array(existing)), Value::Array(items))
+                if named(existing) && named(items) =>
+            {
                 for item in items {
                     let name = item.get("name").cloned();
                     let pos = existing.iter().position(|e| e.get("name") == name.as_ref());
@@ -136,7 +143,9 @@ pub fn strategic(target: &mut Value, patch: &Value) {
                     }
                 }
             }
-            (Some(existing), Value::Object(_)) if existing.is_object() => strategic(existing, value),
+            (Some(existing), Value::Object(_)) if existing.is_object() => {
+                strategic(existing, value)
+            }
             (_, Value::Object(_)) => {
                 let mut fresh = Value::Null;
                 strategic(&mut fresh, value);
@@ -180,8 +189,14 @@ mod tests {
     #[test]
     fn lists_without_names_are_replaced() {
         let mut obj = json!({"args": ["a", "b"], "ports": [{"containerPort": 80}]});
-        strategic(&mut obj, &json!({"args": ["c"], "ports": [{"containerPort": 81}]}));
-        assert_eq!(obj, json!({"args": ["c"], "ports": [{"containerPort": 81}]}));
+        strategic(
+            &mut obj,
+            &json!({"args": ["c"], "ports": [{"containerPort": 81}]}),
+        );
+        assert_eq!(
+            obj,
+            json!({"args": ["c"], "ports": [{"containerPort": 81}]})
+        );
     }
 
     #[test]

@@ -23,7 +23,10 @@ pub const LOG_ANNOTATION: &str = "emulator.agentlens.dev/log";
 const DEFAULT_WATCH_TIMEOUT: Duration = Duration::from_secs(1800);
 
 fn wants_table(accept: &str) -> bool {
-    accept.split(',').next().is_some_and(|first| first.contains("as=Table"))
+    accept
+        .split(',')
+        .next()
+        .is_some_and(|first| first.contains("as=Table"))
 }
 
 impl Api {
@@ -56,11 +59,17 @@ impl Api {
             .store
             .get(&c.t.group, &c.t.plural, &c.namespace, &c.name)
             .ok_or_else(|| ApiError::not_found(&c.t.group, &c.t.plural, &c.name))?;
-        let text = o["metadata"]["annotations"][LOG_ANNOTATION].as_str().unwrap_or_default();
+        let text = o["metadata"]["annotations"][LOG_ANNOTATION]
+            .as_str()
+            .unwrap_or_default();
         Ok(Reply::Text(200, text.to_string()))
     }
 
-    fn selected(&self, c: &Ctx<'_>, fields: &FieldSelector) -> ApiResult<Vec<((String, String), Value)>> {
+    fn selected(
+        &self,
+        c: &Ctx<'_>,
+        fields: &FieldSelector,
+    ) -> ApiResult<Vec<((String, String), Value)>> {
         let labels = LabelSelector::parse(c.q("labelSelector")).map_err(ApiError::bad_request)?;
         let ns = (!c.namespace.is_empty()).then_some(c.namespace.as_str());
         Ok(self
@@ -77,7 +86,9 @@ impl Api {
             && let Ok(rv) = c.q("resourceVersion").parse::<u64>()
             && rv < compacted
         {
-            return Err(ApiError::expired(format!("too old resource version: {rv} ({compacted})")));
+            return Err(ApiError::expired(format!(
+                "too old resource version: {rv} ({compacted})"
+            )));
         }
         Ok(())
     }
@@ -110,7 +121,8 @@ impl Api {
             .map(|(_, o)| Self::present(c, o.clone()))
             .collect();
         let mut meta = json!({"resourceVersion": list_rv.to_string()});
-        if limit > 0 && rest.len() > limit
+        if limit > 0
+            && rest.len() > limit
             && let Some(((ns, n), _)) = rest.get(limit - 1)
         {
             let token = json!({"rv": list_rv, "start": format!("{ns}/{n}")}).to_string();
@@ -120,7 +132,9 @@ impl Api {
         if wants_table(c.accept) {
             return Ok(table(&c.t, &page, c.q("includeObject"), meta));
         }
-        Ok(json!({"kind": format!("{}List", c.t.kind), "apiVersion": c.api_version(), "metadata": meta, "items": page}))
+        Ok(
+            json!({"kind": format!("{}List", c.t.kind), "apiVersion": c.api_version(), "metadata": meta, "items": page}),
+        )
     }
 
     pub(super) fn watch(&self, c: &Ctx<'_>, fields: FieldSelector) -> ApiResult<WatchStart> {
@@ -153,13 +167,20 @@ impl Api {
                 lines.push(filter.bookmark(now, true));
             }
         } else {
-            let rv = rv_param
-                .parse::<u64>()
-                .map_err(|_| ApiError::bad_request(format!("invalid resource version: {rv_param}")))?;
+            let rv = rv_param.parse::<u64>().map_err(|_| {
+                ApiError::bad_request(format!("invalid resource version: {rv_param}"))
+            })?;
             match self.store.history().since(rv) {
                 None => {
                     lines.push(gone_line(rv, self.store.history().compacted()));
-                    return Ok(WatchStart { lines, rx: None, filter, timeout, bookmarks, rv });
+                    return Ok(WatchStart {
+                        lines,
+                        rx: None,
+                        filter,
+                        timeout,
+                        bookmarks,
+                        rv,
+                    });
                 }
                 Some(events) => lines.extend(events.iter().filter_map(|e| filter.line(e))),
             }

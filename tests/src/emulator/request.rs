@@ -43,7 +43,9 @@ pub enum Route {
 
 fn resource_route(group: &str, version: &str, segs: &[&str]) -> Option<Route> {
     let (namespace, rest) = match segs {
-        ["namespaces", ns, rest @ ..] if rest.len() >= 1 && !matches!(rest[0], "status" | "finalize") => {
+        ["namespaces", ns, rest @ ..]
+            if !rest.is_empty() && !matches!(rest[0], "status" | "finalize") =>
+        {
             (Some(ns.to_string()), rest)
         }
         _ => (None, segs),
@@ -94,15 +96,13 @@ pub fn decode(s: &str) -> String {
     while i < bytes.len() {
         match bytes[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push(h * 16 + l);
-                        i += 2;
-                    }
-                    _ => out.push(b'%'),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h * 16 + l);
+                    i += 2;
                 }
-            }
+                _ => out.push(b'%'),
+            },
             b => out.push(b),
         }
         i += 1;
@@ -125,7 +125,14 @@ pub fn query(q: &str) -> BTreeMap<String, String> {
 mod tests {
     use super::*;
 
-    fn rp(group: &str, version: &str, plural: &str, ns: Option<&str>, name: Option<&str>, sub: Option<&str>) -> Option<Route> {
+    fn rp(
+        group: &str,
+        version: &str,
+        plural: &str,
+        ns: Option<&str>,
+        name: Option<&str>,
+        sub: Option<&str>,
+    ) -> Option<Route> {
         Some(Route::Resource(ResourcePath {
             group: group.into(),
             version: version.into(),
@@ -138,17 +145,45 @@ mod tests {
 
     #[test]
     fn paths() {
-        assert_eq!(route("/api/v1/namespaces"), rp("", "v1", "namespaces", None, None, None));
-        assert_eq!(route("/api/v1/namespaces/default"), rp("", "v1", "namespaces", None, Some("default"), None));
-        assert_eq!(route("/api/v1/namespaces/x/status"), rp("", "v1", "namespaces", None, Some("x"), Some("status")));
-        assert_eq!(route("/api/v1/namespaces/x/pods"), rp("", "v1", "pods", Some("x"), None, None));
-        assert_eq!(route("/api/v1/namespaces/x/pods/p/log"), rp("", "v1", "pods", Some("x"), Some("p"), Some("log")));
+        assert_eq!(
+            route("/api/v1/namespaces"),
+            rp("", "v1", "namespaces", None, None, None)
+        );
+        assert_eq!(
+            route("/api/v1/namespaces/default"),
+            rp("", "v1", "namespaces", None, Some("default"), None)
+        );
+        assert_eq!(
+            route("/api/v1/namespaces/x/status"),
+            rp("", "v1", "namespaces", None, Some("x"), Some("status"))
+        );
+        assert_eq!(
+            route("/api/v1/namespaces/x/pods"),
+            rp("", "v1", "pods", Some("x"), None, None)
+        );
+        assert_eq!(
+            route("/api/v1/namespaces/x/pods/p/log"),
+            rp("", "v1", "pods", Some("x"), Some("p"), Some("log"))
+        );
         assert_eq!(
             route("/apis/agentlens.dev/v1alpha1/namespaces/x/agentdeployments/a/status"),
-            rp("agentlens.dev", "v1alpha1", "agentdeployments", Some("x"), Some("a"), Some("status"))
+            rp(
+                "agentlens.dev",
+                "v1alpha1",
+                "agentdeployments",
+                Some("x"),
+                Some("a"),
+                Some("status")
+            )
         );
-        assert_eq!(route("/apis/apps/v1/deployments"), rp("apps", "v1", "deployments", None, None, None));
-        assert_eq!(route("/apis/apps/v1"), Some(Route::ResourceList("apps".into(), "v1".into())));
+        assert_eq!(
+            route("/apis/apps/v1/deployments"),
+            rp("apps", "v1", "deployments", None, None, None)
+        );
+        assert_eq!(
+            route("/apis/apps/v1"),
+            Some(Route::ResourceList("apps".into(), "v1".into()))
+        );
         assert_eq!(route("/apis/apps"), Some(Route::Group("apps".into())));
         assert_eq!(route("/api/"), Some(Route::CoreVersions));
         assert_eq!(route("/nope"), None);

@@ -143,7 +143,13 @@ const BUILTINS: &[Builtin] = &[
     },
     Builtin {
         short: &["sa"],
-        ..b("", "serviceaccounts", "serviceaccount", "ServiceAccount", true)
+        ..b(
+            "",
+            "serviceaccounts",
+            "serviceaccount",
+            "ServiceAccount",
+            true,
+        )
     },
     Builtin {
         short: &["ev"],
@@ -164,14 +170,26 @@ const BUILTINS: &[Builtin] = &[
     },
     Builtin {
         short: &["ev"],
-        fields: &["regarding.kind", "regarding.name", "regarding.namespace", "reason", "type"],
+        fields: &[
+            "regarding.kind",
+            "regarding.name",
+            "regarding.namespace",
+            "reason",
+            "type",
+        ],
         ..b("events.k8s.io", "events", "event", "Event", true)
     },
     b("coordination.k8s.io", "leases", "lease", "Lease", true),
     Builtin {
         short: &["pvc"],
         status: true,
-        ..b("", "persistentvolumeclaims", "persistentvolumeclaim", "PersistentVolumeClaim", true)
+        ..b(
+            "",
+            "persistentvolumeclaims",
+            "persistentvolumeclaim",
+            "PersistentVolumeClaim",
+            true,
+        )
     },
     Builtin {
         short: &["no"],
@@ -210,7 +228,13 @@ const BUILTINS: &[Builtin] = &[
     b(RBAC, "roles", "role", "Role", true),
     b(RBAC, "clusterroles", "clusterrole", "ClusterRole", false),
     b(RBAC, "rolebindings", "rolebinding", "RoleBinding", true),
-    b(RBAC, "clusterrolebindings", "clusterrolebinding", "ClusterRoleBinding", false),
+    b(
+        RBAC,
+        "clusterrolebindings",
+        "clusterrolebinding",
+        "ClusterRoleBinding",
+        false,
+    ),
     Builtin {
         short: &["crd", "crds"],
         categories: &["api-extensions"],
@@ -246,7 +270,13 @@ const BUILTINS: &[Builtin] = &[
     Builtin {
         short: &["pdb"],
         status: true,
-        ..b("policy", "poddisruptionbudgets", "poddisruptionbudget", "PodDisruptionBudget", true)
+        ..b(
+            "policy",
+            "poddisruptionbudgets",
+            "poddisruptionbudget",
+            "PodDisruptionBudget",
+            true,
+        )
     },
 ];
 
@@ -274,7 +304,11 @@ pub fn builtins() -> Vec<ResourceType> {
 
 fn strings(v: &Value) -> Vec<String> {
     v.as_array()
-        .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -308,7 +342,9 @@ pub fn from_crd(crd: &Value) -> Result<ResourceType, Vec<(String, String)>> {
     if scope != "Namespaced" && scope != "Cluster" {
         causes.push((
             "spec.scope".into(),
-            format!("Unsupported value: \"{scope}\": supported values: \"Cluster\", \"Namespaced\""),
+            format!(
+                "Unsupported value: \"{scope}\": supported values: \"Cluster\", \"Namespaced\""
+            ),
         ));
     }
     let versions = spec["versions"].as_array().cloned().unwrap_or_default();

@@ -29,7 +29,12 @@ impl CrdSchema {
     pub fn compile(crd: &Value) -> Result<Self, Vec<(String, String)>> {
         let mut versions = BTreeMap::new();
         let mut causes = Vec::new();
-        for (i, v) in crd["spec"]["versions"].as_array().into_iter().flatten().enumerate() {
+        for (i, v) in crd["spec"]["versions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
             let name = v["name"].as_str().unwrap_or_default().to_string();
             let raw = v["schema"]["openAPIV3Schema"].clone();
             if !raw.is_object() {
@@ -46,20 +51,37 @@ impl CrdSchema {
                 props.insert("kind".into(), json!({"type": "string"}));
                 props.insert("metadata".into(), json!({"type": "object"}));
             }
-            match jsonschema::draft4::options().should_validate_formats(true).build(&strict) {
+            match jsonschema::draft4::options()
+                .should_validate_formats(true)
+                .build(&strict)
+            {
                 Ok(validator) => {
                     versions.insert(name, (raw, validator));
                 }
-                Err(e) => causes.push((format!("spec.versions[{i}].schema.openAPIV3Schema"), e.to_string())),
+                Err(e) => causes.push((
+                    format!("spec.versions[{i}].schema.openAPIV3Schema"),
+                    e.to_string(),
+                )),
             }
         }
-        if causes.is_empty() { Ok(Self { versions }) } else { Err(causes) }
+        if causes.is_empty() {
+            Ok(Self { versions })
+        } else {
+            Err(causes)
+        }
     }
 
     /// Defaults, prunes and validates `object` (of `version`); the object to store or the
     /// server's error: 400 with `strict decoding error` for unknown fields under `strict`,
     /// 422 Invalid for schema violations.
-    pub fn admit(&self, mut object: Value, version: &str, strict: bool, group: &str, kind: &str) -> Result<Value, ApiError> {
+    pub fn admit(
+        &self,
+        mut object: Value,
+        version: &str,
+        strict: bool,
+        group: &str,
+        kind: &str,
+    ) -> Result<Value, ApiError> {
         let Some((raw, validator)) = self.versions.get(version) else {
             return Ok(object);
         };
@@ -69,9 +91,8 @@ impl CrdSchema {
                 if matches!(k.as_str(), "apiVersion" | "kind" | "metadata") {
                     continue;
                 }
-                match raw["properties"].get(k) {
-                    Some(s) => prune(v, s, k, &mut unknown),
-                    None => {}
+                if let Some(s) = raw["properties"].get(k) {
+                    prune(v, s, k, &mut unknown);
                 }
             }
             let declared = raw["properties"].as_object();
@@ -86,9 +107,15 @@ impl CrdSchema {
                 keep
             });
         }
-        let name = object["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        let name = object["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         if strict && !unknown.is_empty() {
-            let fields: Vec<String> = unknown.iter().map(|f| format!("unknown field \"{f}\"")).collect();
+            let fields: Vec<String> = unknown
+                .iter()
+                .map(|f| format!("unknown field \"{f}\""))
+                .collect();
             return Err(ApiError::bad_request(format!(
                 "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {}",
                 fields.join(", ")
@@ -101,7 +128,10 @@ impl CrdSchema {
                 let path = e.instance_path().to_string();
                 let field = path.trim_start_matches('/').replace('/', ".");
                 let value = e.instance().to_string();
-                (field.clone(), format!("Invalid value: {value}: {field} in body {e}"))
+                (
+                    field.clone(),
+                    format!("Invalid value: {value}: {field} in body {e}"),
+                )
             })
             .collect();
         if causes.is_empty() {
@@ -175,7 +205,8 @@ fn default(value: &mut Value, schema: &Value) {
                         default(child, s);
                     }
                 }
-            } else if let Some(extra) = schema.get("additionalProperties").filter(|a| a.is_object()) {
+            } else if let Some(extra) = schema.get("additionalProperties").filter(|a| a.is_object())
+            {
                 for child in o.values_mut() {
                     default(child, extra);
                 }
@@ -214,14 +245,32 @@ mod tests {
         let obj = json!({"apiVersion": "g/v1", "kind": "K", "metadata": {"name": "a"},
                          "spec": {"size": 2, "bogus": 1, "free": {"x": {"y": 1}}}});
         let out = s.admit(obj.clone(), "v1", false, "g", "K").unwrap();
-        assert_eq!(out["spec"], json!({"size": 2, "mode": "fast", "free": {"x": {"y": 1}}}));
+        assert_eq!(
+            out["spec"],
+            json!({"size": 2, "mode": "fast", "free": {"x": {"y": 1}}})
+        );
         let strict = s.admit(obj, "v1", true, "g", "K").unwrap_err();
         assert_eq!(strict.code, 400);
-        assert!(strict.message.contains("unknown field \"spec.bogus\""), "{}", strict.message);
+        assert!(
+            strict.message.contains("unknown field \"spec.bogus\""),
+            "{}",
+            strict.message
+        );
         let bad = s
-            .admit(json!({"metadata": {"name": "a"}, "spec": {"size": 0}}), "v1", false, "g", "K")
+            .admit(
+                json!({"metadata": {"name": "a"}, "spec": {"size": 0}}),
+                "v1",
+                false,
+                "g",
+                "K",
+            )
             .unwrap_err();
         assert_eq!(bad.code, 422);
-        assert!(bad.message.starts_with("K.g \"a\" is invalid: spec.size: Invalid value: 0"), "{}", bad.message);
+        assert!(
+            bad.message
+                .starts_with("K.g \"a\" is invalid: spec.size: Invalid value: 0"),
+            "{}",
+            bad.message
+        );
     }
 }

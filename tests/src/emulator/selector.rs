@@ -36,7 +36,10 @@ fn split_terms(s: &str) -> Vec<&str> {
         }
     }
     out.push(&s[start..]);
-    out.into_iter().map(str::trim).filter(|t| !t.is_empty()).collect()
+    out.into_iter()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .collect()
 }
 
 fn set_values(rest: &str) -> Option<Vec<String>> {
@@ -64,10 +67,12 @@ impl LabelSelector {
             } else if let Some((k, v)) = term.split_once('=') {
                 Requirement::Equals(k.trim().into(), v.trim().into())
             } else if let Some((k, rest)) = term.split_once(" notin ") {
-                let values = set_values(rest).ok_or_else(|| format!("unable to parse requirement: {term}"))?;
+                let values = set_values(rest)
+                    .ok_or_else(|| format!("unable to parse requirement: {term}"))?;
                 Requirement::NotIn(k.trim().into(), values)
             } else if let Some((k, rest)) = term.split_once(" in ") {
-                let values = set_values(rest).ok_or_else(|| format!("unable to parse requirement: {term}"))?;
+                let values = set_values(rest)
+                    .ok_or_else(|| format!("unable to parse requirement: {term}"))?;
                 Requirement::In(k.trim().into(), values)
             } else if term.contains(char::is_whitespace) || term.contains(['(', ')']) {
                 return Err(format!("unable to parse requirement: {term}"));
@@ -112,10 +117,15 @@ impl FieldSelector {
             } else if let Some((k, v)) = term.split_once('=') {
                 (k, true, v)
             } else {
-                return Err(format!("invalid selector: '{s}'; can't understand '{term}'"));
+                return Err(format!(
+                    "invalid selector: '{s}'; can't understand '{term}'"
+                ));
             };
             let field = field.trim();
-            if field != "metadata.name" && field != "metadata.namespace" && !supported.contains(&field) {
+            if field != "metadata.name"
+                && field != "metadata.namespace"
+                && !supported.contains(&field)
+            {
                 return Err(format!("field label not supported: {field}"));
             }
             terms.push((field.to_string(), eq, value.trim().to_string()));

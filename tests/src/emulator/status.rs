@@ -105,7 +105,11 @@ impl ApiError {
         let mut e = Self::new(
             409,
             "Conflict",
-            format!("Apply failed with {} conflict(s): {}", lines.len(), lines.join("; ")),
+            format!(
+                "Apply failed with {} conflict(s): {}",
+                lines.len(),
+                lines.join("; ")
+            ),
         );
         e.details = json!({"causes": causes});
         e
@@ -167,7 +171,10 @@ impl ApiError {
         Self::new(
             405,
             "MethodNotAllowed",
-            format!("{verb} is not supported on resources of kind \"{}\"", qualified(group, plural)),
+            format!(
+                "{verb} is not supported on resources of kind \"{}\"",
+                qualified(group, plural)
+            ),
         )
     }
 
@@ -190,7 +197,9 @@ impl ApiError {
         Self::new(
             415,
             "UnsupportedMediaType",
-            format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got {content_type})"),
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got {content_type})"
+            ),
         )
     }
 

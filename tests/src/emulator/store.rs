@@ -33,7 +33,9 @@ pub struct Store {
 
 /// The current time as the API server writes timestamps.
 pub fn now() -> String {
-    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
 }
 
 /// A random identifier in UUID form.
@@ -48,7 +50,14 @@ pub fn uid() -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 impl Store {
@@ -86,7 +95,9 @@ impl Store {
 
     /// The type of `group`/`plural`.
     pub fn resource(&self, group: &str, plural: &str) -> Option<&ResourceType> {
-        self.types.iter().find(|t| t.group == group && t.plural == plural)
+        self.types
+            .iter()
+            .find(|t| t.group == group && t.plural == plural)
     }
 
     /// The schema of a custom resource type.
@@ -102,7 +113,12 @@ impl Store {
     }
 
     /// The objects of a type, in (namespace, name) order, optionally in one namespace.
-    pub fn list<'a>(&'a self, group: &str, plural: &str, namespace: Option<&'a str>) -> impl Iterator<Item = (&'a ObjectKey, &'a Value)> + 'a {
+    pub fn list<'a>(
+        &'a self,
+        group: &str,
+        plural: &str,
+        namespace: Option<&'a str>,
+    ) -> impl Iterator<Item = (&'a ObjectKey, &'a Value)> + 'a {
         self.objects
             .get(&(group.to_string(), plural.to_string()))
             .into_iter()
@@ -114,7 +130,10 @@ impl Store {
     pub fn all_keys(&self) -> Vec<(String, String, String, String)> {
         self.objects
             .iter()
-            .flat_map(|((g, p), m)| m.keys().map(move |(ns, n)| (g.clone(), p.clone(), ns.clone(), n.clone())))
+            .flat_map(|((g, p), m)| {
+                m.keys()
+                    .map(move |(ns, n)| (g.clone(), p.clone(), ns.clone(), n.clone()))
+            })
             .collect()
     }
 
@@ -142,11 +161,24 @@ impl Store {
 
     /// Records a change: stamps the next resourceVersion on `object`, stores it (or removes it
     /// for Deleted), appends the event and sends it to watches. Returns the stored object.
-    pub fn commit(&mut self, group: &str, plural: &str, kind: EventType, mut object: Value, old: Option<Value>) -> Value {
+    pub fn commit(
+        &mut self,
+        group: &str,
+        plural: &str,
+        kind: EventType,
+        mut object: Value,
+        old: Option<Value>,
+    ) -> Value {
         self.rv += 1;
         object["metadata"]["resourceVersion"] = json!(self.rv.to_string());
-        let namespace = object["metadata"]["namespace"].as_str().unwrap_or_default().to_string();
-        let name = object["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        let namespace = object["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let name = object["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let type_key = (group.to_string(), plural.to_string());
         let objects = self.objects.entry(type_key).or_default();
         if kind == EventType::Deleted {
@@ -161,7 +193,11 @@ impl Store {
             plural: plural.into(),
             namespace,
             object: object.clone(),
-            old: if kind == EventType::Modified { old } else { None },
+            old: if kind == EventType::Modified {
+                old
+            } else {
+                None
+            },
         });
         self.history.push(Arc::clone(&event));
         // No receiver is not an error: nobody watches.
@@ -174,7 +210,9 @@ impl Store {
         let t = from_crd(crd)?;
         let schema = CrdSchema::compile(crd)?;
         let key = (t.group.clone(), t.plural.clone());
-        self.types.retain(|x| !(x.group == t.group && x.plural == t.plural) && x.crd.as_deref() != t.crd.as_deref());
+        self.types.retain(|x| {
+            !(x.group == t.group && x.plural == t.plural) && x.crd.as_deref() != t.crd.as_deref()
+        });
         self.types.push(t);
         self.schemas.insert(key, schema);
         Ok(())

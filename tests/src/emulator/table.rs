@@ -10,7 +10,11 @@ use super::resources::ResourceType;
 /// `[?(@.k=="v")]` filters; the values found.
 pub fn json_path(object: &Value, path: &str) -> Vec<Value> {
     let mut nodes = vec![object.clone()];
-    let mut rest = path.trim().trim_start_matches('{').trim_end_matches('}').trim_start_matches('$');
+    let mut rest = path
+        .trim()
+        .trim_start_matches('{')
+        .trim_end_matches('}')
+        .trim_start_matches('$');
     while !rest.is_empty() {
         if let Some(r) = rest.strip_prefix('.') {
             let end = r.find(['.', '[']).unwrap_or(r.len());
@@ -18,21 +22,33 @@ pub fn json_path(object: &Value, path: &str) -> Vec<Value> {
             nodes = nodes.iter().filter_map(|n| n.get(key).cloned()).collect();
             rest = &r[end..];
         } else if let Some(r) = rest.strip_prefix('[') {
-            let Some(end) = r.find(']') else { return Vec::new() };
+            let Some(end) = r.find(']') else {
+                return Vec::new();
+            };
             // A filter may itself contain `]` only inside quotes; the columns we serve do not.
             let inner = &r[..end];
             rest = &r[end + 1..];
             nodes = if inner == "*" {
-                nodes.iter().flat_map(|n| n.as_array().cloned().unwrap_or_default()).collect()
-            } else if let Some(filter) = inner.strip_prefix("?(@.").and_then(|f| f.strip_suffix(')')) {
-                let Some((key, value)) = filter.split_once("==") else { return Vec::new() };
+                nodes
+                    .iter()
+                    .flat_map(|n| n.as_array().cloned().unwrap_or_default())
+                    .collect()
+            } else if let Some(filter) =
+                inner.strip_prefix("?(@.").and_then(|f| f.strip_suffix(')'))
+            {
+                let Some((key, value)) = filter.split_once("==") else {
+                    return Vec::new();
+                };
                 let want = value.trim().trim_matches(|c| c == '"' || c == '\'');
                 nodes
                     .iter()
                     .flat_map(|n| n.as_array().cloned().unwrap_or_default())
                     .filter(|item| {
                         let got = &item[key.trim()];
-                        got.as_str().map(String::from).unwrap_or_else(|| got.to_string()) == want
+                        got.as_str()
+                            .map(String::from)
+                            .unwrap_or_else(|| got.to_string())
+                            == want
                     })
                     .collect()
             } else if let Ok(i) = inner.parse::<usize>() {
@@ -62,7 +78,9 @@ fn age(created: &str, now: jiff::Timestamp) -> String {
 
 /// A `Table` of `objects`; `include` is the `includeObject` parameter (None, Metadata, Object).
 pub fn table(t: &ResourceType, objects: &[Value], include: &str, list_meta: Value) -> Value {
-    let mut columns = vec![json!({"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace.", "priority": 0})];
+    let mut columns = vec![
+        json!({"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace.", "priority": 0}),
+    ];
     for c in &t.columns {
         columns.push(json!({"name": c.name, "type": c.kind, "format": "", "description": c.description, "priority": 0}));
     }
@@ -107,7 +125,10 @@ mod tests {
     fn printer_column_paths() {
         let o = json!({"status": {"conditions": [{"type": "Synced", "status": "False"}, {"type": "Ready", "status": "True"}]},
                        "spec": {"items": [{"n": 1}, {"n": 2}]}});
-        assert_eq!(json_path(&o, ".status.conditions[?(@.type==\"Ready\")].status"), [json!("True")]);
+        assert_eq!(
+            json_path(&o, ".status.conditions[?(@.type==\"Ready\")].status"),
+            [json!("True")]
+        );
         assert_eq!(json_path(&o, ".spec.items[*].n"), [json!(1), json!(2)]);
         assert_eq!(json_path(&o, ".spec.items[1].n"), [json!(2)]);
         assert!(json_path(&o, ".spec.none").is_empty());

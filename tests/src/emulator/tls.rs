@@ -25,15 +25,19 @@ fn tls_err(e: impl std::fmt::Display) -> Error {
 pub fn generate(host: &str) -> Result<Tls, Error> {
     let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(tls_err)?;
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name.push(DnType::CommonName, "kube-emulator-ca");
-    let issuer = CertifiedIssuer::self_signed(ca, KeyPair::generate().map_err(tls_err)?).map_err(tls_err)?;
+    ca.distinguished_name
+        .push(DnType::CommonName, "kube-emulator-ca");
+    let issuer =
+        CertifiedIssuer::self_signed(ca, KeyPair::generate().map_err(tls_err)?).map_err(tls_err)?;
     let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
     if !names.iter().any(|n| n == host) {
         names.push(host.to_string());
     }
     let key = KeyPair::generate().map_err(tls_err)?;
     let mut params = CertificateParams::new(names).map_err(tls_err)?;
-    params.distinguished_name.push(DnType::CommonName, "kube-apiserver");
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "kube-apiserver");
     let cert = params.signed_by(&key, &issuer).map_err(tls_err)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ServerConfig::builder_with_provider(provider)

@@ -159,10 +159,9 @@ impl WatchFilter {
 
 /// The ERROR line a watch gets for an expired resourceVersion.
 pub fn gone_line(rv: u64, compacted: u64) -> String {
-    let status = super::status::ApiError::expired(format!(
-        "too old resource version: {rv} ({compacted})"
-    ))
-    .to_status();
+    let status =
+        super::status::ApiError::expired(format!("too old resource version: {rv} ({compacted})"))
+            .to_status();
     format!("{}\n", json!({"type": "ERROR", "object": status}))
 }
 
@@ -205,13 +204,33 @@ mod tests {
             api_version: "v1".into(),
             kind: "Pod".into(),
         };
-        let into = ev(2, EventType::Modified, json!({"app": "a"}), Some(json!({"app": "b"})));
+        let into = ev(
+            2,
+            EventType::Modified,
+            json!({"app": "a"}),
+            Some(json!({"app": "b"})),
+        );
         assert!(f.line(&into).unwrap().contains("\"ADDED\""));
-        let out = ev(3, EventType::Modified, json!({"app": "b"}), Some(json!({"app": "a"})));
+        let out = ev(
+            3,
+            EventType::Modified,
+            json!({"app": "b"}),
+            Some(json!({"app": "a"})),
+        );
         assert!(f.line(&out).unwrap().contains("\"DELETED\""));
-        let never = ev(4, EventType::Modified, json!({"app": "b"}), Some(json!({"app": "c"})));
+        let never = ev(
+            4,
+            EventType::Modified,
+            json!({"app": "b"}),
+            Some(json!({"app": "c"})),
+        );
         assert!(f.line(&never).is_none());
-        let stay = ev(5, EventType::Modified, json!({"app": "a"}), Some(json!({"app": "a"})));
+        let stay = ev(
+            5,
+            EventType::Modified,
+            json!({"app": "a"}),
+            Some(json!({"app": "a"})),
+        );
         assert!(f.line(&stay).unwrap().contains("\"MODIFIED\""));
     }
 }
