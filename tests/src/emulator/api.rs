@@ -199,6 +199,29 @@ impl Api {
         }
     }
 
+    /// A SelfSubjectAccessReview: the caller's own permission, answered from RBAC.
+    fn review(&self, id: &Identity, c: &Ctx<'_>) -> ApiResult<Value> {
+        let mut review: Value = serde_json::from_slice(c.body).map_err(|e| ApiError::bad_request(format!("invalid review: {e}")))?;
+        let ra = &review["spec"]["resourceAttributes"];
+        let s = |k: &str| ra[k].as_str().unwrap_or_default().to_string();
+        let allowed = if ra.is_object() {
+            let attrs = Attributes {
+                verb: s("verb"),
+                group: s("group"),
+                resource: s("resource"),
+                subresource: s("subresource"),
+                namespace: s("namespace"),
+                name: s("name"),
+            };
+            self.store.rbac().allows(id, &attrs)
+        } else {
+            // Non-resource URLs: discovery and /version are open to everyone authenticated.
+            *id == Identity::Admin
+        };
+        review["status"] = serde_json::json!({"allowed": allowed});
+        Ok(review)
+    }
+
     fn resource(&mut self, id: &Identity, rp: &ResourcePath, inc: &Incoming) -> ApiResult<Reply> {
         let t = self
             .store
@@ -269,7 +292,13 @@ impl Api {
                 name.clone()
             },
         };
-        if !self.store.rbac().allows(id, &attrs) {
+        if inc.content_type.contains("protobuf") {
+            // Only JSON (and YAML for apply) bodies are decoded.
+            return Err(ApiError::unsupported_media_type(&inc.content_type));
+        }
+        // Everyone may ask about their own permissions (the `system:basic-user` role).
+        let own_review = t.plural == "selfsubjectaccessreviews";
+        if !own_review && !self.store.rbac().allows(id, &attrs) {
             return Err(ApiError::forbidden(
                 &t.group,
                 &t.plural,
@@ -307,6 +336,8 @@ impl Api {
             t,
         };
         let result = match verb {
+            "create" if c.t.group == "authorization.k8s.io" => self.review(id, &c).map(|v| Reply::Json(201, v)),
+            _ if c.t.group == "authorization.k8s.io" => Err(ApiError::method_not_supported(&c.t.group, &c.t.plural, verb)),
             "get" if sub == "log" => self.log(&c),
             "get" => self.get(&c).map(|v| Reply::Json(200, v)),
             "list" => self.list(&c, &fields).map(|v| Reply::Json(200, v)),

@@ -267,6 +267,14 @@ const BUILTINS: &[Builtin] = &[
             false,
         )
     },
+    // Answered, not stored: whether the caller may do something (`kubectl auth can-i`).
+    b(
+        "authorization.k8s.io",
+        "selfsubjectaccessreviews",
+        "selfsubjectaccessreview",
+        "SelfSubjectAccessReview",
+        false,
+    ),
     Builtin {
         short: &["pdb"],
         status: true,
