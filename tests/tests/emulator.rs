@@ -749,3 +749,273 @@ async fn service_account_tokens_are_authorized_by_the_applied_rbac_only() {
         sub.message
     );
 }
+
+#[tokio::test]
+async fn streaming_lists_bookmarks_and_selectors() {
+    let emu = start(&["--bookmark-seconds", "1"]);
+    let client = client(&emu.admin_kubeconfig()).await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    for (name, app, node) in [("a", "web", "n1"), ("b", "db", "n2")] {
+        let pod: Pod =
+            serde_json::from_value(json!({"metadata": {"name": name, "labels": {"app": app}},
+            "spec": {"nodeName": node, "containers": [{"name": "c", "image": "i"}]}}))
+            .unwrap();
+        pods.create(&PostParams::default(), &pod).await.unwrap();
+    }
+    let names = |list: kube::core::ObjectList<Pod>| -> Vec<String> {
+        list.items
+            .into_iter()
+            .filter_map(|p| p.metadata.name)
+            .collect()
+    };
+    assert_eq!(
+        names(
+            pods.list(&ListParams::default().labels("app in (web,cache)"))
+                .await
+                .unwrap()
+        ),
+        ["a"]
+    );
+    assert_eq!(
+        names(
+            pods.list(&ListParams::default().labels("app,app!=web"))
+                .await
+                .unwrap()
+        ),
+        ["b"]
+    );
+    assert!(
+        names(
+            pods.list(&ListParams::default().labels("!app"))
+                .await
+                .unwrap()
+        )
+        .is_empty()
+    );
+    assert_eq!(
+        names(
+            pods.list(&ListParams::default().fields("spec.nodeName=n2"))
+                .await
+                .unwrap()
+        ),
+        ["b"]
+    );
+    assert_eq!(
+        names(
+            pods.list(&ListParams::default().fields("status.phase=Pending,metadata.name!=a"))
+                .await
+                .unwrap()
+        ),
+        ["b"]
+    );
+    let unsupported = status_of(
+        pods.list(&ListParams::default().fields("spec.hostname=x"))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(
+        (unsupported.code, unsupported.message.as_str()),
+        (400, "field label not supported: spec.hostname")
+    );
+    // Paging.
+    let page = pods.list(&ListParams::default().limit(1)).await.unwrap();
+    assert_eq!(page.items.len(), 1);
+    let rest = pods
+        .list(
+            &ListParams::default()
+                .limit(1)
+                .continue_token(page.metadata.continue_.as_deref().unwrap()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(names(rest), ["b"]);
+
+    // A streaming list: the initial objects, then the end-of-initial-events bookmark.
+    let cfg = watcher::Config::default()
+        .streaming_lists()
+        .labels("app=web");
+    let mut stream = watcher(pods.clone(), cfg).boxed();
+    let mut initial = Vec::new();
+    next_where(&mut stream, "streamed InitDone", |e| match e.unwrap() {
+        watcher::Event::InitApply(p) => {
+            initial.push(p.metadata.name.unwrap());
+            None
+        }
+        watcher::Event::InitDone => Some(()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(initial, ["a"]);
+
+    // Bookmarks keep a quiet watch's version current.
+    let rv = pods
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let mut raw = pods
+        .watch(&WatchParams::default().fields("spec.nodeName=n1"), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    let bookmark = next_where(&mut raw, "a bookmark", |e| match e.unwrap() {
+        WatchEvent::Bookmark(b) => Some(b),
+        _ => None,
+    })
+    .await;
+    assert!(
+        bookmark.metadata.resource_version.parse::<u64>().unwrap() >= rv.parse::<u64>().unwrap()
+    );
+}
+
+#[tokio::test]
+async fn deletion_follows_finalizers_owners_and_namespaces() {
+    use k8s_openapi::api::core::v1::Namespace;
+    let emu = start(&["--max-body", "4096"]);
+    let client = client(&emu.admin_kubeconfig()).await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let cm = |v: Value| -> ConfigMap { serde_json::from_value(v).unwrap() };
+
+    cms.create(
+        &PostParams::default(),
+        &cm(json!({"metadata": {"name": "held", "finalizers": ["example.com/hold"]}})),
+    )
+    .await
+    .unwrap();
+    cms.delete("held", &DeleteParams::default()).await.unwrap();
+    let held = cms.get("held").await.unwrap();
+    assert!(held.metadata.deletion_timestamp.is_some());
+    cms.patch(
+        "held",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status_of(cms.get("held").await.unwrap_err()).code, 404);
+
+    let owner = cms
+        .create(
+            &PostParams::default(),
+            &cm(json!({"metadata": {"name": "owner"}})),
+        )
+        .await
+        .unwrap();
+    let owner_ref = json!([{"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner.metadata.uid.unwrap()}]);
+    cms.create(
+        &PostParams::default(),
+        &cm(json!({"metadata": {"name": "child", "ownerReferences": owner_ref}})),
+    )
+    .await
+    .unwrap();
+    cms.delete("owner", &DeleteParams::background())
+        .await
+        .unwrap();
+    assert_eq!(status_of(cms.get("child").await.unwrap_err()).code, 404);
+
+    for i in 0..3 {
+        cms.create(
+            &PostParams::default(),
+            &cm(json!({"metadata": {"name": format!("batch-{i}"), "labels": {"batch": "yes"}}})),
+        )
+        .await
+        .unwrap();
+    }
+    cms.delete_collection(
+        &DeleteParams::default(),
+        &ListParams::default().labels("batch=yes"),
+    )
+    .await
+    .unwrap();
+    assert!(
+        cms.list(&ListParams::default().labels("batch=yes"))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+
+    let too_big = cm(json!({"metadata": {"name": "big"}, "data": {"k": "x".repeat(8192)}}));
+    assert_eq!(
+        status_of(
+            cms.create(&PostParams::default(), &too_big)
+                .await
+                .unwrap_err()
+        )
+        .code,
+        413
+    );
+
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    namespaces
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "t"}})).unwrap(),
+        )
+        .await
+        .unwrap();
+    let in_t: Api<ConfigMap> = Api::namespaced(client.clone(), "t");
+    in_t.create(
+        &PostParams::default(),
+        &cm(json!({"metadata": {"name": "inside"}})),
+    )
+    .await
+    .unwrap();
+    let rv = namespaces
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let mut events = namespaces
+        .watch(&WatchParams::default().fields("metadata.name=t"), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    namespaces
+        .delete("t", &DeleteParams::default())
+        .await
+        .unwrap();
+    let terminating = next_where(&mut events, "t terminating", |e| match e.unwrap() {
+        WatchEvent::Modified(n) => Some(n),
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        terminating.status.unwrap().phase.as_deref(),
+        Some("Terminating")
+    );
+    let refused = status_of(
+        in_t.create(
+            &PostParams::default(),
+            &cm(json!({"metadata": {"name": "late"}})),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(refused.code, 403);
+    assert!(
+        refused.message.contains("because it is being terminated"),
+        "{}",
+        refused.message
+    );
+    next_where(&mut events, "t deleted", |e| {
+        matches!(e.unwrap(), WatchEvent::Deleted(_)).then_some(())
+    })
+    .await;
+    assert_eq!(status_of(in_t.get("inside").await.unwrap_err()).code, 404);
+
+    // pods/log returns the pod's log annotation.
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let pod: Pod = serde_json::from_value(json!({"metadata": {"name": "logged", "annotations": {agentlens_tests::emulator::LOG_ANNOTATION: "line one\nline two\n"}},
+        "spec": {"containers": [{"name": "c", "image": "i"}]}}))
+    .unwrap();
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+    assert_eq!(
+        pods.logs("logged", &Default::default()).await.unwrap(),
+        "line one\nline two\n"
+    );
+}

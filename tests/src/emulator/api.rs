@@ -201,7 +201,8 @@ impl Api {
 
     /// A SelfSubjectAccessReview: the caller's own permission, answered from RBAC.
     fn review(&self, id: &Identity, c: &Ctx<'_>) -> ApiResult<Value> {
-        let mut review: Value = serde_json::from_slice(c.body).map_err(|e| ApiError::bad_request(format!("invalid review: {e}")))?;
+        let mut review: Value = serde_json::from_slice(c.body)
+            .map_err(|e| ApiError::bad_request(format!("invalid review: {e}")))?;
         let ra = &review["spec"]["resourceAttributes"];
         let s = |k: &str| ra[k].as_str().unwrap_or_default().to_string();
         let allowed = if ra.is_object() {
@@ -336,8 +337,14 @@ impl Api {
             t,
         };
         let result = match verb {
-            "create" if c.t.group == "authorization.k8s.io" => self.review(id, &c).map(|v| Reply::Json(201, v)),
-            _ if c.t.group == "authorization.k8s.io" => Err(ApiError::method_not_supported(&c.t.group, &c.t.plural, verb)),
+            "create" if c.t.group == "authorization.k8s.io" => {
+                self.review(id, &c).map(|v| Reply::Json(201, v))
+            }
+            _ if c.t.group == "authorization.k8s.io" => Err(ApiError::method_not_supported(
+                &c.t.group,
+                &c.t.plural,
+                verb,
+            )),
             "get" if sub == "log" => self.log(&c),
             "get" => self.get(&c).map(|v| Reply::Json(200, v)),
             "list" => self.list(&c, &fields).map(|v| Reply::Json(200, v)),
