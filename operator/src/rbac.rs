@@ -151,7 +151,10 @@ pub fn policy_rules(caller: Caller, scopes: &[Scope]) -> Vec<serde_json::Value> 
         .into_iter()
         .filter(|r| r.caller == caller && scopes.contains(&r.scope))
     {
-        grouped.entry((r.group, r.resource)).or_default().push(r.verb);
+        grouped
+            .entry((r.group, r.resource))
+            .or_default()
+            .push(r.verb);
     }
     grouped
         .into_iter()
@@ -180,8 +183,18 @@ pub fn roles() -> Vec<serde_json::Value> {
             Caller::Operator,
             &[Scope::Cluster, Scope::ConfigNamespaces],
         ),
-        role("Role", "agentlens-operator", Caller::Operator, &[Scope::OwnNamespace]),
-        role("ClusterRole", "agentlens-sidecar", Caller::Sidecar, &[Scope::Cluster]),
+        role(
+            "Role",
+            "agentlens-operator",
+            Caller::Operator,
+            &[Scope::OwnNamespace],
+        ),
+        role(
+            "ClusterRole",
+            "agentlens-sidecar",
+            Caller::Sidecar,
+            &[Scope::Cluster],
+        ),
     ]
 }
 
@@ -203,7 +216,10 @@ mod tests {
         ] {
             assert!(all.contains(wanted), "{wanted} missing from {all:?}");
         }
-        assert!(!all.iter().any(|r| r.contains("aimodel") || r.contains("aieval")));
+        assert!(
+            !all.iter()
+                .any(|r| r.contains("aimodel") || r.contains("aieval"))
+        );
     }
 
     #[test]

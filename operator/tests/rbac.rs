@@ -20,7 +20,13 @@ fn render(extra: &[&str]) -> Option<Vec<Value>> {
         }
     };
     let out = Command::new(bin)
-        .args(["template", "agentlens", "charts/agentlens", "-n", "agentlens-system"])
+        .args([
+            "template",
+            "agentlens",
+            "charts/agentlens",
+            "-n",
+            "agentlens-system",
+        ])
         .args(extra)
         .current_dir(workspace_root())
         .output()
@@ -82,7 +88,9 @@ fn chart_grants_exactly_the_calls_in_the_code() {
     let sidecar = granted(object(&docs, "ClusterRole", "agentlens-sidecar"));
     assert_eq!(sidecar, rbac::flat(Caller::Sidecar, &[Scope::Cluster]));
     assert!(
-        !docs.iter().any(|d| d["metadata"]["name"] == "agentlens-operator-configs"),
+        !docs
+            .iter()
+            .any(|d| d["metadata"]["name"] == "agentlens-operator-configs"),
         "no per-namespace config Roles by default"
     );
 }
@@ -91,8 +99,10 @@ fn chart_grants_exactly_the_calls_in_the_code() {
 /// told so (`--config-namespaces`).
 #[test]
 fn listed_config_namespaces_replace_the_cluster_wide_grant() {
-    let Some(docs) = render(&["--set", "operator.configNamespaces={invoice-rpa,consumer-rag}"])
-    else {
+    let Some(docs) = render(&[
+        "--set",
+        "operator.configNamespaces={invoice-rpa,consumer-rag}",
+    ]) else {
         return;
     };
     let cluster = granted(object(&docs, "ClusterRole", "agentlens-operator"));

@@ -155,12 +155,15 @@ impl Cache {
         }
         let config_maps = DigestIndex::default();
         let secrets = DigestIndex::default();
+        // One waiter per store: kube's `Store::wait_until_ready` wakes only the last of
+        // several concurrent waiters, so readiness is awaited here once and shared.
+        let (ads_listed_tx, ads_listed) = watch::channel(false);
         let (configs_synced, configs_ready) = oneshot::channel();
         tokio::spawn(watch_configs(
             client.clone(),
             opts,
             agent_deployments.clone(),
-            ns_rx,
+            (ads_listed, ns_rx),
             (config_maps.clone(), secrets.clone()),
             feeds.touched.clone(),
             configs_synced,
@@ -177,11 +180,15 @@ impl Cache {
             tokio::spawn(async move {
                 let stores = async {
                     a.wait_until_ready().await?;
+                    let _ = ads_listed_tx.send(true);
+                    tracing::debug!("cache: AgentDeployments listed");
                     m.wait_until_ready().await?;
-                    e.wait_until_ready().await
+                    tracing::debug!("cache: Models listed");
+                    e.wait_until_ready().await?;
+                    tracing::debug!("cache: Evaluations listed");
+                    Ok::<(), kube::runtime::reflector::store::WriterDropped>(())
                 };
-                if stores.await.is_ok() && pods_ready.await.is_ok() && configs_ready.await.is_ok()
-                {
+                if stores.await.is_ok() && pods_ready.await.is_ok() && configs_ready.await.is_ok() {
                     tracing::info!("cache ready: every watch has listed");
                     metrics.cache_ready.set(1);
                     let _ = ready_tx.send(true);
@@ -237,7 +244,7 @@ fn log_watch_error<K: Resource<DynamicType = ()>>(e: &watcher::Error, metrics: &
         .watch_errors
         .with_label_values(&[&resource, category])
         .inc();
-    tracing::warn!(%resource, category, "watching {resource}: {}", crate::error::chain(e));
+    tracing::warn!(%resource, %category, "watching {resource}: {}", crate::error::chain(e));
 }
 
 /// A shared reflector of `K` on every replica; `on_event` runs after each event reached the
@@ -309,6 +316,12 @@ async fn drive_index<K, T>(
                 if matches!(ev, Event::InitDone)
                     && let Some(s) = synced.take()
                 {
+                    tracing::debug!(
+                        resource = %K::plural(&()),
+                        namespace = scope.as_deref().unwrap_or("*"),
+                        objects = index.len(),
+                        "cache: listed"
+                    );
                     let _ = s.send(());
                 }
             }
@@ -399,13 +412,13 @@ async fn watch_configs(
     client: Client,
     opts: CacheOptions,
     ads: Store<AgentDeployment>,
-    mut namespaces: watch::Receiver<BTreeSet<String>>,
+    (mut ads_listed, mut namespaces): (watch::Receiver<bool>, watch::Receiver<BTreeSet<String>>),
     (config_maps, secrets): (DigestIndex, DigestIndex),
     touched: broadcast::Sender<Touched>,
     synced: oneshot::Sender<()>,
     metrics: OperatorMetrics,
 ) {
-    if ads.wait_until_ready().await.is_err() {
+    if ads_listed.wait_for(|l| *l).await.is_err() {
         return;
     }
     let mut synced = Some(synced);
@@ -429,7 +442,10 @@ async fn watch_configs(
             tracing::info!(namespace = %ns, "no AgentDeployment left: stopped watching its ConfigMaps and Secrets");
         }
         let mut listed = Vec::new();
-        let new: Vec<&String> = wanted.iter().filter(|ns| !running.contains_key(*ns)).collect();
+        let new: Vec<&String> = wanted
+            .iter()
+            .filter(|ns| !running.contains_key(*ns))
+            .collect();
         for ns in new {
             let (cm_tx, cm_rx) = oneshot::channel();
             let (s_tx, s_rx) = oneshot::channel();

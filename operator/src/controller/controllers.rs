@@ -22,7 +22,9 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::cache::{Cache, Touched};
 use super::metrics::OperatorMetrics;
-use super::reconcile::{Ctx, ReconcileError, on_error, reconcile_agent_deployment, reconcile_model};
+use super::reconcile::{
+    Ctx, ReconcileError, on_error, reconcile_agent_deployment, reconcile_model,
+};
 use super::triggers;
 
 /// Reconciles running at once per controller.
@@ -93,12 +95,17 @@ where
 }
 
 fn resyncs(rx: mpsc::Receiver<()>) -> impl Stream<Item = ()> + Send + 'static {
-    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|()| ((), rx)) })
+    futures::stream::unfold(
+        rx,
+        |mut rx| async move { rx.recv().await.map(|()| ((), rx)) },
+    )
 }
 
 /// One item of a controller's output stream.
-type Outcome<K> =
-    Result<(ObjectRef<K>, Action), controller::Error<ReconcileError, kube::runtime::watcher::Error>>;
+type Outcome<K> = Result<
+    (ObjectRef<K>, Action),
+    controller::Error<ReconcileError, kube::runtime::watcher::Error>,
+>;
 
 /// Logs one item of a controller's output: errors with their cause, once.
 fn report<K: Resource>(controller: &'static str) -> impl Fn(Outcome<K>) -> std::future::Ready<()> {
@@ -113,7 +120,7 @@ fn report<K: Resource>(controller: &'static str) -> impl Fn(Outcome<K>) -> std::
                 tracing::warn!(
                     controller,
                     object = %obj,
-                    category = err.category(),
+                    category = %err.category(),
                     "reconcile failed: {}",
                     crate::error::chain(&err)
                 );
@@ -242,7 +249,12 @@ pub async fn run(
     )
     .watches_shared_stream(
         generation_filtered(
-            feed(f.models.subscribe(), "models", metrics.clone(), model_resync),
+            feed(
+                f.models.subscribe(),
+                "models",
+                metrics.clone(),
+                model_resync,
+            ),
             models.clone(),
         ),
         descendants,
@@ -271,7 +283,10 @@ mod tests {
     fn only_new_generations_pass() {
         let mut f = GenerationFilter::default();
         assert!(f.pass(&ad("a", Some(1)), 1), "first sighting");
-        assert!(!f.pass(&ad("a", Some(1)), 1), "status write: same generation");
+        assert!(
+            !f.pass(&ad("a", Some(1)), 1),
+            "status write: same generation"
+        );
         assert!(f.pass(&ad("a", Some(2)), 1), "spec change");
         assert!(f.pass(&ad("b", Some(2)), 2), "another object");
         assert!(f.pass(&ad("c", None), 2), "no generation: always");

@@ -143,7 +143,11 @@ impl<T: PartialEq> Index<T> {
                         .collect();
                     for k in gone {
                         let old = w.items.remove(&k);
-                        changes.push(Change { key: k, old, new: None });
+                        changes.push(Change {
+                            key: k,
+                            old,
+                            new: None,
+                        });
                     }
                 }
             }
@@ -263,7 +267,10 @@ mod tests {
     fn only_changed_content_is_a_change() {
         let f = ConfigDigest::of_configmap;
         let idx = DigestIndex::default();
-        assert_eq!(idx.apply(None, &Event::Apply(cm("a", "x", "1")), f).len(), 1);
+        assert_eq!(
+            idx.apply(None, &Event::Apply(cm("a", "x", "1")), f).len(),
+            1
+        );
         let mut bumped = cm("a", "x", "1");
         bumped.metadata.resource_version = Some("7".into());
         assert!(

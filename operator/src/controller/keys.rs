@@ -5,8 +5,8 @@
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, PostParams};
 use kube::Client;
+use kube::api::{Api, PostParams};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};

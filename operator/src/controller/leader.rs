@@ -146,7 +146,10 @@ impl Elector {
         let Some(current) = self.api.get_opt(LEASE_NAME).await? else {
             return Ok(());
         };
-        let holder = current.spec.as_ref().and_then(|s| s.holder_identity.as_deref());
+        let holder = current
+            .spec
+            .as_ref()
+            .and_then(|s| s.holder_identity.as_deref());
         if holder != Some(self.holder.as_str()) {
             return Ok(());
         }
@@ -186,7 +189,7 @@ impl Elector {
                 Ok(Ok(true)) => last_renew = Some(started),
                 Ok(Ok(false)) => last_renew = None,
                 Ok(Err(e)) => tracing::warn!(
-                    category = crate::error::kube_category(&e),
+                    category = %crate::error::kube_category(&e),
                     "leader lease {LEASE_NAME}: {}",
                     crate::error::chain(&e)
                 ),
@@ -206,7 +209,9 @@ impl Elector {
         if last_renew.is_some() {
             match tokio::time::timeout(RETRY_PERIOD, self.release()).await {
                 Ok(Ok(())) => tracing::info!("released the leader lease"),
-                Ok(Err(e)) => tracing::warn!("releasing the leader lease: {}", crate::error::chain(&e)),
+                Ok(Err(e)) => {
+                    tracing::warn!("releasing the leader lease: {}", crate::error::chain(&e))
+                }
                 Err(_) => tracing::warn!("releasing the leader lease: no answer"),
             }
         }
@@ -248,13 +253,19 @@ mod tests {
         assert!(!may_acquire(Some(&a2), "b", &obs, t0 + s(20)));
         // The same record read again does not move the observed time.
         obs.update(Some(&a2), t0 + s(24));
-        assert!(may_acquire(Some(&a2), "b", &obs, t0 + s(26)), "stood still 16 s");
+        assert!(
+            may_acquire(Some(&a2), "b", &obs, t0 + s(26)),
+            "stood still 16 s"
+        );
         assert!(may_acquire(Some(&a2), "a", &obs, t0 + s(11)), "renew own");
         let mut released = a2.clone();
         if let Some(spec) = released.spec.as_mut() {
             spec.holder_identity = None;
         }
-        assert!(may_acquire(Some(&released), "b", &obs, t0 + s(11)), "released");
+        assert!(
+            may_acquire(Some(&released), "b", &obs, t0 + s(11)),
+            "released"
+        );
     }
 
     #[test]

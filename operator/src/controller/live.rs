@@ -64,10 +64,17 @@ mod tests {
         let key = ("invoice-rpa".to_string(), "invoice-rpa".to_string());
         assert!(live.fresh(&key, t0, minute).is_none(), "never pulled");
         live.put(key.clone(), t0, Arc::default(), minute);
-        assert!(live.fresh(&key, t0 + Duration::from_secs(59), minute).is_some());
+        assert!(
+            live.fresh(&key, t0 + Duration::from_secs(59), minute)
+                .is_some()
+        );
         assert!(live.fresh(&key, t0 + minute, minute).is_none(), "due again");
         let other = ("a".to_string(), "b".to_string());
         live.put(other, t0 + minute * 4, Arc::default(), minute);
-        assert_eq!(live.len(), 1, "the system not pulled for 3 intervals is gone");
+        assert_eq!(
+            live.len(),
+            1,
+            "the system not pulled for 3 intervals is gone"
+        );
     }
 }

@@ -41,7 +41,6 @@ pub struct OperatorMetrics {
     pub maturity_check: prometheus::IntGaugeVec,
 }
 
-
 impl OperatorMetrics {
     /// Creates and registers the families.
     pub fn new() -> Result<Self, prometheus::Error> {

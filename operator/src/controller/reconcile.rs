@@ -140,7 +140,10 @@ pub async fn reconcile_agent_deployment(
         _ => status::inventory::PackageLists::new(),
     };
     let cm_idx = cms.iter().map(|(n, d)| (n.clone(), d.as_ref())).collect();
-    let secret_idx = secrets.iter().map(|(n, d)| (n.clone(), d.as_ref())).collect();
+    let secret_idx = secrets
+        .iter()
+        .map(|(n, d)| (n.clone(), d.as_ref()))
+        .collect();
     let model_idx = by_name(&models);
     let world = status::World {
         ad: &ad,
@@ -213,7 +216,13 @@ pub async fn reconcile_agent_deployment(
             }
         }
     }
-    if ad.status.as_ref() != Some(&new_status) {
+    if !same_on_the_wire(ad.status.as_ref(), &new_status) {
+        tracing::debug!(
+            agentdeployment = %ad.name_any(),
+            namespace = %ns,
+            fields = ?changed_fields(ad.status.as_ref(), &new_status),
+            "status changed: writing"
+        );
         let api: Api<AgentDeployment> = Api::namespaced(ctx.client.clone(), &ns);
         let patch = json!({
             "apiVersion": AgentDeployment::api_version(&()),
@@ -227,7 +236,10 @@ pub async fn reconcile_agent_deployment(
         )
         .await
         .map_err(|source| ReconcileError::Kube {
-            what: format!("patching the status of AgentDeployment {ns}/{}", ad.name_any()),
+            what: format!(
+                "patching the status of AgentDeployment {ns}/{}",
+                ad.name_any()
+            ),
             source: Box::new(source),
         })?;
         ctx.metrics
@@ -240,6 +252,29 @@ pub async fn reconcile_agent_deployment(
         .with_label_values(&["agentdeployment"])
         .observe(start.elapsed().as_secs_f64());
     Ok(Action::requeue(ctx.refresh))
+}
+
+/// The top-level status fields that differ (for the debug log of a write).
+fn changed_fields<T: serde::Serialize>(old: Option<&T>, new: &T) -> Vec<String> {
+    let (Ok(old), Ok(serde_json::Value::Object(new))) =
+        (serde_json::to_value(old), serde_json::to_value(new))
+    else {
+        return Vec::new();
+    };
+    new.iter()
+        .filter(|(k, v)| old.get(k.as_str()) != Some(*v))
+        .map(|(k, _)| k.clone())
+        .collect()
+}
+
+/// Whether `new` would change what the API holds: compared as serialised, since fields left
+/// out of the JSON (`variants: 1`, empty lists) read back as their defaults and a comparison
+/// of the structs would see a change that no write can make.
+pub fn same_on_the_wire<T: serde::Serialize>(old: Option<&T>, new: &T) -> bool {
+    match (old.map(serde_json::to_value), serde_json::to_value(new)) {
+        (Some(Ok(a)), Ok(b)) => a == b,
+        _ => false,
+    }
 }
 
 /// The system's sidecar snapshots: pulled again when the last pull is older than the refresh
@@ -277,7 +312,7 @@ pub async fn reconcile_model(m: Arc<Model>, ctx: Arc<Ctx>) -> Result<Action, Rec
     let models = in_ns(&ctx.models, &ns);
     let idx = by_name(&models);
     let new_status = status::model(&m, &idx, m.status.as_ref(), &(ctx.now)());
-    if m.status.as_ref() != Some(&new_status) {
+    if !same_on_the_wire(m.status.as_ref(), &new_status) {
         let api: Api<Model> = Api::namespaced(ctx.client.clone(), &ns);
         let patch = json!({"apiVersion": Model::api_version(&()), "kind": Model::kind(&()), "status": new_status});
         api.patch_status(
@@ -311,5 +346,39 @@ pub fn on_error<K>(
             .with_label_values(&[controller, err.category()])
             .inc();
         Action::requeue(Duration::from_secs(15))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use agentlens_crds::agentdeployment_status::{AgentDeploymentStatus, InventorySummary};
+
+    /// Found against the emulator: `variants: 1` is left out of the JSON and reads back as 0,
+    /// so comparing structs wrote the same status on every reconcile.
+    #[test]
+    fn a_status_that_reads_back_differently_but_serialises_the_same_is_not_written() {
+        let row = |variants| InventorySummary {
+            container: "main".into(),
+            pods: 2,
+            variants,
+            ..InventorySummary::default()
+        };
+        let stored = AgentDeploymentStatus {
+            inventory: vec![row(0)],
+            ..AgentDeploymentStatus::default()
+        };
+        let computed = AgentDeploymentStatus {
+            inventory: vec![row(1)],
+            ..AgentDeploymentStatus::default()
+        };
+        assert_ne!(stored, computed);
+        assert!(same_on_the_wire(Some(&stored), &computed));
+        let moved = AgentDeploymentStatus {
+            inventory: vec![row(2)],
+            ..AgentDeploymentStatus::default()
+        };
+        assert!(!same_on_the_wire(Some(&stored), &moved));
+        assert!(!same_on_the_wire(None, &computed));
     }
 }

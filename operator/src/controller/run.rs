@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::Lease;
-use kube::api::Api;
 use kube::Client;
+use kube::api::Api;
 use tokio::sync::watch;
 
 use super::cache::{Cache, CacheOptions};
@@ -165,9 +165,8 @@ pub async fn run(opts: RunOptions) -> Result<()> {
 
     let (lead_tx, lead_rx) = watch::channel(false);
     let leases: Api<Lease> = Api::namespaced(client.clone(), &opts.namespace);
-    let election = tokio::spawn(
-        Elector::new(leases, opts.identity.clone()).run(lead_tx, stop_rx.clone()),
-    );
+    let election =
+        tokio::spawn(Elector::new(leases, opts.identity.clone()).run(lead_tx, stop_rx.clone()));
 
     let ctx = Arc::new(Ctx {
         client: client.clone(),

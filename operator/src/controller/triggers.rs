@@ -169,23 +169,45 @@ mod tests {
     fn a_config_maps_to_the_systems_naming_or_consuming_it() {
         let d = dump();
         let ads = arcs(&d.agent_deployments);
-        let pods: Vec<Arc<PodFacts>> = d.pods.iter().map(|p| Arc::new(PodFacts::from_pod(p))).collect();
+        let pods: Vec<Arc<PodFacts>> = d
+            .pods
+            .iter()
+            .map(|p| Arc::new(PodFacts::from_pod(p)))
+            .collect();
         let ad = &d.agent_deployments[0];
         let ns = ad.namespace().unwrap();
         // Every config the status tracks maps back to the system.
-        let st = crate::dump::statuses(&d, &Default::default(), crate::dump::hmac_key(&d).as_deref(), &crate::controller::reconcile::wall_clock()).unwrap();
+        let st = crate::dump::statuses(
+            &d,
+            &Default::default(),
+            crate::dump::hmac_key(&d).as_deref(),
+            &crate::controller::reconcile::wall_clock(),
+        )
+        .unwrap();
         let tracked: Vec<(ConfigKind, String)> = st["items"]
             .as_array()
             .unwrap()
             .iter()
-            .filter(|i| i["kind"] == "AgentDeployment" && i["metadata"]["name"] == ad.name_any().as_str())
+            .filter(|i| {
+                i["kind"] == "AgentDeployment" && i["metadata"]["name"] == ad.name_any().as_str()
+            })
             .flat_map(|i| {
-                let rows = i["status"]["configs"].as_array().cloned().unwrap_or_default();
-                let prompts = i["status"]["prompts"].as_array().cloned().unwrap_or_default();
+                let rows = i["status"]["configs"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                let prompts = i["status"]["prompts"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
                 rows.into_iter().chain(prompts)
             })
             .map(|c| {
-                let kind = if c["kind"] == "Secret" { ConfigKind::Secret } else { ConfigKind::ConfigMap };
+                let kind = if c["kind"] == "Secret" {
+                    ConfigKind::Secret
+                } else {
+                    ConfigKind::ConfigMap
+                };
                 (kind, c["name"].as_str().unwrap().to_string())
             })
             .collect();
@@ -196,7 +218,9 @@ mod tests {
                 "{name}"
             );
         }
-        assert!(systems_for_config(&ads, &pods, ConfigKind::ConfigMap, &ns, "unrelated").is_empty());
+        assert!(
+            systems_for_config(&ads, &pods, ConfigKind::ConfigMap, &ns, "unrelated").is_empty()
+        );
     }
 
     fn model(ns: &str, name: &str, parent: Option<&str>) -> Model {
