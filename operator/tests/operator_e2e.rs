@@ -661,6 +661,27 @@ fn two_replicas_against_the_emulator_with_the_charts_rbac() {
         !log.contains("forbidden"),
         "the chart's RBAC covers every call:\n{log}"
     );
+
+    // SIGTERM: the leader finishes, releases the lease (holder cleared) and exits 0.
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(replicas[1 - li].child.id()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let status = wait_until(
+        || "the leader exits after SIGTERM".into(),
+        Duration::from_secs(20),
+        || replicas[1 - li].child.try_wait().unwrap(),
+    );
+    assert!(status.success(), "{status}: {}", replicas[1 - li].log());
+    let lease = k.json(&[
+        "get",
+        "leases.coordination.k8s.io",
+        "-n",
+        NS,
+        "agentlens-operator",
+    ]);
+    assert!(
+        lease["spec"]["holderIdentity"].is_null(),
+        "released: {lease}"
+    );
     eprintln!("emulator {}", w.emu.server());
 }
 
