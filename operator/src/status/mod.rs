@@ -109,6 +109,18 @@ pub fn matched<'a>(ad: &AgentDeployment, pods: &[&'a PodFacts]) -> Vec<&'a PodFa
     out
 }
 
+/// The pods an AgentDeployment selects that ended (a failed Job) and still exist.
+pub fn ended_pods<'a>(ad: &AgentDeployment, pods: &[&'a PodFacts]) -> Vec<&'a PodFacts> {
+    pods.iter()
+        .copied()
+        .filter(|p| {
+            p.ended
+                && !crate::selector::is_empty(&ad.spec.selector)
+                && crate::selector::matches(&ad.spec.selector, &p.labels)
+        })
+        .collect()
+}
+
 fn should_be_injected(ad: &AgentDeployment, pod: &PodFacts) -> bool {
     let ad_off = ad.spec.sidecar.as_ref().and_then(|s| s.inject) == Some(false);
     !pod.opted_out && !ad_off && !pod.host_network
@@ -153,7 +165,8 @@ pub fn agent_deployment(
     // Images.
     let counts = images::count(&pods);
     let drift = images::drift(&counts);
-    let image_rows = bounded(images::rows(&counts), "images", &mut omitted);
+    let ended = images::count(&ended_pods(ad, w.pods));
+    let image_rows = bounded(images::rows(&counts, &ended), "images", &mut omitted);
 
     // Models and lineage.
     let model_names = model_names(ad);
