@@ -259,56 +259,9 @@ pub fn agent_deployment(
     let config_rows = bounded(config_rows, "configs", &mut omitted);
     let prompt_rows = bounded(prompt_rows, "prompts", &mut omitted);
 
-    // Evaluations: the latest per suite and phase.
+    // Evaluations: the latest per suite and phase, and the model versions none covers.
     let name = ad.metadata.name.clone().unwrap_or_default();
-    let mut latest: BTreeMap<(String, agentlens_crds::evaluation::EvaluationPhase), &Evaluation> =
-        BTreeMap::new();
-    let when = |e: &Evaluation| {
-        e.spec
-            .completed_at
-            .clone()
-            .or_else(|| e.metadata.creation_timestamp.clone())
-            .map(|t| t.0)
-    };
-    for e in w
-        .evaluations
-        .iter()
-        .copied()
-        .filter(|e| e.spec.agent_deployment == name)
-    {
-        let key = (e.spec.suite.clone(), e.spec.phase);
-        if latest.get(&key).is_none_or(|cur| when(e) > when(cur)) {
-            latest.insert(key, e);
-        }
-    }
-    let eval_rows: Vec<EvaluationSummary> = latest
-        .values()
-        .map(|e| EvaluationSummary {
-            name: e.metadata.name.clone().unwrap_or_default(),
-            suite: e.spec.suite.clone(),
-            phase: e.spec.phase,
-            passed: e.spec.passed,
-            at: e.spec.completed_at.clone(),
-        })
-        .collect();
-    // A passed PreDeployment evaluation for every model version running now.
-    let evaluated = |m: &ModelSummary| {
-        w.evaluations.iter().any(|e| {
-            e.spec.agent_deployment == name
-                && e.spec.phase == agentlens_crds::evaluation::EvaluationPhase::PreDeployment
-                && e.spec.passed
-                && e.spec
-                    .subject
-                    .iter()
-                    .flat_map(|s| &s.models)
-                    .any(|mv| mv.name == m.name && Some(&mv.version) == m.version.as_ref())
-        })
-    };
-    let unevaluated: Vec<String> = models
-        .iter()
-        .filter(|m| !evaluated(m))
-        .map(|m| format!("{}@{}", m.name, m.version.as_deref().unwrap_or("?")))
-        .collect();
+    let (eval_rows, unevaluated) = evaluations(w.evaluations, &name, &models);
     let eval_rows = bounded(eval_rows, "evaluations", &mut omitted);
 
     // Runtime.
@@ -328,112 +281,18 @@ pub fn agent_deployment(
     };
 
     // Conditions.
-    let mut computed = vec![
-        Computed {
-            type_: "Ready",
-            status: !pods.is_empty() && ready as usize == pods.len(),
-            reason: if pods.is_empty() {
-                "NoPods"
-            } else if ready as usize == pods.len() {
-                "AllPodsReady"
-            } else {
-                "PodsNotReady"
-            },
-            message: format!("{ready}/{} pods ready", pods.len()),
-        },
-        Computed {
-            type_: "SidecarsInjected",
-            status: uninjected_all.is_empty(),
-            reason: if uninjected_all.is_empty() {
-                "AllInjected"
-            } else {
-                "PodsWithoutSidecar"
-            },
-            message: if uninjected_all.is_empty() {
-                format!("{injected}/{} pods carry the sidecar", pods.len())
-            } else {
-                format!(
-                    "{} pod(s) created without the sidecar (webhook unavailable?): {}",
-                    uninjected_all.len(),
-                    uninjected_all
-                        .iter()
-                        .take(5)
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            },
-        },
-        Computed {
-            type_: "LineageComplete",
-            status: lineage_problems.is_empty(),
-            reason: if lineage_problems.is_empty() {
-                "Complete"
-            } else {
-                "Incomplete"
-            },
-            message: if lineage_problems.is_empty() {
-                format!("{} models resolved", models.len())
-            } else {
-                lineage_problems.join("; ")
-            },
-        },
-        Computed {
-            type_: "ConfigCurrent",
-            status: stale_total == 0,
-            reason: if stale_total == 0 {
-                "Current"
-            } else {
-                "StalePods"
-            },
-            message: if stale_total == 0 {
-                "every running pod started after the latest config change".into()
-            } else {
-                format!("{stale_total} pod starts predate the latest config or prompt change")
-            },
-        },
-        Computed {
-            type_: "GpuOutOfMemory",
-            status: runtime.gpu_oom_events > 0,
-            reason: if runtime.gpu_oom_events > 0 {
-                "GpuOomSeen"
-            } else {
-                "NoGpuOom"
-            },
-            message: format!(
-                "{} GPU out-of-memory events, {} OOMKilled containers",
-                runtime.gpu_oom_events, runtime.oom_kills
-            ),
-        },
-    ];
-    computed.push(Computed {
-        type_: "PreDeploymentEvaluated",
-        status: unevaluated.is_empty(),
-        reason: if unevaluated.is_empty() {
-            "AllModelsEvaluated"
-        } else {
-            "ModelsNotEvaluated"
-        },
-        message: if unevaluated.is_empty() {
-            "a passed PreDeployment evaluation covers every model version running".into()
-        } else {
-            format!(
-                "no passed PreDeployment evaluation for {}",
-                unevaluated.join(", ")
-            )
-        },
+    let mut computed = conditions(&ConditionInputs {
+        pods: pods.len(),
+        ready,
+        injected,
+        uninjected: &uninjected_all,
+        lineage_problems: &lineage_problems,
+        models: models.len(),
+        stale: stale_total,
+        runtime: &runtime,
+        unevaluated: &unevaluated,
+        drift: &drift,
     });
-    if !drift.is_empty() {
-        computed.push(Computed {
-            type_: "DigestDrift",
-            status: true,
-            reason: "MultipleDigests",
-            message: format!(
-                "one image reference runs under several digests: {}",
-                drift.join(", ")
-            ),
-        });
-    }
     let inventory_rows = inventory::rows(
         &mine,
         previous.map(|p| p.inventory.as_slice()).unwrap_or_default(),
@@ -515,6 +374,189 @@ pub fn agent_deployment(
         .unwrap_or_default();
     status.conditions = settle(computed, prev_conditions, ad.metadata.generation, now);
     status
+}
+
+/// The latest Evaluation of `system` per suite and phase, and the running model versions
+/// (`name@version`) that no passed PreDeployment evaluation covers.
+fn evaluations(
+    evals: &[&Evaluation],
+    name: &str,
+    models: &[ModelSummary],
+) -> (Vec<EvaluationSummary>, Vec<String>) {
+    let mut latest: BTreeMap<(String, agentlens_crds::evaluation::EvaluationPhase), &Evaluation> =
+        BTreeMap::new();
+    let when = |e: &Evaluation| {
+        e.spec
+            .completed_at
+            .clone()
+            .or_else(|| e.metadata.creation_timestamp.clone())
+            .map(|t| t.0)
+    };
+    for e in evals
+        .iter()
+        .copied()
+        .filter(|e| e.spec.agent_deployment == *name)
+    {
+        let key = (e.spec.suite.clone(), e.spec.phase);
+        if latest.get(&key).is_none_or(|cur| when(e) > when(cur)) {
+            latest.insert(key, e);
+        }
+    }
+    let eval_rows: Vec<EvaluationSummary> = latest
+        .values()
+        .map(|e| EvaluationSummary {
+            name: e.metadata.name.clone().unwrap_or_default(),
+            suite: e.spec.suite.clone(),
+            phase: e.spec.phase,
+            passed: e.spec.passed,
+            at: e.spec.completed_at.clone(),
+        })
+        .collect();
+    // A passed PreDeployment evaluation for every model version running now.
+    let evaluated = |m: &ModelSummary| {
+        evals.iter().any(|e| {
+            e.spec.agent_deployment == *name
+                && e.spec.phase == agentlens_crds::evaluation::EvaluationPhase::PreDeployment
+                && e.spec.passed
+                && e.spec
+                    .subject
+                    .iter()
+                    .flat_map(|s| &s.models)
+                    .any(|mv| mv.name == m.name && Some(&mv.version) == m.version.as_ref())
+        })
+    };
+    let unevaluated: Vec<String> = models
+        .iter()
+        .filter(|m| !evaluated(m))
+        .map(|m| format!("{}@{}", m.name, m.version.as_deref().unwrap_or("?")))
+        .collect();
+    (eval_rows, unevaluated)
+}
+
+/// What the base conditions are computed from.
+struct ConditionInputs<'a> {
+    pods: usize,
+    ready: u32,
+    injected: u32,
+    uninjected: &'a [String],
+    lineage_problems: &'a [String],
+    models: usize,
+    stale: u32,
+    runtime: &'a agentlens_crds::agentdeployment_status::RuntimeStatus,
+    unevaluated: &'a [String],
+    drift: &'a [String],
+}
+
+/// The conditions that follow from pods, lineage, configs, runtime, evaluations and images
+/// (`ModelArtifactMismatch` and `MaturityTargetMet` are added once inventory and maturity are
+/// known).
+fn conditions(i: &ConditionInputs<'_>) -> Vec<Computed> {
+    let mut computed = vec![
+        Computed {
+            type_: "Ready",
+            status: i.pods > 0 && i.ready as usize == i.pods,
+            reason: if i.pods == 0 {
+                "NoPods"
+            } else if i.ready as usize == i.pods {
+                "AllPodsReady"
+            } else {
+                "PodsNotReady"
+            },
+            message: format!("{}/{} pods ready", i.ready, i.pods),
+        },
+        Computed {
+            type_: "SidecarsInjected",
+            status: i.uninjected.is_empty(),
+            reason: if i.uninjected.is_empty() {
+                "AllInjected"
+            } else {
+                "PodsWithoutSidecar"
+            },
+            message: if i.uninjected.is_empty() {
+                format!("{}/{} pods carry the sidecar", i.injected, i.pods)
+            } else {
+                format!(
+                    "{} pod(s) created without the sidecar (webhook unavailable?): {}",
+                    i.uninjected.len(),
+                    i.uninjected
+                        .iter()
+                        .take(5)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            },
+        },
+        Computed {
+            type_: "LineageComplete",
+            status: i.lineage_problems.is_empty(),
+            reason: if i.lineage_problems.is_empty() {
+                "Complete"
+            } else {
+                "Incomplete"
+            },
+            message: if i.lineage_problems.is_empty() {
+                format!("{} models resolved", i.models)
+            } else {
+                i.lineage_problems.join("; ")
+            },
+        },
+        Computed {
+            type_: "ConfigCurrent",
+            status: i.stale == 0,
+            reason: if i.stale == 0 { "Current" } else { "StalePods" },
+            message: if i.stale == 0 {
+                "every running pod started after the latest config change".into()
+            } else {
+                format!(
+                    "{} pod starts predate the latest config or prompt change",
+                    i.stale
+                )
+            },
+        },
+        Computed {
+            type_: "GpuOutOfMemory",
+            status: i.runtime.gpu_oom_events > 0,
+            reason: if i.runtime.gpu_oom_events > 0 {
+                "GpuOomSeen"
+            } else {
+                "NoGpuOom"
+            },
+            message: format!(
+                "{} GPU out-of-memory events, {} OOMKilled containers",
+                i.runtime.gpu_oom_events, i.runtime.oom_kills
+            ),
+        },
+    ];
+    computed.push(Computed {
+        type_: "PreDeploymentEvaluated",
+        status: i.unevaluated.is_empty(),
+        reason: if i.unevaluated.is_empty() {
+            "AllModelsEvaluated"
+        } else {
+            "ModelsNotEvaluated"
+        },
+        message: if i.unevaluated.is_empty() {
+            "a passed PreDeployment evaluation covers every model version running".into()
+        } else {
+            format!(
+                "no passed PreDeployment evaluation for {}",
+                i.unevaluated.join(", ")
+            )
+        },
+    });
+    if !i.drift.is_empty() {
+        computed.push(Computed {
+            type_: "DigestDrift",
+            status: true,
+            reason: "MultipleDigests",
+            message: format!(
+                "one image reference runs under several digests: {}",
+                i.drift.join(", ")
+            ),
+        });
+    }
+    computed
 }
 
 /// Runtime figures compared without their `updatedAt`.
