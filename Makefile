@@ -75,8 +75,15 @@ fmt-check: ## cargo fmt --check
 clippy: ## cargo clippy, warnings are errors
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 
-rust-test: tools ## the Rust tests: unit, CRD drift, examples against the CRDs and kubernetes-validate
-	$(CARGO) test --locked --workspace
+# The end-to-end tests start the release binaries (the operator as it ships, the emulator and
+# the sidecars); outside `make test` they fall back to the test profile's binaries.
+RELEASE_BINS := AGENTLENS_OPERATOR_BIN=$(CURDIR)/target/release/agentlens-operator \
+	AGENTLENS_SIDECAR_BIN=$(CURDIR)/target/release/agentlens-sidecar \
+	KUBE_EMULATOR=$(CURDIR)/target/release/kube-emulator
+
+rust-test: tools ## the Rust tests: unit, CRD drift, examples against the CRDs and kubernetes-validate, the release operator against the API emulator
+	$(CARGO) build --locked --release --bins
+	$(RELEASE_BINS) $(CARGO) test --locked --workspace
 
 crds: ## regenerate the CRD manifests from the Rust types
 	$(CARGO) run --locked -q -p agentlens-crds --bin crdgen

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 BIN=target/release/agentlens-sidecar
 EX=target/release/examples
 LOG=target/bench/mixed.log
-cargo build --release --locked -q -p agentlens-sidecar -p agentlens-operator --bins --examples
+cargo build --release --locked -q -p agentlens-sidecar -p agentlens-operator -p agentlens-tests --bins --examples
 
 ms() { date +%s%3N; }
 
@@ -49,6 +49,11 @@ field() { grep "^$1 path=$2 " <<<"$wh" | sed -E "s/.*$3=([0-9.]+).*/\1/"; }
 # 5. Operator: 1,000 AgentDeployments x 10 pods in the in-memory API.
 op=$("$EX/bench_operator")
 opf() { grep -o "$1=[0-9.]*" <<<"$op" | cut -d= -f2; }
+
+# 5b. The release operator against kube-emulator over HTTPS: 1,000 systems x 10 pods created
+# through the API while it runs; until every status is written, and its RSS then.
+emu=$("$EX/bench_emulator" target/release/agentlens-operator target/release/kube-emulator 1000)
+emf() { grep -o "$1=[0-9.]*" <<<"$emu" | cut -d= -f2; }
 
 # 6. Latency proxy. Throughput: the proxy alone on CPU 0; the upstream (a minimal hyper server
 # answering a 240-byte chat-completion JSON) and wrk share CPU 1, for the direct baseline and
@@ -207,6 +212,9 @@ printf '| operator status computation (pure), 10-pod system, median / p99 | %s /
 printf '| operator full reconcile (stores, compute, SSA status patch to the in-memory API), median / p99 | %s / %s us | - | <= 5 ms |\n' "$(opf reconcile_median_us)" "$(opf reconcile_p99_us)"
 printf '| operator memory after a full pass, 1,000 systems / 10,000 pods | stores %s MiB + reconcile %s MiB | in-memory API itself: %s MiB (process total %s MiB incl. generator input %s MiB) | <= 100 MiB |\n' \
   "$(opf stores_mib)" "$(opf reconcile_mib)" "$(opf fake_api_mib)" "$(opf rss_mib)" "$(opf inputs_mib)"
+printf '| operator against kube-emulator over HTTPS, 1,000 systems / 10,000 pods created while it runs | every status %s s after the first create (%s s after the last) | creating the objects alone: %s s | - |\n' \
+  "$(emf all_status_s)" "$(emf lag_s)" "$(emf create_s)"
+printf '| operator RSS after that pass (release binary) | %s MiB | the emulator holding the objects: %s MiB | <= 100 MiB |\n' "$(emf operator_rss_mib)" "$(emf emulator_rss_mib)"
 printf '| latency proxy throughput, proxy on 1 core, wrk 32 conns, median of 3 | %s req/s (ratio %s; rounds %s) | direct to the upstream: %s req/s | ratio >= 0.8 |\n' \
   "$px_rps" "$px_ratio" "$(IFS=/; echo "${ratios[*]}")" "$up_rps"
 printf '| latency proxy added p99 at 1,000 req/s, median of 3 | %s us (p99 through the proxy %s us) | direct p99: %s us | <= 200 us |\n' "$added99" "$p99" "$d99"

@@ -119,8 +119,12 @@ pub struct ImageStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(pattern(DIGEST_PATTERN))]
     pub digest: Option<String>,
-    /// How many pods run this image with this digest.
+    /// How many running pods run this image with this digest.
     pub pods: u32,
+    /// How many pods that ended (a failed or finished Job's pod, still present) ran this image
+    /// with this digest: the image to debug a failure with.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub ended: u32,
 }
 
 /// A model the agents use, as resolved from its `Model` object.

@@ -11,8 +11,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use agentlens_crds::{AgentDeployment, Evaluation, Model};
+use agentlens_operator::controller::index::DigestIndex;
 use agentlens_operator::controller::metrics::OperatorMetrics;
 use agentlens_operator::controller::reconcile::{Ctx, reconcile_agent_deployment};
+use agentlens_operator::status::configs::ConfigDigest;
 use agentlens_operator::{dump, status};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -117,15 +119,6 @@ fn main() {
             }
         }
     }
-    // The operator trims pods on the way into its store, as `run` does.
-    let trimmed: Vec<Pod> = pods
-        .iter()
-        .cloned()
-        .map(|mut p| {
-            agentlens_operator::controller::trim::pod(&mut p);
-            p
-        })
-        .collect();
     let rss_inputs = rss_mib();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -142,13 +135,15 @@ fn main() {
         let rss_fake_api = rss_mib();
         let ctx = Arc::new(Ctx {
             client,
-            pods: agentlens_operator::controller::podindex::PodIndex::from_pods(&trimmed),
-            config_maps: store(&cms),
-            secrets: store(&secrets),
+            // The pods, ConfigMaps and Secrets reduced to facts and digests, as `run`'s cache does.
+            pods: agentlens_operator::controller::index::PodIndex::from_pods(&pods),
+            config_maps: DigestIndex::from_objects(&cms, ConfigDigest::of_configmap),
+            secrets: DigestIndex::from_objects(&secrets, |s| ConfigDigest::of_secret(s, Some(&[7; 32]))),
             models: store(&models),
             evaluations: store(&evals),
             snapshots: None,
-            hmac_key: Arc::new(vec![7; 32]),
+            live: Arc::default(),
+            refresh: std::time::Duration::from_secs(60),
             metrics: OperatorMetrics::new().unwrap(),
             now,
             recorder: None,
@@ -161,13 +156,15 @@ fn main() {
             let ns = ad.metadata.namespace.clone().unwrap();
             let facts: Vec<status::PodFacts> = pods.iter().filter(|x| x.metadata.namespace.as_deref() == Some(&ns)).map(status::PodFacts::from_pod).collect();
             let p: Vec<&status::PodFacts> = facts.iter().collect();
-            let cm: BTreeMap<String, &ConfigMap> = cms.iter().filter(|c| c.metadata.namespace.as_deref() == Some(&ns)).map(|c| (c.metadata.name.clone().unwrap(), c)).collect();
-            let sec: BTreeMap<String, &Secret> = secrets.iter().filter(|c| c.metadata.namespace.as_deref() == Some(&ns)).map(|c| (c.metadata.name.clone().unwrap(), c)).collect();
+            let cm_d: BTreeMap<String, ConfigDigest> = cms.iter().filter(|c| c.metadata.namespace.as_deref() == Some(&ns)).map(|c| (c.metadata.name.clone().unwrap(), ConfigDigest::of_configmap(c))).collect();
+            let sec_d: BTreeMap<String, ConfigDigest> = secrets.iter().filter(|c| c.metadata.namespace.as_deref() == Some(&ns)).map(|c| (c.metadata.name.clone().unwrap(), ConfigDigest::of_secret(c, Some(&[7; 32])))).collect();
+            let cm: BTreeMap<String, &ConfigDigest> = cm_d.iter().map(|(n, d)| (n.clone(), d)).collect();
+            let sec: BTreeMap<String, &ConfigDigest> = sec_d.iter().map(|(n, d)| (n.clone(), d)).collect();
             let md: BTreeMap<String, &Model> = models.iter().filter(|c| c.metadata.namespace.as_deref() == Some(&ns)).map(|c| (c.metadata.name.clone().unwrap(), c)).collect();
             let ev: Vec<&Evaluation> = evals.iter().filter(|c| c.metadata.namespace.as_deref() == Some(&ns)).collect();
             let snaps = BTreeMap::new();
             let lists = status::inventory::PackageLists::new();
-            let world = status::World { ad, pods: &p, config_maps: &cm, secrets: &sec, models: &md, evaluations: &ev, snapshots: &snaps, secret_key: Some(&[7; 32]), package_lists: &lists };
+            let world = status::World { ad, pods: &p, config_maps: &cm, secrets: &sec, models: &md, evaluations: &ev, snapshots: &snaps, package_lists: &lists };
             let t = Instant::now();
             let s = status::agent_deployment(&world, None, &now());
             pure.push(t.elapsed());

@@ -6,7 +6,7 @@
 // A benchmark harness: a failed set-up step should stop it loudly.
 #![allow(clippy::expect_used)]
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use agentlens_operator::inject::InjectConfig;
@@ -109,7 +109,7 @@ fn main() {
             .build()
             .expect("rt");
         rt.block_on(async move {
-            let state = Arc::new(WebhookState { agent_deployments: RwLock::new(ads), config: InjectConfig::default() });
+            let state = Arc::new(WebhookState::fixed(ads, InjectConfig::default()));
             let empty = axum::Router::new().route(
                 "/empty",
                 post(|| async {

@@ -71,6 +71,16 @@ fn respond(uid: &Value, response: Value, outcome: Outcome) -> Answer {
 
 /// Handles one `POST /mutate-pods` body.
 pub fn review(body: &[u8], ads: &[AgentDeployment], cfg: &InjectConfig) -> Answer {
+    review_in(body, |_| ads, cfg)
+}
+
+/// [`review`] with the AgentDeployments of the pod's namespace looked up by `ads_in` once the
+/// namespace is known (the operator's cache keeps them by namespace, so nothing is copied).
+pub fn review_in<A: AsRef<[AgentDeployment]>>(
+    body: &[u8],
+    ads_in: impl FnOnce(&str) -> A,
+    cfg: &InjectConfig,
+) -> Answer {
     if body.len() > MAX_BODY {
         return bad_request(
             413,
@@ -133,7 +143,8 @@ pub fn review(body: &[u8], ads: &[AgentDeployment], cfg: &InjectConfig) -> Answe
                 .and_then(Value::as_str)
         })
         .unwrap_or("default");
-    match decide(object, namespace, ads, cfg) {
+    let ads = ads_in(namespace);
+    match decide(object, namespace, ads.as_ref(), cfg) {
         Err(e) => respond(
             &uid,
             warn(format!("agentlens did not inject: {e}")),

@@ -1,5 +1,5 @@
 //! `agentlens-operator status --from FILE`: the status the operator would write, computed from a
-//! dump (`kubectl get pods,configmaps,secrets,agentdeployments,aimodels,aievals -A -o yaml`, a
+//! dump (`kubectl get pods,configmaps,secrets,agentdeployments.agentlens.dev,models.agentlens.dev,evaluations.agentlens.dev -A -o yaml`, a
 //! `v1 List`) with the same code as the controller, no cluster needed.
 
 use std::collections::BTreeMap;
@@ -128,8 +128,19 @@ pub fn statuses(
             .map(status::PodFacts::from_pod)
             .collect();
         let pods: Vec<&status::PodFacts> = facts.iter().collect();
-        let cms = by_name(&dump.config_maps, &namespace);
-        let secrets = by_name(&dump.secrets, &namespace);
+        // Reduced to digests as the operator's cache does.
+        let cm_digests: BTreeMap<String, status::configs::ConfigDigest> =
+            by_name(&dump.config_maps, &namespace)
+                .into_iter()
+                .map(|(n, c)| (n, status::configs::ConfigDigest::of_configmap(c)))
+                .collect();
+        let secret_digests: BTreeMap<String, status::configs::ConfigDigest> =
+            by_name(&dump.secrets, &namespace)
+                .into_iter()
+                .map(|(n, s)| (n, status::configs::ConfigDigest::of_secret(s, secret_key)))
+                .collect();
+        let cms = cm_digests.iter().map(|(n, d)| (n.clone(), d)).collect();
+        let secrets = secret_digests.iter().map(|(n, d)| (n.clone(), d)).collect();
         let models = by_name(&dump.models, &namespace);
         let evals: Vec<&Evaluation> = dump
             .evaluations
@@ -144,7 +155,6 @@ pub fn statuses(
             models: &models,
             evaluations: &evals,
             snapshots,
-            secret_key,
             package_lists: &status::inventory::PackageLists::new(),
         };
         let mut out = ad.clone();

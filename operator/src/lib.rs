@@ -9,6 +9,7 @@ pub mod dump;
 pub mod error;
 pub mod inject;
 pub mod inspect;
+pub mod rbac;
 pub mod selector;
 pub mod status;
 pub mod tls;

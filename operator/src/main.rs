@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use agentlens_operator::inject::InjectConfig;
 use agentlens_operator::webhook::{WebhookState, router, serve_tls};
@@ -62,9 +62,19 @@ enum Command {
         /// This replica's identity in the leader lease.
         #[arg(long, env = "POD_NAME", default_value = "agentlens-operator")]
         identity: String,
+        /// Read ConfigMaps and Secrets only in these namespaces (comma-separated); default: the
+        /// namespaces that hold AgentDeployments, followed as they come and go.
+        #[arg(long, value_delimiter = ',')]
+        config_namespaces: Option<Vec<String>>,
+        /// Seconds between pulls of the sidecars' live figures (and full reconciles).
+        #[arg(long, default_value_t = 60)]
+        refresh_seconds: u64,
+        /// Port of the sidecars' API on the pod IPs.
+        #[arg(long, default_value_t = 9477)]
+        sidecar_port: u16,
     },
     /// Print, as a v1 List, every AgentDeployment and Model of a dump with the status the
-    /// operator would write (the dump: `kubectl get pods,configmaps,secrets,agentdeployments,aimodels,aievals -A -o yaml`).
+    /// operator would write (the dump: `kubectl get pods,configmaps,secrets,agentdeployments.agentlens.dev,models.agentlens.dev,evaluations.agentlens.dev -A -o yaml`).
     Status {
         /// The dump (YAML or JSON; `-` for stdin).
         #[arg(long)]
@@ -84,6 +94,8 @@ enum Command {
     },
     /// Print the agentlens CustomResourceDefinitions (apply with `kubectl apply -f -`).
     Crds,
+    /// Print the RBAC roles the operator and the sidecar need: every API call they make.
+    Rbac,
     /// Run the admission webhook alone (no cluster needed): POST /mutate-pods over HTTPS.
     Webhook {
         /// Address to listen on.
@@ -127,6 +139,9 @@ fn main() -> anyhow::Result<()> {
             sidecar_image,
             namespace,
             identity,
+            config_namespaces,
+            refresh_seconds,
+            sidecar_port,
         } => {
             let opts = agentlens_operator::controller::run::RunOptions {
                 webhook_listen,
@@ -141,7 +156,9 @@ fn main() -> anyhow::Result<()> {
                 sidecar_image,
                 namespace,
                 identity,
-                snapshot_port: 9477,
+                snapshot_port: sidecar_port,
+                config_namespaces: config_namespaces.map(|v| v.into_iter().collect()),
+                refresh: std::time::Duration::from_secs(refresh_seconds.max(1)),
             };
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -204,6 +221,14 @@ fn main() -> anyhow::Result<()> {
                 other => other?,
             }
         }
+        Command::Rbac => {
+            let mut text = String::new();
+            for role in agentlens_operator::rbac::roles() {
+                text.push_str("---\n");
+                text.push_str(&serde_saphyr::to_string(&role)?);
+            }
+            std::io::stdout().lock().write_all(text.as_bytes())?;
+        }
         Command::Webhook {
             listen,
             tls_cert,
@@ -229,10 +254,7 @@ fn main() -> anyhow::Result<()> {
                 "webhook on {listen}"
             );
             let tls = agentlens_operator::tls::server_config(&tls_cert, &tls_key)?;
-            let state = Arc::new(WebhookState {
-                agent_deployments: RwLock::new(ads),
-                config,
-            });
+            let state = Arc::new(WebhookState::fixed(ads, config));
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;

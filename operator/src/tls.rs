@@ -95,7 +95,10 @@ impl ReloadingCert {
                         tracing::info!("reloaded the webhook certificate");
                     }
                     // Mid-rotation (one file new, one old): try again on a later handshake.
-                    Err(e) => tracing::warn!("keeping the previous certificate: {e}"),
+                    Err(e) => tracing::warn!(
+                        "keeping the previous certificate: {}",
+                        crate::error::chain(&e)
+                    ),
                 }
             }
         }

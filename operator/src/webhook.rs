@@ -1,7 +1,8 @@
 //! The webhook's HTTPS server: `POST /mutate-pods`, `GET /healthz`, `GET /readyz`. The
 //! handler is thin; the decision lives in [`crate::admission`] and [`crate::inject`].
 
-use std::sync::{Arc, RwLock};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use agentlens_crds::AgentDeployment;
 use axum::Router;
@@ -20,13 +21,65 @@ use tokio_rustls::TlsAcceptor;
 use crate::admission::{self, MAX_BODY};
 use crate::inject::InjectConfig;
 
+/// AgentDeployments by namespace, as the webhook reads them.
+pub type AdsByNamespace = Arc<BTreeMap<String, Arc<Vec<AgentDeployment>>>>;
+
 /// What the handler reads.
 #[derive(Debug)]
 pub struct WebhookState {
-    /// AgentDeployments known (the operator's cache, or the files of `--agentdeployments`).
-    pub agent_deployments: RwLock<Vec<AgentDeployment>>,
+    /// AgentDeployments known by namespace: kept current by the operator's cache, or fixed
+    /// (the files of `--agentdeployments`). A request clones one `Arc`, never the objects.
+    pub agent_deployments: tokio::sync::watch::Receiver<AdsByNamespace>,
     /// Injection defaults.
     pub config: InjectConfig,
+}
+
+impl WebhookState {
+    /// A webhook deciding on a fixed set of AgentDeployments.
+    pub fn fixed(ads: Vec<AgentDeployment>, config: InjectConfig) -> Self {
+        let mut by_ns: BTreeMap<String, Vec<AgentDeployment>> = BTreeMap::new();
+        for a in ads {
+            by_ns
+                .entry(a.metadata.namespace.clone().unwrap_or_default())
+                .or_default()
+                .push(a);
+        }
+        let view: AdsByNamespace =
+            Arc::new(by_ns.into_iter().map(|(n, v)| (n, Arc::new(v))).collect());
+        Self {
+            agent_deployments: tokio::sync::watch::channel(view).1,
+            config,
+        }
+    }
+}
+
+/// The AgentDeployments that apply in one namespace: its own and, for files without a
+/// namespace given to the standalone webhook, those (kept under `""`).
+enum InNamespace {
+    Shared(Arc<Vec<AgentDeployment>>),
+    Merged(Vec<AgentDeployment>),
+}
+
+impl InNamespace {
+    fn of(view: &AdsByNamespace, ns: &str) -> Self {
+        match (view.get(ns), view.get("")) {
+            (Some(own), None) => InNamespace::Shared(own.clone()),
+            (None, Some(any)) => InNamespace::Shared(any.clone()),
+            (None, None) => InNamespace::Merged(Vec::new()),
+            (Some(own), Some(any)) => {
+                InNamespace::Merged(own.iter().chain(any.iter()).cloned().collect())
+            }
+        }
+    }
+}
+
+impl AsRef<[AgentDeployment]> for InNamespace {
+    fn as_ref(&self) -> &[AgentDeployment] {
+        match self {
+            InNamespace::Shared(v) => v.as_slice(),
+            InNamespace::Merged(v) => v.as_slice(),
+        }
+    }
 }
 
 /// The router.
@@ -41,12 +94,8 @@ pub fn router(state: Arc<WebhookState>) -> Router {
 }
 
 async fn mutate(State(s): State<Arc<WebhookState>>, body: Bytes) -> Response {
-    let ads = s
-        .agent_deployments
-        .read()
-        .map(|a| a.clone())
-        .unwrap_or_default();
-    let answer = admission::review(&body, &ads, &s.config);
+    let view = s.agent_deployments.borrow().clone();
+    let answer = admission::review_in(&body, |ns| InNamespace::of(&view, ns), &s.config);
     tracing::debug!(outcome = answer.outcome.as_str(), "admission review");
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (

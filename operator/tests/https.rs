@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use agentlens_operator::inject::InjectConfig;
@@ -112,10 +112,7 @@ async fn https_with_certificate_rotation() {
         &dir.path().join("tls.key"),
     )
     .unwrap();
-    let state = Arc::new(WebhookState {
-        agent_deployments: RwLock::new(Vec::new()),
-        config: InjectConfig::default(),
-    });
+    let state = Arc::new(WebhookState::fixed(Vec::new(), InjectConfig::default()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

@@ -225,7 +225,10 @@ fn errors_are_clear() {
     let (ok, _, err) = plugin(&["inspect", "-f", "/nonexistent.yaml"]);
     assert!(!ok && err.contains("reading /nonexistent.yaml"), "{err}");
     let (ok, _, err) = plugin(&["lineage", "nope", "-f", f]);
-    assert!(!ok && err.contains("aimodels \"nope\" not found"), "{err}");
+    assert!(
+        !ok && err.contains("models.agentlens.dev \"nope\" not found"),
+        "{err}"
+    );
     // No cluster configured: says so instead of a stack of errors.
     let (ok, _, err) = plugin(&["inspect", "invoice-rpa", "-n", "invoice-rpa"]);
     assert!(!ok && err.contains("no usable kubeconfig"), "{err}");

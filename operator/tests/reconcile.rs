@@ -7,9 +7,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use agentlens_crds::{AgentDeployment, Model};
+use agentlens_operator::controller::index::{DigestIndex, PodIndex};
 use agentlens_operator::controller::metrics::OperatorMetrics;
 use agentlens_operator::controller::reconcile::{Ctx, reconcile_agent_deployment, reconcile_model};
 use agentlens_operator::dump;
+use agentlens_operator::status::configs::ConfigDigest;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::Api;
 use kube::runtime::reflector::store::Writer;
@@ -21,13 +23,16 @@ use kube_fake_client::interceptor::Funcs;
 fn ctx_for(client: &kube::Client, d: &dump::Dump, hmac_key: Vec<u8>) -> Arc<Ctx> {
     Arc::new(Ctx {
         client: client.clone(),
-        pods: agentlens_operator::controller::podindex::PodIndex::from_pods(&d.pods),
-        config_maps: store(&d.config_maps),
-        secrets: store(&d.secrets),
+        pods: PodIndex::from_pods(&d.pods),
+        config_maps: DigestIndex::from_objects(&d.config_maps, ConfigDigest::of_configmap),
+        secrets: DigestIndex::from_objects(&d.secrets, |s| {
+            ConfigDigest::of_secret(s, Some(&hmac_key))
+        }),
         models: store(&d.models),
         evaluations: store(&d.evaluations),
         snapshots: None,
-        hmac_key: Arc::new(hmac_key),
+        live: Arc::default(),
+        refresh: std::time::Duration::from_secs(60),
         metrics: OperatorMetrics::new().unwrap(),
         now: fixed_now,
         recorder: None,

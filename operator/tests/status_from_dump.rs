@@ -269,27 +269,45 @@ fn the_cli_prints_a_v1_list() {
     assert_eq!(out.stdout, again.stdout);
 }
 
+/// A pod of the system that ended (its Job failed) keeps its image digest in status while it
+/// exists, counted as ended, not as running.
 #[test]
-fn trimmed_pods_give_the_same_status() {
-    let d = dump::read(DUMP).unwrap();
-    let key = dump::hmac_key(&d);
-    let full = dump::statuses(
-        &d,
-        &BTreeMap::new(),
-        key.as_deref(),
-        &t("2026-11-27T09:00:00Z"),
-    )
-    .unwrap();
-    let mut d2 = dump::read(DUMP).unwrap();
-    d2.pods
+fn an_ended_pod_keeps_its_image_digest_marked_ended() {
+    let key = dump::hmac_key(&dump::read(DUMP).unwrap());
+    let now = t("2026-11-27T09:00:00Z");
+    let before = ad_status(
+        &dump::statuses(
+            &dump::read(DUMP).unwrap(),
+            &BTreeMap::new(),
+            key.as_deref(),
+            &now,
+        )
+        .unwrap(),
+    );
+    let mut d = dump::read(DUMP).unwrap();
+    let pod = d
+        .pods
         .iter_mut()
-        .for_each(agentlens_operator::controller::trim::pod);
-    let trimmed = dump::statuses(
-        &d2,
-        &BTreeMap::new(),
-        key.as_deref(),
-        &t("2026-11-27T09:00:00Z"),
-    )
-    .unwrap();
-    assert_eq!(full, trimmed);
+        .find(|p| {
+            p.spec
+                .as_ref()
+                .is_some_and(|s| s.containers.iter().any(|c| c.name == "triage"))
+        })
+        .unwrap();
+    pod.status.as_mut().unwrap().phase = Some("Failed".into());
+    let after = ad_status(&dump::statuses(&d, &BTreeMap::new(), key.as_deref(), &now).unwrap());
+    let row = |s: &agentlens_crds::AgentDeploymentStatus| {
+        s.images
+            .iter()
+            .find(|i| i.container == "triage" && i.digest.is_some())
+            .map(|i| (i.pods, i.ended, i.digest.clone()))
+            .unwrap()
+    };
+    let (pods, ended, digest) = row(&before);
+    assert_eq!(ended, 0);
+    assert_eq!(row(&after), (pods - 1, 1, digest), "{:?}", after.images);
+    assert_eq!(
+        after.pods.as_ref().unwrap().matched,
+        before.pods.as_ref().unwrap().matched - 1
+    );
 }

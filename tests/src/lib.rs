@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 pub mod crd_schema;
+pub mod emulator;
+pub mod emulator_process;
 pub mod fake_api;
 pub mod tools;
 

@@ -25,6 +25,12 @@ pub fn helm() -> Tool {
     find("helm", "helm")
 }
 
+/// Finds kubectl (`.tools/kubectl/kubectl`, from the same npm package as helm) or on `PATH`;
+/// like [`python_tool`] a missing kubectl fails under `make test`.
+pub fn kubectl() -> Tool {
+    find("kubectl", "kubectl")
+}
+
 fn find(name: &str, under_tools: &str) -> Tool {
     let mut candidates = Vec::new();
     if let Some(dir) = std::env::var_os("AGENTLENS_TOOLS_DIR") {

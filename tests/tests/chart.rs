@@ -400,80 +400,17 @@ fn the_operator_runs_two_replicas_safely() {
     );
 }
 
-/// The operator's permissions are exactly the calls it makes; nothing like `*`, no writes to
-/// pods, Secrets outside its namespace or RBAC.
+/// Where the RBAC objects go. Their rules are held to the operator's list of calls
+/// (`operator/src/rbac.rs`) by `operator/tests/rbac.rs`, which renders this chart too.
 #[test]
-fn rbac_is_exactly_what_the_operator_uses() {
+fn rbac_objects_are_bound_where_the_calls_are_made() {
     let Some(bin) = helm_bin() else { return };
     let docs = render(&bin, &[]);
-    let flat = |role: &Value| -> BTreeSet<String> {
-        role["rules"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .flat_map(|r| {
-                let groups = r["apiGroups"].as_array().unwrap().clone();
-                let resources = r["resources"].as_array().unwrap().clone();
-                let verbs = r["verbs"].as_array().unwrap().clone();
-                groups.into_iter().flat_map(move |g| {
-                    let verbs = verbs.clone();
-                    resources.clone().into_iter().flat_map(move |res| {
-                        let g = g.clone();
-                        verbs.clone().into_iter().map(move |v| {
-                            format!(
-                                "{}/{} {}",
-                                g.as_str().unwrap(),
-                                res.as_str().unwrap(),
-                                v.as_str().unwrap()
-                            )
-                        })
-                    })
-                })
-            })
-            .collect()
-    };
-    let cluster = flat(find(&docs, "ClusterRole", "-operator"));
-    let expected: BTreeSet<String> = set(&[
-        "/pods get",
-        "/pods list",
-        "/pods watch",
-        "/configmaps get",
-        "/configmaps list",
-        "/configmaps watch",
-        "/secrets get",
-        "/secrets list",
-        "/secrets watch",
-        "agentlens.dev/agentdeployments get",
-        "agentlens.dev/agentdeployments list",
-        "agentlens.dev/agentdeployments watch",
-        "agentlens.dev/aimodels get",
-        "agentlens.dev/aimodels list",
-        "agentlens.dev/aimodels watch",
-        "agentlens.dev/aievals get",
-        "agentlens.dev/aievals list",
-        "agentlens.dev/aievals watch",
-        "agentlens.dev/agentdeployments/status patch",
-        "agentlens.dev/aimodels/status patch",
-        "apps/deployments get",
-        "apps/deployments patch",
-        "apps/statefulsets get",
-        "apps/statefulsets patch",
-        "apps/daemonsets get",
-        "apps/daemonsets patch",
-        "apps/replicasets get",
-        "events.k8s.io/events create",
-        "events.k8s.io/events patch",
-    ]);
-    assert_eq!(cluster, expected);
+    find(&docs, "ClusterRole", "-operator");
     let role = find(&docs, "Role", "-operator");
     assert_eq!(role["metadata"]["namespace"], NS);
-    let own: BTreeSet<String> = set(&[
-        "coordination.k8s.io/leases get",
-        "coordination.k8s.io/leases create",
-        "coordination.k8s.io/leases patch",
-        "/secrets create",
-    ]);
-    assert_eq!(flat(role), own);
+    let binding = find(&docs, "RoleBinding", "-operator");
+    assert_eq!(binding["subjects"][0]["namespace"], NS);
     // Sidecar log reading: none by default; one RoleBinding per listed namespace.
     assert!(
         !docs
@@ -487,8 +424,7 @@ fn rbac_is_exactly_what_the_operator_uses() {
             "sidecar.rbac.namespaces={invoice-rpa,consumer-rag}",
         ],
     );
-    let sidecar = flat(find(&docs, "ClusterRole", "-sidecar"));
-    assert_eq!(sidecar, set(&["/pods get", "/pods/log get"]));
+    find(&docs, "ClusterRole", "-sidecar");
     let bindings: Vec<&Value> = docs
         .iter()
         .filter(|d| d["kind"] == "RoleBinding" && d["roleRef"]["name"] == "agentlens-sidecar")

@@ -65,7 +65,7 @@ enum Command {
     Lineage {
         /// The Model.
         model: String,
-        /// Read the Models from a file (`kubectl get aimodels -o yaml`) instead of the cluster.
+        /// Read the Models from a file (`kubectl get models.agentlens.dev -o yaml`) instead of the cluster.
         #[arg(short = 'f', long)]
         file: Option<PathBuf>,
     },
@@ -170,7 +170,7 @@ async fn fetch_models(cli: &Cli, file: Option<&PathBuf>) -> Result<Vec<Model>> {
     Ok(api
         .list(&Default::default())
         .await
-        .map_err(|e| explain(e, "Model", "aimodels", "", &ns))?
+        .map_err(|e| explain(e, "Model", "models.agentlens.dev", "", &ns))?
         .items)
 }
 
@@ -221,7 +221,7 @@ fn main() -> Result<()> {
                     .map(|m| (m.metadata.name.clone().unwrap_or_default(), m))
                     .collect();
                 if !by_name.contains_key(model) {
-                    bail!("aimodels \"{model}\" not found");
+                    bail!("models.agentlens.dev \"{model}\" not found");
                 }
                 print!("{}", inspect::lineage(model, &by_name));
             }

@@ -53,7 +53,12 @@ pub async fn publish(recorder: &Recorder, ad: &AgentDeployment, events: Vec<Even
     let reference = ad.object_ref(&());
     for e in events {
         if let Err(err) = recorder.publish(&e, &reference).await {
-            tracing::warn!("publishing event {}: {err}", e.reason);
+            tracing::warn!(
+                category = %crate::error::kube_category(&err),
+                "publishing event {}: {}",
+                e.reason,
+                crate::error::chain(&err)
+            );
         }
     }
 }
@@ -151,7 +156,11 @@ pub async fn restart_uninjected(
         match r {
             Ok(true) => restarted.push(format!("{kind}/{name}")),
             Ok(false) => {}
-            Err(e) => tracing::warn!("restarting {kind}/{name} for injection: {e}"),
+            Err(e) => tracing::warn!(
+                category = %crate::error::kube_category(&e),
+                "restarting {kind}/{name} for injection: {}",
+                crate::error::chain(&e)
+            ),
         }
     }
     restarted

@@ -20,6 +20,14 @@ pub struct OperatorMetrics {
     pub snapshot_failures: IntCounterVec,
     /// `agentlens_operator_leader` (1 while this replica leads)
     pub leader: IntGauge,
+    /// `agentlens_operator_watch_errors_total{resource,category}`: failed list/watch calls of
+    /// the cache (retried with backoff).
+    pub watch_errors: IntCounterVec,
+    /// `agentlens_operator_trigger_drops_total{feed}`: change notifications a controller fell
+    /// too far behind to receive; each drop is answered by reconciling everything once.
+    pub trigger_drops: IntCounterVec,
+    /// `agentlens_operator_cache_ready` (1 once every cache has listed its objects)
+    pub cache_ready: IntGauge,
     /// `agentlens_agentdeployment_uninjected_pods{namespace,agentdeployment}`: pods that should
     /// carry the sidecar and do not (the `AgentLensSidecarMissing` alert).
     pub uninjected: prometheus::IntGaugeVec,
@@ -32,9 +40,6 @@ pub struct OperatorMetrics {
     /// applicable check (17 ids at most, so the label stays bounded).
     pub maturity_check: prometheus::IntGaugeVec,
 }
-
-/// Error categories, fixed so counters start at zero.
-pub const CATEGORIES: [&str; 4] = ["kube", "serialize", "hmac_key", "other"];
 
 impl OperatorMetrics {
     /// Creates and registers the families.
@@ -80,6 +85,24 @@ impl OperatorMetrics {
                 "agentlens_operator_leader",
                 "1 while this replica holds the leader lease.",
             ))?,
+            watch_errors: IntCounterVec::new(
+                Opts::new(
+                    "agentlens_operator_watch_errors_total",
+                    "List and watch calls of the cache that failed, by resource and category.",
+                ),
+                &["resource", "category"],
+            )?,
+            trigger_drops: IntCounterVec::new(
+                Opts::new(
+                    "agentlens_operator_trigger_drops_total",
+                    "Change notifications dropped because a controller fell behind (each answered by a full reconcile).",
+                ),
+                &["feed"],
+            )?,
+            cache_ready: IntGauge::with_opts(Opts::new(
+                "agentlens_operator_cache_ready",
+                "1 once every cache of this replica has listed its objects.",
+            ))?,
             uninjected: prometheus::IntGaugeVec::new(
                 Opts::new(
                     "agentlens_agentdeployment_uninjected_pods",
@@ -116,6 +139,9 @@ impl OperatorMetrics {
         m.registry.register(Box::new(m.writes.clone()))?;
         m.registry.register(Box::new(m.snapshot_failures.clone()))?;
         m.registry.register(Box::new(m.leader.clone()))?;
+        m.registry.register(Box::new(m.watch_errors.clone()))?;
+        m.registry.register(Box::new(m.trigger_drops.clone()))?;
+        m.registry.register(Box::new(m.cache_ready.clone()))?;
         m.registry.register(Box::new(m.uninjected.clone()))?;
         m.registry.register(Box::new(m.gpu_oom.clone()))?;
         m.registry.register(Box::new(m.maturity_score.clone()))?;
@@ -123,7 +149,7 @@ impl OperatorMetrics {
         for controller in ["agentdeployment", "model"] {
             m.reconciles.with_label_values(&[controller]);
             m.writes.with_label_values(&[controller]);
-            for c in CATEGORIES {
+            for c in crate::error::KUBE_CATEGORIES {
                 m.errors.with_label_values(&[controller, c]);
             }
         }

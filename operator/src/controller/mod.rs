@@ -1,12 +1,17 @@
-//! The controllers (`agentlens-operator run`): reflectors on the objects the status depends on,
-//! an AgentDeployment controller triggered by its pods, configs, models and evaluations, a Model
-//! controller, leader election.
+//! The controllers (`agentlens-operator run`): a cache on every replica (reflectors and fact
+//! indexes), the webhook fed from it, and, while this replica leads, an AgentDeployment
+//! controller triggered by its pods, configs, models and evaluations, and a Model controller.
 
 pub mod actions;
+pub mod cache;
+pub mod controllers;
+pub mod health;
+pub mod index;
+pub mod keys;
 pub mod leader;
+pub mod live;
 pub mod metrics;
-pub mod podindex;
 pub mod reconcile;
 pub mod run;
 pub mod snapshots;
-pub mod trim;
+pub mod triggers;

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use agentlens_crds::{AgentDeployment, Evaluation, Model};
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
@@ -28,19 +27,21 @@ pub const REQUEUE: Duration = Duration::from_secs(60);
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
     /// The API refused or failed.
-    #[error("Kubernetes API")]
-    Kube(#[source] kube::Error),
-    /// The status could not be serialised.
-    #[error("serialising the status")]
-    Serialize(#[source] serde_json::Error),
+    #[error("{what}: {source}")]
+    Kube {
+        /// What was being done (`patching the status of AgentDeployment ns/name`).
+        what: String,
+        /// The API's answer or the transport's failure (boxed: it is large).
+        #[source]
+        source: Box<kube::Error>,
+    },
 }
 
 impl ReconcileError {
-    /// Fixed metric label.
+    /// Fixed metric label: the kind of API failure.
     pub fn category(&self) -> &'static str {
         match self {
-            ReconcileError::Kube(_) => "kube",
-            ReconcileError::Serialize(_) => "serialize",
+            ReconcileError::Kube { source, .. } => crate::error::kube_category(source),
         }
     }
 }
@@ -51,19 +52,21 @@ pub struct Ctx {
     /// The client.
     pub client: kube::Client,
     /// Pods of every namespace, as the facts the status reads.
-    pub pods: super::podindex::PodIndex,
-    /// ConfigMaps.
-    pub config_maps: Store<ConfigMap>,
-    /// Secrets (metadata and data; only hashed).
-    pub secrets: Store<Secret>,
+    pub pods: super::index::PodIndex,
+    /// ConfigMaps, as content digests.
+    pub config_maps: super::index::DigestIndex,
+    /// Secrets, as HMACs of their data (never the data).
+    pub secrets: super::index::DigestIndex,
     /// Models.
     pub models: Store<Model>,
     /// Evaluations.
     pub evaluations: Store<Evaluation>,
     /// Sidecar snapshots.
     pub snapshots: Option<SnapshotClient>,
-    /// The installation's HMAC key.
-    pub hmac_key: Arc<Vec<u8>>,
+    /// The snapshots last pulled per system.
+    pub live: Arc<super::live::LiveFigures>,
+    /// How often live figures are pulled again (and every system reconciled).
+    pub refresh: Duration,
     /// Metrics.
     pub metrics: OperatorMetrics,
     /// The clock (tests fix it).
@@ -113,25 +116,13 @@ pub async fn reconcile_agent_deployment(
     let ns = ad.namespace().unwrap_or_default();
     let pods = ctx.pods.in_namespace(&ns);
     let pod_refs: Vec<&status::PodFacts> = pods.iter().map(AsRef::as_ref).collect();
-    let cms = in_ns(&ctx.config_maps, &ns);
-    let secrets = in_ns(&ctx.secrets, &ns);
+    let cms = ctx.config_maps.named_in(&ns);
+    let secrets = ctx.secrets.named_in(&ns);
     let models = in_ns(&ctx.models, &ns);
     let evals = in_ns(&ctx.evaluations, &ns);
     let eval_refs: Vec<&Evaluation> = evals.iter().map(AsRef::as_ref).collect();
     let matched = status::matched(&ad, &pod_refs);
-    let snapshots = match &ctx.snapshots {
-        Some(c) => {
-            let (s, failures) = c.fetch(&matched).await;
-            if failures > 0 {
-                ctx.metrics
-                    .snapshot_failures
-                    .with_label_values(&["unreachable"])
-                    .inc_by(failures);
-            }
-            s
-        }
-        None => BTreeMap::new(),
-    };
+    let snapshots = live_figures(&ad, &matched, &ctx).await;
     let package_lists = match &ctx.snapshots {
         Some(c) if !snapshots.is_empty() => {
             let previous: Vec<String> = ad
@@ -148,7 +139,12 @@ pub async fn reconcile_agent_deployment(
         }
         _ => status::inventory::PackageLists::new(),
     };
-    let (cm_idx, secret_idx, model_idx) = (by_name(&cms), by_name(&secrets), by_name(&models));
+    let cm_idx = cms.iter().map(|(n, d)| (n.clone(), d.as_ref())).collect();
+    let secret_idx = secrets
+        .iter()
+        .map(|(n, d)| (n.clone(), d.as_ref()))
+        .collect();
+    let model_idx = by_name(&models);
     let world = status::World {
         ad: &ad,
         pods: &pod_refs,
@@ -157,7 +153,6 @@ pub async fn reconcile_agent_deployment(
         models: &model_idx,
         evaluations: &eval_refs,
         snapshots: &snapshots,
-        secret_key: Some(ctx.hmac_key.as_slice()),
         package_lists: &package_lists,
     };
     let now = (ctx.now)();
@@ -221,7 +216,13 @@ pub async fn reconcile_agent_deployment(
             }
         }
     }
-    if ad.status.as_ref() != Some(&new_status) {
+    if !same_on_the_wire(ad.status.as_ref(), &new_status) {
+        tracing::debug!(
+            agentdeployment = %ad.name_any(),
+            namespace = %ns,
+            fields = ?changed_fields(ad.status.as_ref(), &new_status),
+            "status changed: writing"
+        );
         let api: Api<AgentDeployment> = Api::namespaced(ctx.client.clone(), &ns);
         let patch = json!({
             "apiVersion": AgentDeployment::api_version(&()),
@@ -234,7 +235,13 @@ pub async fn reconcile_agent_deployment(
             &Patch::Apply(&patch),
         )
         .await
-        .map_err(ReconcileError::Kube)?;
+        .map_err(|source| ReconcileError::Kube {
+            what: format!(
+                "patching the status of AgentDeployment {ns}/{}",
+                ad.name_any()
+            ),
+            source: Box::new(source),
+        })?;
         ctx.metrics
             .writes
             .with_label_values(&["agentdeployment"])
@@ -244,7 +251,57 @@ pub async fn reconcile_agent_deployment(
         .duration
         .with_label_values(&["agentdeployment"])
         .observe(start.elapsed().as_secs_f64());
-    Ok(Action::requeue(REQUEUE))
+    Ok(Action::requeue(ctx.refresh))
+}
+
+/// The top-level status fields that differ (for the debug log of a write).
+fn changed_fields<T: serde::Serialize>(old: Option<&T>, new: &T) -> Vec<String> {
+    let (Ok(old), Ok(serde_json::Value::Object(new))) =
+        (serde_json::to_value(old), serde_json::to_value(new))
+    else {
+        return Vec::new();
+    };
+    new.iter()
+        .filter(|(k, v)| old.get(k.as_str()) != Some(*v))
+        .map(|(k, _)| k.clone())
+        .collect()
+}
+
+/// Whether `new` would change what the API holds: compared as serialised, since fields left
+/// out of the JSON (`variants: 1`, empty lists) read back as their defaults and a comparison
+/// of the structs would see a change that no write can make.
+pub fn same_on_the_wire<T: serde::Serialize>(old: Option<&T>, new: &T) -> bool {
+    match (old.map(serde_json::to_value), serde_json::to_value(new)) {
+        (Some(Ok(a)), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// The system's sidecar snapshots: pulled again when the last pull is older than the refresh
+/// interval, else the last ones (see [`super::live`]).
+async fn live_figures(
+    ad: &AgentDeployment,
+    matched: &[&status::PodFacts],
+    ctx: &Ctx,
+) -> super::live::Snapshots {
+    let Some(client) = &ctx.snapshots else {
+        return Arc::default();
+    };
+    let key = (ad.namespace().unwrap_or_default(), ad.name_any());
+    let now = Instant::now();
+    if let Some(s) = ctx.live.fresh(&key, now, ctx.refresh) {
+        return s;
+    }
+    let (s, failures) = client.fetch(matched).await;
+    if failures > 0 {
+        ctx.metrics
+            .snapshot_failures
+            .with_label_values(&["unreachable"])
+            .inc_by(failures);
+    }
+    let s = Arc::new(s);
+    ctx.live.put(key, now, s.clone(), ctx.refresh);
+    s
 }
 
 /// Reconciles one Model (its lineage).
@@ -255,7 +312,7 @@ pub async fn reconcile_model(m: Arc<Model>, ctx: Arc<Ctx>) -> Result<Action, Rec
     let models = in_ns(&ctx.models, &ns);
     let idx = by_name(&models);
     let new_status = status::model(&m, &idx, m.status.as_ref(), &(ctx.now)());
-    if m.status.as_ref() != Some(&new_status) {
+    if !same_on_the_wire(m.status.as_ref(), &new_status) {
         let api: Api<Model> = Api::namespaced(ctx.client.clone(), &ns);
         let patch = json!({"apiVersion": Model::api_version(&()), "kind": Model::kind(&()), "status": new_status});
         api.patch_status(
@@ -264,17 +321,22 @@ pub async fn reconcile_model(m: Arc<Model>, ctx: Arc<Ctx>) -> Result<Action, Rec
             &Patch::Apply(&patch),
         )
         .await
-        .map_err(ReconcileError::Kube)?;
+        .map_err(|source| ReconcileError::Kube {
+            what: format!("patching the status of Model {ns}/{}", m.name_any()),
+            source: Box::new(source),
+        })?;
         ctx.metrics.writes.with_label_values(&["model"]).inc();
     }
     ctx.metrics
         .duration
         .with_label_values(&["model"])
         .observe(start.elapsed().as_secs_f64());
-    Ok(Action::await_change())
+    // Requeued on the interval too: a deleted parent reaches its children this way.
+    Ok(Action::requeue(ctx.refresh))
 }
 
-/// Error policy: count by category, retry with a delay.
+/// Error policy: count by category, retry with a delay. The error is logged once, with its
+/// cause, where the controller's output stream is consumed (`controllers.rs`).
 pub fn on_error<K>(
     controller: &'static str,
 ) -> impl Fn(Arc<K>, &ReconcileError, Arc<Ctx>) -> Action {
@@ -283,7 +345,40 @@ pub fn on_error<K>(
             .errors
             .with_label_values(&[controller, err.category()])
             .inc();
-        tracing::warn!(controller, "reconcile failed: {err}");
         Action::requeue(Duration::from_secs(15))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use agentlens_crds::agentdeployment_status::{AgentDeploymentStatus, InventorySummary};
+
+    /// Found against the emulator: `variants: 1` is left out of the JSON and reads back as 0,
+    /// so comparing structs wrote the same status on every reconcile.
+    #[test]
+    fn a_status_that_reads_back_differently_but_serialises_the_same_is_not_written() {
+        let row = |variants| InventorySummary {
+            container: "main".into(),
+            pods: 2,
+            variants,
+            ..InventorySummary::default()
+        };
+        let stored = AgentDeploymentStatus {
+            inventory: vec![row(0)],
+            ..AgentDeploymentStatus::default()
+        };
+        let computed = AgentDeploymentStatus {
+            inventory: vec![row(1)],
+            ..AgentDeploymentStatus::default()
+        };
+        assert_ne!(stored, computed);
+        assert!(same_on_the_wire(Some(&stored), &computed));
+        let moved = AgentDeploymentStatus {
+            inventory: vec![row(2)],
+            ..AgentDeploymentStatus::default()
+        };
+        assert!(!same_on_the_wire(Some(&stored), &moved));
+        assert!(!same_on_the_wire(None, &computed));
     }
 }

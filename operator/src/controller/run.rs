@@ -1,23 +1,30 @@
-//! `agentlens-operator run`: reflectors, the two controllers (while this replica leads), the
-//! webhook on every replica, `/metrics`, `/healthz`, `/readyz`, graceful shutdown.
+//! `agentlens-operator run`: the order things start in, and shutdown.
+//!
+//! 1. the keys (HMAC key Secret);
+//! 2. the cache, on every replica;
+//! 3. the webhook (reading the cache) and `/metrics` `/healthz` `/readyz` (ready once the
+//!    cache has listed);
+//! 4. the leader election;
+//! 5. once leading *and* the cache is ready, the controllers, until SIGTERM or the lease is lost.
+//!
+//! On SIGTERM the controllers finish their reconciles, the lease is released and the servers
+//! stop.
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use agentlens_crds::{AgentDeployment, Evaluation, Model};
-use axum::routing::get;
-use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
-use kube::api::{Api, PostParams};
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{Controller, WatchStreamExt, watcher};
-use kube::{Client, ResourceExt};
+use kube::Client;
+use kube::api::Api;
+use tokio::sync::watch;
 
+use super::cache::{Cache, CacheOptions};
+use super::leader::Elector;
 use super::metrics::OperatorMetrics;
-use super::reconcile::{Ctx, on_error, reconcile_agent_deployment, reconcile_model, wall_clock};
+use super::reconcile::{Ctx, wall_clock};
 use super::snapshots::SnapshotClient;
 use crate::error::{Error, Result};
 use crate::inject::InjectConfig;
@@ -44,55 +51,17 @@ pub struct RunOptions {
     pub identity: String,
     /// Sidecar port for snapshots.
     pub snapshot_port: u16,
+    /// Watch ConfigMaps and Secrets only in these namespaces (`None`: those holding
+    /// AgentDeployments).
+    pub config_namespaces: Option<BTreeSet<String>>,
+    /// How often live figures are pulled and every object reconciled.
+    pub refresh: Duration,
 }
 
 fn io(what: &str) -> impl FnOnce(std::io::Error) -> Error + '_ {
     move |source| Error::Io {
         what: what.to_string(),
         source,
-    }
-}
-
-fn kube_err(what: &str) -> impl FnOnce(kube::Error) -> Error + '_ {
-    move |e| Error::Tls(format!("{what}: {e}"))
-}
-
-/// Gets the installation's HMAC key, creating it (32 random bytes) on first start.
-async fn hmac_key(client: &Client, ns: &str) -> Result<Vec<u8>> {
-    let api: Api<Secret> = Api::namespaced(client.clone(), ns);
-    if let Some(s) = api
-        .get_opt(crate::dump::HMAC_SECRET)
-        .await
-        .map_err(kube_err("reading the HMAC key"))?
-        && let Some(k) = s.data.as_ref().and_then(|d| d.get("key"))
-    {
-        return Ok(k.0.clone());
-    }
-    let mut key = vec![0u8; 32];
-    rustls::crypto::ring::default_provider()
-        .secure_random
-        .fill(&mut key)
-        .map_err(|_| Error::Tls("no secure random source".into()))?;
-    let secret: Secret = serde_json::from_value(serde_json::json!({
-        "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": crate::dump::HMAC_SECRET, "namespace": ns, "labels": {"app.kubernetes.io/name": "agentlens"}},
-        "type": "Opaque",
-        "data": {"key": k8s_openapi::ByteString(key.clone())}
-    }))
-    .map_err(|e| Error::Parse { path: "hmac secret".into(), message: e.to_string() })?;
-    match api.create(&PostParams::default(), &secret).await {
-        Ok(_) => Ok(key),
-        // Another replica created it first: use theirs.
-        Err(kube::Error::Api(e)) if e.code == 409 => {
-            let s = api
-                .get(crate::dump::HMAC_SECRET)
-                .await
-                .map_err(kube_err("reading the HMAC key"))?;
-            s.data
-                .and_then(|d| d.get("key").map(|k| k.0.clone()))
-                .ok_or_else(|| Error::Tls("HMAC key Secret without data.key".into()))
-        }
-        Err(e) => Err(kube_err("creating the HMAC key")(e)),
     }
 }
 
@@ -104,86 +73,114 @@ async fn discover_native(client: &Client) -> bool {
             v.major == "1" && minor >= 29
         }
         Err(e) => {
-            tracing::warn!("cannot read the server version ({e}); injecting classic sidecars");
+            tracing::warn!(
+                "cannot read the server version ({}); injecting classic sidecars",
+                crate::error::chain(&e)
+            );
             false
         }
     }
 }
 
-fn ads_in<'a>(
-    store: &'a Store<AgentDeployment>,
-    ns: &'a str,
-) -> impl Iterator<Item = ObjectRef<AgentDeployment>> + 'a {
-    store
-        .state()
-        .into_iter()
-        .filter(move |a| a.namespace().as_deref() == Some(ns))
-        .map(|a| ObjectRef::from_obj(a.as_ref()))
+/// Resolves on SIGTERM or Ctrl-C.
+async fn terminated() -> Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(io("installing the SIGTERM handler"))?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    Ok(())
 }
 
-/// Runs until SIGTERM.
+/// Resolves when `rx` turns true.
+async fn became(mut rx: watch::Receiver<bool>, value: bool) {
+    let _ = rx.wait_for(|v| *v == value).await;
+}
+
+/// Runs until SIGTERM, or until this replica loses the lease it held (then it exits and is
+/// restarted as a follower: in-flight writes of a lost leadership are not resumed).
 pub async fn run(opts: RunOptions) -> Result<()> {
-    let client = Client::try_default()
-        .await
-        .map_err(kube_err("connecting to the API server"))?;
-    let metrics = OperatorMetrics::new().map_err(|e| Error::Tls(e.to_string()))?;
+    let client = Client::try_default().await.map_err(|source| Error::Kube {
+        what: "connecting to the API server".into(),
+        source: Box::new(source),
+    })?;
+    let metrics = OperatorMetrics::new().map_err(Error::Metrics)?;
     let native = match opts.native_sidecars {
         Some(n) => n,
         None => discover_native(&client).await,
     };
-    let key = hmac_key(&client, &opts.namespace).await?;
+    let key = super::keys::hmac_key(&client, &opts.namespace).await?;
+    // The token the snapshot puller presents to the sidecars' `/v1/*`; pods carry only its hash.
+    let token = super::keys::sidecar_token(&client, &opts.namespace).await?;
 
-    // Reflectors shared by the controller triggers and the status computation.
-    let cfg = watcher::Config::default();
-    let pods = super::podindex::PodIndex::default();
-    let (cms, cms_w) = reflector::store::<ConfigMap>();
-    let (secrets, secrets_w) = reflector::store::<Secret>();
-    let (models, models_w) = reflector::store::<Model>();
-    let (evals, evals_w) = reflector::store::<Evaluation>();
-    let pod_index = pods.clone();
-    let pod_stream = watcher(Api::<Pod>::all(client.clone()), cfg.clone())
-        .modify(super::trim::pod)
-        .default_backoff()
-        .inspect_ok(move |ev| pod_index.apply(ev))
-        .applied_objects();
-    let cm_stream = reflector::reflector(
-        cms_w,
-        watcher(Api::<ConfigMap>::all(client.clone()), cfg.clone())
-            .modify(|o| o.metadata.managed_fields = None),
-    )
-    .default_backoff()
-    .applied_objects();
-    let secret_stream = reflector::reflector(
-        secrets_w,
-        watcher(Api::<Secret>::all(client.clone()), cfg.clone())
-            .modify(|o| o.metadata.managed_fields = None),
-    )
-    .default_backoff()
-    .applied_objects();
-    let model_stream = reflector::reflector(
-        models_w,
-        watcher(Api::<Model>::all(client.clone()), cfg.clone())
-            .modify(|o| o.metadata.managed_fields = None),
-    )
-    .default_backoff()
-    .applied_objects();
-    let eval_stream = reflector::reflector(
-        evals_w,
-        watcher(Api::<Evaluation>::all(client.clone()), cfg.clone())
-            .modify(|o| o.metadata.managed_fields = None),
-    )
-    .default_backoff()
-    .applied_objects();
+    let cache = Cache::start(
+        &client,
+        CacheOptions {
+            config_namespaces: opts.config_namespaces.clone(),
+            hmac_key: Arc::new(key),
+        },
+        &metrics,
+    );
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = {
+        let rx = stop_rx.clone();
+        move || became(rx.clone(), true)
+    };
+
+    // The webhook on every replica, reading the cache.
+    let mut inject = InjectConfig {
+        native_sidecars: native,
+        api_token_sha256: Some(super::keys::sha256_hex(&token)),
+        ..InjectConfig::default()
+    };
+    if let Some(i) = &opts.sidecar_image {
+        inject.image = i.clone();
+    }
+    let webhook_state = Arc::new(WebhookState {
+        agent_deployments: cache.by_namespace.clone(),
+        config: inject,
+    });
+    let tls = crate::tls::server_config(&opts.tls_cert, &opts.tls_key)?;
+    let webhook_listener = tokio::net::TcpListener::bind(opts.webhook_listen)
+        .await
+        .map_err(io("binding the webhook port"))?;
+    let webhook = tokio::spawn(serve_tls(
+        webhook_listener,
+        router(webhook_state),
+        tls,
+        stopped(),
+    ));
+
+    let metrics_listener = tokio::net::TcpListener::bind(opts.metrics_listen)
+        .await
+        .map_err(io("binding the metrics port"))?;
+    let health = super::health::router(metrics.clone(), cache.ready_signal());
+    let health_stop = stopped();
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(metrics_listener, health)
+            .with_graceful_shutdown(health_stop)
+            .await
+        {
+            tracing::warn!("metrics server: {e}");
+        }
+    });
+
+    let (lead_tx, lead_rx) = watch::channel(false);
+    let leases: Api<Lease> = Api::namespaced(client.clone(), &opts.namespace);
+    let election =
+        tokio::spawn(Elector::new(leases, opts.identity.clone()).run(lead_tx, stop_rx.clone()));
 
     let ctx = Arc::new(Ctx {
         client: client.clone(),
-        pods: pods.clone(),
-        config_maps: cms,
-        secrets,
-        models: models.clone(),
-        evaluations: evals,
-        snapshots: Some(SnapshotClient::new(opts.snapshot_port, None)),
-        hmac_key: Arc::new(key),
+        pods: cache.pods.clone(),
+        config_maps: cache.config_maps.clone(),
+        secrets: cache.secrets.clone(),
+        models: cache.models.clone(),
+        evaluations: cache.evaluations.clone(),
+        snapshots: Some(SnapshotClient::new(opts.snapshot_port, Some(token))),
+        live: Arc::default(),
+        refresh: opts.refresh,
         metrics: metrics.clone(),
         now: wall_clock,
         recorder: Some(kube::runtime::events::Recorder::new(
@@ -195,162 +192,46 @@ pub async fn run(opts: RunOptions) -> Result<()> {
         )),
     });
 
-    let ad_controller = Controller::new(Api::<AgentDeployment>::all(client.clone()), cfg.clone())
-        .with_config(kube::runtime::controller::Config::default().concurrency(16));
-    let ad_store = ad_controller.store();
-
-    // The webhook on every replica, fed from the AgentDeployment store.
-    let mut inject = InjectConfig {
-        native_sidecars: native,
-        ..InjectConfig::default()
+    // The controllers stop first (finishing their reconciles), then the lease is released.
+    let (halt_tx, halt_rx) = watch::channel(false);
+    let lead = async {
+        became(lead_rx.clone(), true).await;
+        cache.wait_until_ready().await;
+        // The lease may have gone while the cache listed.
+        if !*lead_rx.borrow() {
+            return false;
+        }
+        metrics.leader.set(1);
+        tracing::info!("leading with a ready cache: starting the controllers");
+        tokio::select! {
+            () = super::controllers::run(&cache, ctx, &metrics, halt_rx.clone()) => true,
+            () = became(lead_rx.clone(), false) => false,
+        }
     };
-    if let Some(i) = &opts.sidecar_image {
-        inject.image = i.clone();
-    }
-    let webhook_state = Arc::new(WebhookState {
-        agent_deployments: RwLock::new(Vec::new()),
-        config: inject,
-    });
-    {
-        let (state, store, m) = (webhook_state.clone(), ad_store.clone(), metrics.clone());
-        tokio::spawn(async move {
-            let mut pruned_for = std::collections::HashSet::new();
-            let mut last_prune = std::time::Instant::now();
-            loop {
-                let ads: Vec<AgentDeployment> =
-                    store.state().iter().map(|a| a.as_ref().clone()).collect();
-                // Deleted systems are never reconciled again: drop their series here. Walking
-                // every series is not free (17 per system), so only when the set of systems
-                // changed, and once a minute for a system created and deleted between two looks.
-                let live: std::collections::HashSet<(String, String)> = ads
-                    .iter()
-                    .map(|a| (a.namespace().unwrap_or_default(), a.name_any()))
-                    .collect();
-                if live != pruned_for || last_prune.elapsed() >= Duration::from_secs(60) {
-                    m.retain_agent_deployments(&live);
-                    pruned_for = live;
-                    last_prune = std::time::Instant::now();
-                }
-                if let Ok(mut w) = state.agent_deployments.write() {
-                    *w = ads;
-                }
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        });
-    }
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let tls = crate::tls::server_config(&opts.tls_cert, &opts.tls_key)?;
-    let webhook_listener = tokio::net::TcpListener::bind(opts.webhook_listen)
-        .await
-        .map_err(io("binding the webhook port"))?;
-    let mut stop = stop_rx.clone();
-    tokio::spawn(serve_tls(
-        webhook_listener,
-        router(webhook_state),
-        tls,
-        async move {
-            let _ = stop.changed().await;
-        },
-    ));
-
-    // Health and metrics.
-    let (lead_tx, lead_rx) = tokio::sync::watch::channel(false);
-    let m2 = metrics.clone();
-    let health = axum::Router::new()
-        .route(
-            "/metrics",
-            get(move || {
-                let m = m2.clone();
-                async move { m.render().unwrap_or_default() }
-            }),
-        )
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(|| async { "ready\n" }));
-    let metrics_listener = tokio::net::TcpListener::bind(opts.metrics_listen)
-        .await
-        .map_err(io("binding the metrics port"))?;
-    tokio::spawn(async move {
-        let _ = axum::serve(metrics_listener, health).await;
-    });
-
-    // Leadership.
-    let leases: Api<Lease> = Api::namespaced(client.clone(), &opts.namespace);
-    tokio::spawn(super::leader::run(leases, opts.identity.clone(), lead_tx));
-    let mut lead = lead_rx.clone();
-    while !*lead.borrow() {
-        if lead.changed().await.is_err() {
-            return Ok(());
+    tokio::pin!(lead);
+    let outcome = tokio::select! {
+        r = terminated() => {
+            r?;
+            tracing::info!("SIGTERM: finishing the running reconciles");
+            let _ = halt_tx.send(true);
+            let _ = tokio::time::timeout(Duration::from_secs(10), &mut lead).await;
+            None
         }
-    }
-    metrics.leader.set(1);
-    tracing::info!("leading; starting the controllers");
-
-    let (s1, s2, s3, s4) = (
-        ad_store.clone(),
-        ad_store.clone(),
-        ad_store.clone(),
-        ad_store.clone(),
-    );
-    let ads = ad_controller
-        .watches_stream(pod_stream, move |pod: Pod| {
-            let labels = pod.labels().clone();
-            let ns = pod.namespace().unwrap_or_default();
-            s1.state()
-                .into_iter()
-                .filter(|a| {
-                    a.namespace().as_deref() == Some(ns.as_str())
-                        && crate::selector::matches(&a.spec.selector, &labels)
-                })
-                .map(|a| ObjectRef::from_obj(a.as_ref()))
-                .collect::<Vec<_>>()
-        })
-        .watches_stream(cm_stream, move |cm: ConfigMap| {
-            ads_in(&s2, &cm.namespace().unwrap_or_default()).collect::<Vec<_>>()
-        })
-        .watches_stream(secret_stream, move |s: Secret| {
-            ads_in(&s3, &s.namespace().unwrap_or_default()).collect::<Vec<_>>()
-        })
-        .watches_stream(eval_stream, move |e: Evaluation| {
-            let ns = e.namespace().unwrap_or_default();
-            ads_in(&s4, &ns)
-                .filter(|r| r.name == e.spec.agent_deployment)
-                .collect::<Vec<_>>()
-        })
-        .graceful_shutdown_on({
-            let mut stop = stop_rx.clone();
-            async move {
-                let _ = stop.changed().await;
-            }
-        })
-        .run(
-            reconcile_agent_deployment,
-            on_error("agentdeployment"),
-            ctx.clone(),
-        )
-        .for_each_concurrent(16, |_| async {});
-    let model_ctl = Controller::for_stream(model_stream, models)
-        .graceful_shutdown_on({
-            let mut stop = stop_rx.clone();
-            async move {
-                let _ = stop.changed().await;
-            }
-        })
-        .run(reconcile_model, on_error("model"), ctx)
-        .for_each(|_| async {});
-
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(io("installing SIGTERM"))?;
-    tokio::select! {
-        () = ads => {}
-        () = model_ctl => {}
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-        // Lost the lease: stop writing; the process exits and restarts as a follower.
-        _ = async { while lead.changed().await.is_ok() { if !*lead.borrow() { break; } } } => {
-            tracing::warn!("lost the leader lease");
-        }
-    }
-    let _ = stop_tx.send(true);
+        kept = &mut lead => Some(kept),
+    };
     metrics.leader.set(0);
-    Ok(())
+    let _ = stop_tx.send(true);
+    // Release the lease (bounded inside) and let the servers finish.
+    let _ = election.await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), webhook).await;
+    match outcome {
+        Some(false) => {
+            tracing::warn!("lost the leader lease: exiting to restart as a follower");
+            Err(Error::LostLease)
+        }
+        _ => {
+            tracing::info!("shut down");
+            Ok(())
+        }
+    }
 }

@@ -125,6 +125,54 @@ pub fn secret_hash(secret: &Secret, key: &[u8]) -> Option<String> {
     Some(format!("hmac-sha256:{}", hex(&mac.finalize().into_bytes())))
 }
 
+/// What is kept of a ConfigMap or Secret: its content hashes and creation time, never its
+/// data. The operator's cache reduces every object to this as it arrives, so Secret values
+/// and large ConfigMaps are not held in memory.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConfigDigest {
+    /// `metadata.creationTimestamp`.
+    pub created: Option<Time>,
+    /// Hash of the whole content; `None` for a Secret when there is no installation key.
+    pub hash: Option<String>,
+    /// `sha256:` of each key's bytes (ConfigMaps only: a prompt names one key).
+    pub keys: BTreeMap<String, String>,
+}
+
+impl ConfigDigest {
+    /// The digest of a ConfigMap: its [`configmap_hash`] and one per key.
+    pub fn of_configmap(cm: &ConfigMap) -> Self {
+        let names = cm
+            .data
+            .iter()
+            .flat_map(|d| d.keys())
+            .chain(cm.binary_data.iter().flat_map(|b| b.keys()));
+        Self {
+            created: cm.metadata.creation_timestamp.clone(),
+            hash: configmap_hash(cm, None),
+            keys: names
+                .filter_map(|k| Some((k.clone(), configmap_hash(cm, Some(k))?)))
+                .collect(),
+        }
+    }
+
+    /// The digest of a Secret: its [`secret_hash`] under `key` (none without a key).
+    pub fn of_secret(secret: &Secret, key: Option<&[u8]>) -> Self {
+        Self {
+            created: secret.metadata.creation_timestamp.clone(),
+            hash: key.and_then(|k| secret_hash(secret, k)),
+            keys: BTreeMap::new(),
+        }
+    }
+
+    /// The hash of the whole object, or of one key.
+    pub fn hash(&self, key: Option<&str>) -> Option<String> {
+        match key {
+            Some(k) => self.keys.get(k).cloned(),
+            None => self.hash.clone(),
+        }
+    }
+}
+
 /// The tracked state after seeing `hash` (None: the object is missing) at `now`. Unchanged
 /// content returns the previous state unchanged; a change pushes the previous revision into
 /// the history (newest first, at most 10). The first sighting dates the content by
@@ -216,6 +264,10 @@ mod tests {
             format!("sha256:{}", hex(&Sha256::digest(b"You triage e-mails.\n")))
         );
         assert_eq!(configmap_hash(&cm, Some("missing")), None);
+        let d = ConfigDigest::of_configmap(&cm);
+        assert_eq!(d.hash(Some("system.txt")), Some(h));
+        assert_eq!(d.hash(None), configmap_hash(&cm, None));
+        assert_eq!(d.hash(Some("missing")), None);
     }
 
     #[test]

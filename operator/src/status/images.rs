@@ -34,17 +34,32 @@ pub fn count(pods: &[&super::PodFacts]) -> ImageCounts {
     out
 }
 
-/// Status rows: one per (container, image, digest).
-pub fn rows(counts: &ImageCounts) -> Vec<ImageStatus> {
-    counts
-        .iter()
-        .flat_map(|((container, image), digests)| {
-            digests.iter().map(move |(digest, pods)| ImageStatus {
-                container: container.clone(),
-                image: image.clone(),
-                digest: digest.clone(),
-                pods: *pods,
-            })
+/// Status rows: one per (container, image, digest), with the running pods and the ended ones
+/// (`ended`: counted over the pods that finished and still exist).
+pub fn rows(running: &ImageCounts, ended: &ImageCounts) -> Vec<ImageStatus> {
+    let mut merged: BTreeMap<(String, String, Option<String>), (u32, u32)> = BTreeMap::new();
+    for (counts, ended_side) in [(running, false), (ended, true)] {
+        for ((container, image), digests) in counts {
+            for (digest, n) in digests {
+                let e = merged
+                    .entry((container.clone(), image.clone(), digest.clone()))
+                    .or_default();
+                if ended_side {
+                    e.1 += n;
+                } else {
+                    e.0 += n;
+                }
+            }
+        }
+    }
+    merged
+        .into_iter()
+        .map(|((container, image, digest), (pods, ended))| ImageStatus {
+            container,
+            image,
+            digest,
+            pods,
+            ended,
         })
         .collect()
 }

@@ -21,7 +21,6 @@ use agentlens_crds::agentdeployment_status::{
 };
 use agentlens_crds::common::STATUS_LIST_LIMIT;
 use agentlens_crds::{AgentDeployment, Evaluation, Model, ModelStatus, Snapshot};
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use conditions::{Computed, settle};
@@ -34,20 +33,65 @@ pub struct World<'a> {
     pub ad: &'a AgentDeployment,
     /// The pods of its namespace (the selector is applied here).
     pub pods: &'a [&'a PodFacts],
-    /// ConfigMaps of the namespace, by name.
-    pub config_maps: &'a BTreeMap<String, &'a ConfigMap>,
-    /// Secrets of the namespace, by name.
-    pub secrets: &'a BTreeMap<String, &'a Secret>,
+    /// ConfigMaps of the namespace, by name, as content digests.
+    pub config_maps: &'a BTreeMap<String, &'a configs::ConfigDigest>,
+    /// Secrets of the namespace, by name, as content digests (HMACs under the installation's
+    /// key, or no hash without one).
+    pub secrets: &'a BTreeMap<String, &'a configs::ConfigDigest>,
     /// Models of the namespace, by name.
     pub models: &'a BTreeMap<String, &'a Model>,
     /// Evaluations of the namespace.
     pub evaluations: &'a [&'a Evaluation],
     /// Sidecar snapshots, by pod name.
     pub snapshots: &'a BTreeMap<String, Snapshot>,
-    /// The installation's HMAC key for Secrets (`None`: Secrets are listed without a hash).
-    pub secret_key: Option<&'a [u8]>,
     /// Package lists by inventory digest, for the inventory history (empty: counts only).
     pub package_lists: &'a inventory::PackageLists,
+}
+
+/// The Models a system names: its agents' models and the RAG embedding model.
+pub fn model_names(ad: &AgentDeployment) -> BTreeSet<String> {
+    let mut names: BTreeSet<String> = ad
+        .spec
+        .agents
+        .iter()
+        .flat_map(|a| a.models.iter().map(|m| m.name.clone()))
+        .collect();
+    if let Some(e) = ad
+        .spec
+        .rag
+        .as_ref()
+        .and_then(|r| r.embedding_model.as_ref())
+    {
+        names.insert(e.name.clone());
+    }
+    names
+}
+
+/// The ConfigMaps and Secrets `spec.configs` names.
+pub fn spec_configs(ad: &AgentDeployment) -> BTreeSet<configs::ConfigRef> {
+    let mut out = BTreeSet::new();
+    for c in &ad.spec.configs {
+        if let Some(n) = &c.config_map {
+            out.insert((ConfigKind::ConfigMap, n.clone()));
+        }
+        if let Some(n) = &c.secret {
+            out.insert((ConfigKind::Secret, n.clone()));
+        }
+    }
+    out
+}
+
+/// The prompts the agents name: (ConfigMap, key; `None` = all keys).
+pub fn prompt_refs(ad: &AgentDeployment) -> BTreeSet<(String, Option<String>)> {
+    ad.spec
+        .agents
+        .iter()
+        .flat_map(|a| {
+            a.prompts
+                .iter()
+                .map(|p| (p.config_map.clone(), p.key.clone()))
+        })
+        .collect()
 }
 
 /// The pods an AgentDeployment selects (not finished, not being deleted), by name.
@@ -63,6 +107,18 @@ pub fn matched<'a>(ad: &AgentDeployment, pods: &[&'a PodFacts]) -> Vec<&'a PodFa
         .collect();
     out.sort_by(|a, b| a.name.cmp(&b.name));
     out
+}
+
+/// The pods an AgentDeployment selects that ended (a failed Job) and still exist.
+pub fn ended_pods<'a>(ad: &AgentDeployment, pods: &[&'a PodFacts]) -> Vec<&'a PodFacts> {
+    pods.iter()
+        .copied()
+        .filter(|p| {
+            p.ended
+                && !crate::selector::is_empty(&ad.spec.selector)
+                && crate::selector::matches(&ad.spec.selector, &p.labels)
+        })
+        .collect()
 }
 
 fn should_be_injected(ad: &AgentDeployment, pod: &PodFacts) -> bool {
@@ -109,23 +165,11 @@ pub fn agent_deployment(
     // Images.
     let counts = images::count(&pods);
     let drift = images::drift(&counts);
-    let image_rows = bounded(images::rows(&counts), "images", &mut omitted);
+    let ended = images::count(&ended_pods(ad, w.pods));
+    let image_rows = bounded(images::rows(&counts, &ended), "images", &mut omitted);
 
     // Models and lineage.
-    let mut model_names: BTreeSet<String> = ad
-        .spec
-        .agents
-        .iter()
-        .flat_map(|a| a.models.iter().map(|m| m.name.clone()))
-        .collect();
-    if let Some(e) = ad
-        .spec
-        .rag
-        .as_ref()
-        .and_then(|r| r.embedding_model.as_ref())
-    {
-        model_names.insert(e.name.clone());
-    }
+    let model_names = model_names(ad);
     let mut lineage_problems = Vec::new();
     let models: Vec<ModelSummary> = model_names
         .iter()
@@ -152,24 +196,8 @@ pub fn agent_deployment(
         .iter()
         .flat_map(|p| p.configs.iter().cloned())
         .collect();
-    for c in &ad.spec.configs {
-        if let Some(n) = &c.config_map {
-            wanted.insert((ConfigKind::ConfigMap, n.clone()));
-        }
-        if let Some(n) = &c.secret {
-            wanted.insert((ConfigKind::Secret, n.clone()));
-        }
-    }
-    let prompt_refs: BTreeSet<(String, Option<String>)> = ad
-        .spec
-        .agents
-        .iter()
-        .flat_map(|a| {
-            a.prompts
-                .iter()
-                .map(|p| (p.config_map.clone(), p.key.clone()))
-        })
-        .collect();
+    wanted.extend(spec_configs(ad));
+    let prompt_refs = prompt_refs(ad);
     // A prompt ConfigMap is reported under prompts, not twice.
     wanted
         .retain(|(k, n)| !(*k == ConfigKind::ConfigMap && prompt_refs.iter().any(|(c, _)| c == n)));
@@ -197,23 +225,12 @@ pub fn agent_deployment(
                      name: &str,
                      key: Option<&str>,
                      starts: Vec<Option<Time>>| {
-        let (hash, created) = match kind {
-            ConfigKind::ConfigMap => {
-                let cm = w.config_maps.get(name);
-                (
-                    cm.and_then(|c| configs::configmap_hash(c, key)),
-                    cm.and_then(|c| c.metadata.creation_timestamp.as_ref()),
-                )
-            }
-            ConfigKind::Secret => {
-                let s = w.secrets.get(name);
-                (
-                    s.zip(w.secret_key)
-                        .and_then(|(s, k)| configs::secret_hash(s, k)),
-                    s.and_then(|s| s.metadata.creation_timestamp.as_ref()),
-                )
-            }
+        let digest = match kind {
+            ConfigKind::ConfigMap => w.config_maps.get(name),
+            ConfigKind::Secret => w.secrets.get(name),
         };
+        let hash = digest.and_then(|d| d.hash(key));
+        let created = digest.and_then(|d| d.created.as_ref());
         let p = prev
             .iter()
             .find(|c| c.kind == kind && c.name == name && c.key.as_deref() == key);
@@ -242,56 +259,9 @@ pub fn agent_deployment(
     let config_rows = bounded(config_rows, "configs", &mut omitted);
     let prompt_rows = bounded(prompt_rows, "prompts", &mut omitted);
 
-    // Evaluations: the latest per suite and phase.
+    // Evaluations: the latest per suite and phase, and the model versions none covers.
     let name = ad.metadata.name.clone().unwrap_or_default();
-    let mut latest: BTreeMap<(String, agentlens_crds::evaluation::EvaluationPhase), &Evaluation> =
-        BTreeMap::new();
-    let when = |e: &Evaluation| {
-        e.spec
-            .completed_at
-            .clone()
-            .or_else(|| e.metadata.creation_timestamp.clone())
-            .map(|t| t.0)
-    };
-    for e in w
-        .evaluations
-        .iter()
-        .copied()
-        .filter(|e| e.spec.agent_deployment == name)
-    {
-        let key = (e.spec.suite.clone(), e.spec.phase);
-        if latest.get(&key).is_none_or(|cur| when(e) > when(cur)) {
-            latest.insert(key, e);
-        }
-    }
-    let eval_rows: Vec<EvaluationSummary> = latest
-        .values()
-        .map(|e| EvaluationSummary {
-            name: e.metadata.name.clone().unwrap_or_default(),
-            suite: e.spec.suite.clone(),
-            phase: e.spec.phase,
-            passed: e.spec.passed,
-            at: e.spec.completed_at.clone(),
-        })
-        .collect();
-    // A passed PreDeployment evaluation for every model version running now.
-    let evaluated = |m: &ModelSummary| {
-        w.evaluations.iter().any(|e| {
-            e.spec.agent_deployment == name
-                && e.spec.phase == agentlens_crds::evaluation::EvaluationPhase::PreDeployment
-                && e.spec.passed
-                && e.spec
-                    .subject
-                    .iter()
-                    .flat_map(|s| &s.models)
-                    .any(|mv| mv.name == m.name && Some(&mv.version) == m.version.as_ref())
-        })
-    };
-    let unevaluated: Vec<String> = models
-        .iter()
-        .filter(|m| !evaluated(m))
-        .map(|m| format!("{}@{}", m.name, m.version.as_deref().unwrap_or("?")))
-        .collect();
+    let (eval_rows, unevaluated) = evaluations(w.evaluations, &name, &models);
     let eval_rows = bounded(eval_rows, "evaluations", &mut omitted);
 
     // Runtime.
@@ -311,112 +281,18 @@ pub fn agent_deployment(
     };
 
     // Conditions.
-    let mut computed = vec![
-        Computed {
-            type_: "Ready",
-            status: !pods.is_empty() && ready as usize == pods.len(),
-            reason: if pods.is_empty() {
-                "NoPods"
-            } else if ready as usize == pods.len() {
-                "AllPodsReady"
-            } else {
-                "PodsNotReady"
-            },
-            message: format!("{ready}/{} pods ready", pods.len()),
-        },
-        Computed {
-            type_: "SidecarsInjected",
-            status: uninjected_all.is_empty(),
-            reason: if uninjected_all.is_empty() {
-                "AllInjected"
-            } else {
-                "PodsWithoutSidecar"
-            },
-            message: if uninjected_all.is_empty() {
-                format!("{injected}/{} pods carry the sidecar", pods.len())
-            } else {
-                format!(
-                    "{} pod(s) created without the sidecar (webhook unavailable?): {}",
-                    uninjected_all.len(),
-                    uninjected_all
-                        .iter()
-                        .take(5)
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            },
-        },
-        Computed {
-            type_: "LineageComplete",
-            status: lineage_problems.is_empty(),
-            reason: if lineage_problems.is_empty() {
-                "Complete"
-            } else {
-                "Incomplete"
-            },
-            message: if lineage_problems.is_empty() {
-                format!("{} models resolved", models.len())
-            } else {
-                lineage_problems.join("; ")
-            },
-        },
-        Computed {
-            type_: "ConfigCurrent",
-            status: stale_total == 0,
-            reason: if stale_total == 0 {
-                "Current"
-            } else {
-                "StalePods"
-            },
-            message: if stale_total == 0 {
-                "every running pod started after the latest config change".into()
-            } else {
-                format!("{stale_total} pod starts predate the latest config or prompt change")
-            },
-        },
-        Computed {
-            type_: "GpuOutOfMemory",
-            status: runtime.gpu_oom_events > 0,
-            reason: if runtime.gpu_oom_events > 0 {
-                "GpuOomSeen"
-            } else {
-                "NoGpuOom"
-            },
-            message: format!(
-                "{} GPU out-of-memory events, {} OOMKilled containers",
-                runtime.gpu_oom_events, runtime.oom_kills
-            ),
-        },
-    ];
-    computed.push(Computed {
-        type_: "PreDeploymentEvaluated",
-        status: unevaluated.is_empty(),
-        reason: if unevaluated.is_empty() {
-            "AllModelsEvaluated"
-        } else {
-            "ModelsNotEvaluated"
-        },
-        message: if unevaluated.is_empty() {
-            "a passed PreDeployment evaluation covers every model version running".into()
-        } else {
-            format!(
-                "no passed PreDeployment evaluation for {}",
-                unevaluated.join(", ")
-            )
-        },
+    let mut computed = conditions(&ConditionInputs {
+        pods: pods.len(),
+        ready,
+        injected,
+        uninjected: &uninjected_all,
+        lineage_problems: &lineage_problems,
+        models: models.len(),
+        stale: stale_total,
+        runtime: &runtime,
+        unevaluated: &unevaluated,
+        drift: &drift,
     });
-    if !drift.is_empty() {
-        computed.push(Computed {
-            type_: "DigestDrift",
-            status: true,
-            reason: "MultipleDigests",
-            message: format!(
-                "one image reference runs under several digests: {}",
-                drift.join(", ")
-            ),
-        });
-    }
     let inventory_rows = inventory::rows(
         &mine,
         previous.map(|p| p.inventory.as_slice()).unwrap_or_default(),
@@ -498,6 +374,189 @@ pub fn agent_deployment(
         .unwrap_or_default();
     status.conditions = settle(computed, prev_conditions, ad.metadata.generation, now);
     status
+}
+
+/// The latest Evaluation of `system` per suite and phase, and the running model versions
+/// (`name@version`) that no passed PreDeployment evaluation covers.
+fn evaluations(
+    evals: &[&Evaluation],
+    name: &str,
+    models: &[ModelSummary],
+) -> (Vec<EvaluationSummary>, Vec<String>) {
+    let mut latest: BTreeMap<(String, agentlens_crds::evaluation::EvaluationPhase), &Evaluation> =
+        BTreeMap::new();
+    let when = |e: &Evaluation| {
+        e.spec
+            .completed_at
+            .clone()
+            .or_else(|| e.metadata.creation_timestamp.clone())
+            .map(|t| t.0)
+    };
+    for e in evals
+        .iter()
+        .copied()
+        .filter(|e| e.spec.agent_deployment == *name)
+    {
+        let key = (e.spec.suite.clone(), e.spec.phase);
+        if latest.get(&key).is_none_or(|cur| when(e) > when(cur)) {
+            latest.insert(key, e);
+        }
+    }
+    let eval_rows: Vec<EvaluationSummary> = latest
+        .values()
+        .map(|e| EvaluationSummary {
+            name: e.metadata.name.clone().unwrap_or_default(),
+            suite: e.spec.suite.clone(),
+            phase: e.spec.phase,
+            passed: e.spec.passed,
+            at: e.spec.completed_at.clone(),
+        })
+        .collect();
+    // A passed PreDeployment evaluation for every model version running now.
+    let evaluated = |m: &ModelSummary| {
+        evals.iter().any(|e| {
+            e.spec.agent_deployment == *name
+                && e.spec.phase == agentlens_crds::evaluation::EvaluationPhase::PreDeployment
+                && e.spec.passed
+                && e.spec
+                    .subject
+                    .iter()
+                    .flat_map(|s| &s.models)
+                    .any(|mv| mv.name == m.name && Some(&mv.version) == m.version.as_ref())
+        })
+    };
+    let unevaluated: Vec<String> = models
+        .iter()
+        .filter(|m| !evaluated(m))
+        .map(|m| format!("{}@{}", m.name, m.version.as_deref().unwrap_or("?")))
+        .collect();
+    (eval_rows, unevaluated)
+}
+
+/// What the base conditions are computed from.
+struct ConditionInputs<'a> {
+    pods: usize,
+    ready: u32,
+    injected: u32,
+    uninjected: &'a [String],
+    lineage_problems: &'a [String],
+    models: usize,
+    stale: u32,
+    runtime: &'a agentlens_crds::agentdeployment_status::RuntimeStatus,
+    unevaluated: &'a [String],
+    drift: &'a [String],
+}
+
+/// The conditions that follow from pods, lineage, configs, runtime, evaluations and images
+/// (`ModelArtifactMismatch` and `MaturityTargetMet` are added once inventory and maturity are
+/// known).
+fn conditions(i: &ConditionInputs<'_>) -> Vec<Computed> {
+    let mut computed = vec![
+        Computed {
+            type_: "Ready",
+            status: i.pods > 0 && i.ready as usize == i.pods,
+            reason: if i.pods == 0 {
+                "NoPods"
+            } else if i.ready as usize == i.pods {
+                "AllPodsReady"
+            } else {
+                "PodsNotReady"
+            },
+            message: format!("{}/{} pods ready", i.ready, i.pods),
+        },
+        Computed {
+            type_: "SidecarsInjected",
+            status: i.uninjected.is_empty(),
+            reason: if i.uninjected.is_empty() {
+                "AllInjected"
+            } else {
+                "PodsWithoutSidecar"
+            },
+            message: if i.uninjected.is_empty() {
+                format!("{}/{} pods carry the sidecar", i.injected, i.pods)
+            } else {
+                format!(
+                    "{} pod(s) created without the sidecar (webhook unavailable?): {}",
+                    i.uninjected.len(),
+                    i.uninjected
+                        .iter()
+                        .take(5)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            },
+        },
+        Computed {
+            type_: "LineageComplete",
+            status: i.lineage_problems.is_empty(),
+            reason: if i.lineage_problems.is_empty() {
+                "Complete"
+            } else {
+                "Incomplete"
+            },
+            message: if i.lineage_problems.is_empty() {
+                format!("{} models resolved", i.models)
+            } else {
+                i.lineage_problems.join("; ")
+            },
+        },
+        Computed {
+            type_: "ConfigCurrent",
+            status: i.stale == 0,
+            reason: if i.stale == 0 { "Current" } else { "StalePods" },
+            message: if i.stale == 0 {
+                "every running pod started after the latest config change".into()
+            } else {
+                format!(
+                    "{} pod starts predate the latest config or prompt change",
+                    i.stale
+                )
+            },
+        },
+        Computed {
+            type_: "GpuOutOfMemory",
+            status: i.runtime.gpu_oom_events > 0,
+            reason: if i.runtime.gpu_oom_events > 0 {
+                "GpuOomSeen"
+            } else {
+                "NoGpuOom"
+            },
+            message: format!(
+                "{} GPU out-of-memory events, {} OOMKilled containers",
+                i.runtime.gpu_oom_events, i.runtime.oom_kills
+            ),
+        },
+    ];
+    computed.push(Computed {
+        type_: "PreDeploymentEvaluated",
+        status: i.unevaluated.is_empty(),
+        reason: if i.unevaluated.is_empty() {
+            "AllModelsEvaluated"
+        } else {
+            "ModelsNotEvaluated"
+        },
+        message: if i.unevaluated.is_empty() {
+            "a passed PreDeployment evaluation covers every model version running".into()
+        } else {
+            format!(
+                "no passed PreDeployment evaluation for {}",
+                i.unevaluated.join(", ")
+            )
+        },
+    });
+    if !i.drift.is_empty() {
+        computed.push(Computed {
+            type_: "DigestDrift",
+            status: true,
+            reason: "MultipleDigests",
+            message: format!(
+                "one image reference runs under several digests: {}",
+                i.drift.join(", ")
+            ),
+        });
+    }
+    computed
 }
 
 /// Runtime figures compared without their `updatedAt`.

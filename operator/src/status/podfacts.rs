@@ -30,6 +30,9 @@ pub struct PodFacts {
     pub ready: bool,
     /// Not finished and not being deleted.
     pub running: bool,
+    /// Finished (phase `Succeeded` or `Failed`) and not being deleted: its images still tell
+    /// what ran.
+    pub ended: bool,
     /// `status.startTime`.
     pub start_time: Option<Time>,
     /// `status.podIP`.
@@ -114,6 +117,10 @@ impl PodFacts {
                 && status
                     .and_then(|s| s.phase.as_deref())
                     .is_none_or(|p| p == "Running" || p == "Pending"),
+            ended: m.deletion_timestamp.is_none()
+                && status
+                    .and_then(|s| s.phase.as_deref())
+                    .is_some_and(|p| p == "Succeeded" || p == "Failed"),
             start_time: status.and_then(|s| s.start_time.clone()),
             pod_ip: status.and_then(|s| s.pod_ip.clone()),
             images,

@@ -1,0 +1,197 @@
+//! GET, LIST, WATCH and `pods/log`.
+//!
+//! Lists are served from the current state. `limit`/`continue` pages over it (a continued
+//! page shows the state now, not the first page's snapshot); a continue token or a
+//! `resourceVersionMatch=Exact` version older than the kept history is `410 Gone`, as for
+//! an etcd compaction.
+
+use std::time::Duration;
+
+use base64::Engine;
+use serde_json::{Value, json};
+
+use super::api::{Api, Ctx, Reply, WatchStart};
+use super::selector::{FieldSelector, LabelSelector};
+use super::status::{ApiError, ApiResult};
+use super::table::table;
+use super::watch::{WatchFilter, gone_line};
+
+/// The annotation whose text `pods/log` returns.
+pub const LOG_ANNOTATION: &str = "emulator.agentlens.dev/log";
+
+/// Longest watch when the client sets no `timeoutSeconds` (the real server picks 30–60 min).
+const DEFAULT_WATCH_TIMEOUT: Duration = Duration::from_secs(1800);
+
+fn wants_table(accept: &str) -> bool {
+    accept
+        .split(',')
+        .next()
+        .is_some_and(|first| first.contains("as=Table"))
+}
+
+impl Api {
+    /// The object as the client asked for it: in the request's version.
+    pub(super) fn present(c: &Ctx<'_>, mut o: Value) -> Value {
+        o["apiVersion"] = json!(c.api_version());
+        o["kind"] = json!(c.t.kind);
+        o
+    }
+
+    fn present_one(c: &Ctx<'_>, o: Value) -> Value {
+        if wants_table(c.accept) {
+            let include = c.q("includeObject").to_string();
+            return table(&c.t, &[Self::present(c, o)], &include, json!({}));
+        }
+        Self::present(c, o)
+    }
+
+    pub(super) fn get(&self, c: &Ctx<'_>) -> ApiResult<Value> {
+        let o = self
+            .store
+            .get(&c.t.group, &c.t.plural, &c.namespace, &c.name)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(&c.t.group, &c.t.plural, &c.name))?;
+        Ok(Self::present_one(c, o))
+    }
+
+    pub(super) fn log(&self, c: &Ctx<'_>) -> ApiResult<Reply> {
+        let o = self
+            .store
+            .get(&c.t.group, &c.t.plural, &c.namespace, &c.name)
+            .ok_or_else(|| ApiError::not_found(&c.t.group, &c.t.plural, &c.name))?;
+        let text = o["metadata"]["annotations"][LOG_ANNOTATION]
+            .as_str()
+            .unwrap_or_default();
+        Ok(Reply::Text(200, text.to_string()))
+    }
+
+    fn selected(
+        &self,
+        c: &Ctx<'_>,
+        fields: &FieldSelector,
+    ) -> ApiResult<Vec<((String, String), Value)>> {
+        let labels = LabelSelector::parse(c.q("labelSelector")).map_err(ApiError::bad_request)?;
+        let ns = (!c.namespace.is_empty()).then_some(c.namespace.as_str());
+        Ok(self
+            .store
+            .list(&c.t.group, &c.t.plural, ns)
+            .filter(|(_, o)| labels.matches(&o["metadata"]["labels"]) && fields.matches(o))
+            .map(|(k, o)| (k.clone(), o.clone()))
+            .collect())
+    }
+
+    fn check_version(&self, c: &Ctx<'_>) -> ApiResult<()> {
+        let compacted = self.store.history().compacted();
+        if c.q("resourceVersionMatch") == "Exact"
+            && let Ok(rv) = c.q("resourceVersion").parse::<u64>()
+            && rv < compacted
+        {
+            return Err(ApiError::expired(format!(
+                "too old resource version: {rv} ({compacted})"
+            )));
+        }
+        Ok(())
+    }
+
+    pub(super) fn list(&self, c: &Ctx<'_>, fields: &FieldSelector) -> ApiResult<Value> {
+        self.check_version(c)?;
+        let mut list_rv = self.store.rv();
+        let mut start = String::new();
+        if !c.q("continue").is_empty() {
+            let token = base64::engine::general_purpose::STANDARD
+                .decode(c.q("continue"))
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+                .ok_or_else(|| ApiError::bad_request("continue key is not valid"))?;
+            list_rv = token["rv"].as_u64().unwrap_or_default();
+            start = token["start"].as_str().unwrap_or_default().to_string();
+            if list_rv < self.store.history().compacted() {
+                return Err(ApiError::expired("The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.".into()));
+            }
+        }
+        let all = self.selected(c, fields)?;
+        let rest: Vec<&((String, String), Value)> = all
+            .iter()
+            .filter(|((ns, n), _)| start.is_empty() || format!("{ns}/{n}") > start)
+            .collect();
+        let limit = c.q("limit").parse::<usize>().unwrap_or(0);
+        let page: Vec<Value> = rest
+            .iter()
+            .take(if limit == 0 { usize::MAX } else { limit })
+            .map(|(_, o)| Self::present(c, o.clone()))
+            .collect();
+        let mut meta = json!({"resourceVersion": list_rv.to_string()});
+        if limit > 0
+            && rest.len() > limit
+            && let Some(((ns, n), _)) = rest.get(limit - 1)
+        {
+            let token = json!({"rv": list_rv, "start": format!("{ns}/{n}")}).to_string();
+            meta["continue"] = json!(base64::engine::general_purpose::STANDARD.encode(token));
+            meta["remainingItemCount"] = json!(rest.len() - limit);
+        }
+        if wants_table(c.accept) {
+            return Ok(table(&c.t, &page, c.q("includeObject"), meta));
+        }
+        Ok(
+            json!({"kind": format!("{}List", c.t.kind), "apiVersion": c.api_version(), "metadata": meta, "items": page}),
+        )
+    }
+
+    pub(super) fn watch(&self, c: &Ctx<'_>, fields: FieldSelector) -> ApiResult<WatchStart> {
+        let filter = WatchFilter {
+            group: c.t.group.clone(),
+            plural: c.t.plural.clone(),
+            namespace: (!c.namespace.is_empty()).then(|| c.namespace.clone()),
+            labels: LabelSelector::parse(c.q("labelSelector")).map_err(ApiError::bad_request)?,
+            fields: fields.clone(),
+            api_version: c.api_version(),
+            kind: c.t.kind.clone(),
+        };
+        let timeout = c
+            .q("timeoutSeconds")
+            .parse::<u64>()
+            .ok()
+            .filter(|s| *s > 0)
+            .map(Duration::from_secs)
+            .unwrap_or(DEFAULT_WATCH_TIMEOUT);
+        let bookmarks = matches!(c.q("allowWatchBookmarks"), "true" | "1");
+        let rv_param = c.q("resourceVersion");
+        let initial = c.q("sendInitialEvents") == "true" || rv_param.is_empty() || rv_param == "0";
+        let mut lines = Vec::new();
+        let now = self.store.rv();
+        if initial {
+            for (_, o) in self.selected(c, &fields)? {
+                lines.push(filter.encode("ADDED", &o));
+            }
+            if c.q("sendInitialEvents") == "true" && bookmarks {
+                lines.push(filter.bookmark(now, true));
+            }
+        } else {
+            let rv = rv_param.parse::<u64>().map_err(|_| {
+                ApiError::bad_request(format!("invalid resource version: {rv_param}"))
+            })?;
+            match self.store.history().since(rv) {
+                None => {
+                    lines.push(gone_line(rv, self.store.history().compacted()));
+                    return Ok(WatchStart {
+                        lines,
+                        rx: None,
+                        filter,
+                        timeout,
+                        bookmarks,
+                        rv,
+                    });
+                }
+                Some(events) => lines.extend(events.iter().filter_map(|e| filter.line(e))),
+            }
+        }
+        Ok(WatchStart {
+            lines,
+            rx: Some(self.store.subscribe()),
+            filter,
+            timeout,
+            bookmarks,
+            rv: now,
+        })
+    }
+}
