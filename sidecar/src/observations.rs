@@ -41,11 +41,12 @@ const MAX_RECENT_OOMS: usize = 64;
 
 /// Names of the bounded buffers, as `agentlens_sidecar_dropped_total{buffer}` values and
 /// snapshot `dropped` keys.
-pub const BUFFERS: [&str; 5] = [
+pub const BUFFERS: [&str; 6] = [
     "tracebackGroups",
     "gpuOomEvents",
     "errorLines",
     "tracebackLines",
+    "tracebackLinesCut",
     crate::analysis::QUEUE_BUFFER,
 ];
 
@@ -359,21 +360,36 @@ impl Observations {
         if let Some(c) = self.containers.get_mut(container) {
             c.tracebacks += 1;
         }
-        let total = b.lines.len() as u64;
+        // Redacted as one text, not line by line: a secret may span lines (a private key's
+        // base64 body). The scanner already bounds a block (200 lines, 64 KiB).
+        let text = redact(&b.lines.join("\n"));
+        let redacted: Vec<&str> = if b.lines.is_empty() {
+            Vec::new()
+        } else {
+            text.split('\n').collect()
+        };
+        let total = redacted.len() as u64;
         let mut lines = Vec::new();
         let mut bytes = 0usize;
-        for line in b.lines.iter().take(MAX_GROUP_LINES) {
-            let l = kept(line, MAX_GROUP_LINE_BYTES);
+        let mut cut = b.truncated_lines as u64;
+        for line in redacted.iter().take(MAX_GROUP_LINES) {
+            let l = agentlens_crds::text::truncate(line, MAX_GROUP_LINE_BYTES);
             if bytes + l.len() > MAX_GROUP_BYTES {
                 break;
+            }
+            if l.len() < line.len() {
+                cut += 1;
             }
             bytes += l.len();
             lines.push(l);
         }
-        // Lines the scanner left out, or cut to its byte limit, count as dropped too.
-        let dropped =
-            total - lines.len() as u64 + b.omitted_lines as u64 + b.truncated_lines as u64;
-        self.drop_n("tracebackLines", dropped);
+        // Lines left out (by the scanner or past the group's bounds) are dropped; lines kept
+        // but shortened (by the scanner or here) are counted apart, each once per cut.
+        self.drop_n(
+            "tracebackLines",
+            total - lines.len() as u64 + b.omitted_lines as u64,
+        );
+        self.drop_n("tracebackLinesCut", cut);
         let message = kept(&b.message, MAX_FIELD_BYTES);
         match self.groups.get_mut(&t.fingerprint) {
             Some(g) => {

@@ -25,8 +25,9 @@ static RULES: LazyLock<Rules> = LazyLock::new(|| {
     )
     .expect("pattern"),
     // `scheme://user:password@host`: the password goes, the user and host stay (they help
-    // debugging and are not secret).
-    url_credentials: Regex::new(r"\b([A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*):[^/\s@]*@")
+    // debugging and are not secret). The password runs to the last `@` of the URL, since a
+    // password may itself hold `/` or `@` (a path with an `@` after a port is cut too: safer).
+    url_credentials: Regex::new(r"\b([A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*):\S*@")
         .expect("pattern"),
     tokens: Regex::new(concat!(
         r"\bsk-(?:ant-|proj-)?[A-Za-z0-9_-]{16,}",
@@ -114,6 +115,15 @@ mod tests {
             (
                 "redis://:hunter2@cache:6379/0",
                 "redis://:[REDACTED:password]@cache:6379/0",
+            ),
+            // Passwords holding `/` or `@` go whole.
+            (
+                "dsn postgresql://app:pa/ss@db:5432/x",
+                "dsn postgresql://app:[REDACTED:password]@db:5432/x",
+            ),
+            (
+                "amqp://user:p@ss@rabbit:5672 down",
+                "amqp://user:[REDACTED:password]@rabbit:5672 down",
             ),
             // A URL without credentials and a time with colons stay.
             (

@@ -24,6 +24,18 @@ async fn lines_seen(shared: &Shared) -> u64 {
     shared.observations().containers()["main"].file_lines
 }
 
+/// Waits (at most 10 s) until `want` lines were seen, then asserts it: no fixed sleep before
+/// an assertion.
+async fn wait_for_lines(shared: &Shared, want: u64, what: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut seen = lines_seen(shared).await;
+    while seen != want && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        seen = lines_seen(shared).await;
+    }
+    assert_eq!(seen, want, "{what}");
+}
+
 async fn settle() {
     tokio::time::sleep(Duration::from_millis(700)).await;
 }
@@ -41,8 +53,7 @@ async fn follows_appends_rotation_and_truncation() {
     assert_eq!(lines_seen(&shared).await, 0, "existing content is skipped");
 
     append(&path, "one\ntwo\n");
-    settle().await;
-    assert_eq!(lines_seen(&shared).await, 2);
+    wait_for_lines(&shared, 2, "appended lines").await;
 
     // logrotate's default: rename, then the app reopens a new file.
     std::fs::rename(&path, dir.path().join("agent.log.1")).unwrap();
@@ -51,12 +62,7 @@ async fn follows_appends_rotation_and_truncation() {
         "three (written to the old file after rename)\n",
     );
     append(&path, "four\n");
-    settle().await;
-    assert_eq!(
-        lines_seen(&shared).await,
-        4,
-        "old file drained, new file read from its start"
-    );
+    wait_for_lines(&shared, 4, "old file drained, new file read from its start").await;
 
     // copytruncate: same inode, size drops to zero.
     std::fs::OpenOptions::new()
@@ -66,8 +72,7 @@ async fn follows_appends_rotation_and_truncation() {
         .unwrap();
     settle().await;
     append(&path, "five\n");
-    settle().await;
-    assert_eq!(lines_seen(&shared).await, 5);
+    wait_for_lines(&shared, 5, "read again from the start after truncation").await;
 
     // A traceback in the file is captured like one on stderr.
     append(

@@ -139,7 +139,24 @@ async fn logs_resume_after_a_drop_without_loss_or_repeats() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Then until the new lines and the guard container's reason arrived (deadline, no fixed
+    // sleep before the assertions).
+    for _ in 0..150 {
+        shared.settle();
+        let obs = shared.observations();
+        let done = obs
+            .containers()
+            .get("extractor")
+            .is_some_and(|c| c.stdout_lines >= 7)
+            && obs
+                .containers()
+                .get("guard")
+                .is_some_and(|c| c.unavailable_reason.is_some());
+        if done {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     watcher.abort();
 
     assert_eq!(

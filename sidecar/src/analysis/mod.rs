@@ -93,6 +93,14 @@ impl Room {
         true
     }
 
+    /// Takes room for a message that must not be lost (a stream's `Close`, whose `Open` was
+    /// accepted): it is counted, so it holds back later chunks and `Open`s, but never refused.
+    /// Each accepted `Open` allows one, so these stay bounded by the queue's own bound.
+    fn force(&self, len: usize) {
+        self.items.fetch_add(1, Ordering::AcqRel);
+        self.bytes.fetch_add(len, Ordering::AcqRel);
+    }
+
     pub(crate) fn give_back(&self, len: usize) {
         self.items.fetch_sub(1, Ordering::AcqRel);
         self.bytes.fetch_sub(len, Ordering::AcqRel);
@@ -149,17 +157,30 @@ impl Analysis {
         }
     }
 
-    /// Registers a container (its counters start at zero).
+    /// Registers a container (its counters start at zero). Takes room in the queue like a
+    /// chunk (a source creating a sink per request must not grow the queue); when it is
+    /// dropped, the stream's first accepted `Open` registers the container instead.
     pub fn container(&self, name: &str) {
-        let _ = self.tx.send(Input::Container(name.to_string()));
+        self.send_data(0, Input::Container(name.to_string()));
     }
 
     /// Records why a container's logs are not collected (`None` once they are).
     pub fn logs_unavailable(&self, container: &str, reason: Option<String>) {
-        let _ = self.tx.send(Input::Unavailable {
-            container: container.to_string(),
-            reason,
-        });
+        self.send_data(
+            0,
+            Input::Unavailable {
+                container: container.to_string(),
+                reason,
+            },
+        );
+    }
+
+    /// Sends a message that must arrive (see [`Room::force`]).
+    pub(crate) fn send_forced(&self, input: Input) {
+        self.room.force(0);
+        if self.tx.send(input).is_err() {
+            self.room.give_back(0);
+        }
     }
 
     pub(crate) fn send_data(&self, len: usize, input: Input) -> bool {

@@ -52,17 +52,22 @@ impl StreamSink {
         self
     }
 
-    fn open(&mut self) {
+    /// Opens the stream on the analysis thread; false when the queue had no room (the
+    /// caller's data is dropped and counted like a chunk, and the next feed tries again).
+    fn open(&mut self) -> bool {
         if !self.opened {
-            self.opened = true;
-            let _ = self.shared.analysis.tx.send(Input::Open {
-                id: self.id,
-                container: self.container.clone(),
-                stream: self.stream,
-                origin: self.origin,
-                cfg: self.cfg,
-            });
+            self.opened = self.shared.analysis.send_data(
+                0,
+                Input::Open {
+                    id: self.id,
+                    container: self.container.clone(),
+                    stream: self.stream,
+                    origin: self.origin,
+                    cfg: self.cfg,
+                },
+            );
         }
+        self.opened
     }
 
     /// Hands a chunk of bytes to the analysis (dropped and counted when it is behind).
@@ -70,7 +75,10 @@ impl StreamSink {
         if data.is_empty() {
             return;
         }
-        self.open();
+        if !self.open() {
+            self.gap = true;
+            return;
+        }
         let input = Input::Chunk {
             id: self.id,
             data: data.to_vec(),
@@ -83,7 +91,10 @@ impl StreamSink {
     /// Hands one complete line (already split by the caller), `truncated` when the caller
     /// cut it; it is cut to [`ANALYSIS_LINE_BYTES`] here.
     pub fn feed_line(&mut self, line: &[u8], truncated: bool, at_ms: u64) {
-        self.open();
+        if !self.open() {
+            self.gap = true;
+            return;
+        }
         let cut = line.len() > ANALYSIS_LINE_BYTES;
         let line = line[..line.len().min(ANALYSIS_LINE_BYTES)].to_vec();
         let input = Input::Line {
@@ -100,7 +111,9 @@ impl StreamSink {
     pub fn finish(&mut self) {
         if self.opened {
             self.opened = false;
-            let _ = self.shared.analysis.tx.send(Input::Close { id: self.id });
+            self.shared
+                .analysis
+                .send_forced(Input::Close { id: self.id });
         }
     }
 }

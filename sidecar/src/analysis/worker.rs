@@ -172,6 +172,7 @@ impl Worker {
                 origin,
                 cfg,
             } => {
+                self.room.give_back(0);
                 self.obs.ensure_container(&container);
                 self.streams
                     .insert(id, Stream::new(container, stream, origin, cfg));
@@ -202,12 +203,17 @@ impl Worker {
                 }
             }
             Input::Close { id } => {
+                self.room.give_back(0);
                 if let Some(mut s) = self.streams.remove(&id) {
                     s.finish(&mut self.obs);
                 }
             }
-            Input::Container(name) => self.obs.ensure_container(&name),
+            Input::Container(name) => {
+                self.room.give_back(0);
+                self.obs.ensure_container(&name);
+            }
             Input::Unavailable { container, reason } => {
+                self.room.give_back(0);
                 self.obs.set_logs_unavailable(&container, reason);
             }
             Input::Settle(done) => {

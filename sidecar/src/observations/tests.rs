@@ -244,3 +244,29 @@ fn oom_messages_of_two_sources_are_matched_past_prefixes_and_type_names() {
         assert_eq!(same_oom(&oom_key(a), &oom_key(b)), want, "{name}");
     }
 }
+
+#[test]
+fn a_private_key_printed_over_several_lines_of_a_traceback_is_never_kept() {
+    // A block whose lines carry a PEM (a message printed over several lines): redaction sees
+    // the block as one text, so the key's base64 body goes with its BEGIN line.
+    let Event::Traceback(mut t) = tb(1) else {
+        unreachable!()
+    };
+    t.block.lines.extend(
+        [
+            "ValueError: cannot load -----BEGIN PRIVATE KEY-----",
+            "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj",
+            "MkIsBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKjMzEfYyjiWA4R",
+            "-----END PRIVATE KEY-----",
+            "During handling of the above exception, another exception occurred:",
+        ]
+        .map(String::from),
+    );
+    let mut o = Observations::new(Metrics::new("run").unwrap());
+    o.event("main", STDERR, Event::Traceback(t));
+    let dump = format!("{:?}", o);
+    assert!(!dump.contains("MIIEvQIBADAN"), "{dump}");
+    assert!(!dump.contains("MkIsBgkqhkiG"), "{dump}");
+    assert!(dump.contains("[REDACTED:private-key]"), "{dump}");
+    assert!(dump.contains("another exception occurred"), "{dump}");
+}
