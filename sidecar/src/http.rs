@@ -93,7 +93,10 @@ pub fn serve_until(
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     tokio::spawn(async move {
         let slots = Arc::new(tokio::sync::Semaphore::new(max_connections));
-        let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+        // HTTP/1.1 only (OTLP/HTTP exporters and Prometheus speak it): an h2c connection would
+        // escape the header timeout and hold its slot idle.
+        let mut builder =
+            hyper_util::server::conn::auto::Builder::new(TokioExecutor::new()).http1_only();
         // A small read buffer per connection: many slow uploads cost little memory.
         builder
             .http1()
@@ -123,6 +126,18 @@ pub fn serve_until(
             let svc = hyper_util::service::TowerToHyperService::new(router.clone());
             let builder = builder.clone();
             tokio::spawn(async move {
+                // The slot is held from the accept: a client that connects and sends nothing
+                // (before hyper knows the protocol, so before its header timeout applies) is
+                // closed after the header timeout, its slot given back.
+                let mut first = [0u8; 1];
+                match tokio::time::timeout(HEADER_TIMEOUT, stream.peek(&mut first)).await {
+                    Ok(Ok(n)) if n > 0 => {}
+                    _ => {
+                        tracing::debug!("{what}: connection closed or idle before its request");
+                        drop(slot);
+                        return;
+                    }
+                }
                 if let Err(e) = builder
                     .serve_connection_with_upgrades(TokioIo::new(stream), svc)
                     .await
