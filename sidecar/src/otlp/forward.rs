@@ -18,6 +18,8 @@ use crate::metrics::Metrics;
 pub const MAX_FORWARDS: usize = 32;
 /// Time a forwarded request may take.
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time connecting to the collector may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The client to the collector.
 pub struct Forwarder {
@@ -39,16 +41,25 @@ impl Forwarder {
     /// A forwarder to `base` (`http://collector:4318`).
     pub fn new(base: hyper::Uri, metrics: Metrics) -> Self {
         metrics.init_otlp_forward();
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
         Self {
-            client: Client::builder(TokioExecutor::new()).build_http(),
+            client: Client::builder(TokioExecutor::new()).build(connector),
             base,
             slots: Arc::new(tokio::sync::Semaphore::new(MAX_FORWARDS)),
             metrics,
         }
     }
 
-    /// Passes one request on in the background (the body is shared, not copied).
-    pub fn forward(&self, path: &'static str, headers: &HeaderMap, body: Bytes) {
+    /// Passes one request on in the background (the body is shared, not copied). `held` is the
+    /// request's share of the body budget: it is given back only once the forward is done too.
+    pub fn forward<H: Send + Sync + 'static>(
+        &self,
+        path: &'static str,
+        headers: &HeaderMap,
+        body: Bytes,
+        held: Arc<H>,
+    ) {
         let metrics = self.metrics.clone();
         let Ok(permit) = self.slots.clone().try_acquire_owned() else {
             metrics.otlp_forwarded.with_label_values(&["dropped"]).inc();
@@ -70,6 +81,9 @@ impl Forwarder {
         tokio::spawn(async move {
             let result = tokio::time::timeout(FORWARD_TIMEOUT, client.request(req)).await;
             let ok = matches!(&result, Ok(Ok(r)) if r.status().is_success());
+            // The body is gone once the request is: its budget goes back before it is counted.
+            drop(result);
+            drop(held);
             metrics
                 .otlp_forwarded
                 .with_label_values(&[if ok { "ok" } else { "error" }])

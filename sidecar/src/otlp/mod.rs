@@ -12,8 +12,10 @@
 //! left its body is read and thrown away as it comes (nothing kept, so the exporter gets the
 //! answer rather than a reset mid-upload) and it is answered 429 with `Retry-After` (the OTLP
 //! exporters' retryable answer); the decoding thread's queue full is a 503 with `Retry-After`. Bodies are read within
-//! [`MAX_BODY`] and decompressed within [`MAX_DECODED`]; connections are limited
-//! ([`MAX_CONNECTIONS`]).
+//! [`MAX_BODY`] and decompressed within [`MAX_DECODED`], and their decoded form is measured on
+//! the wire before decoding ([`MAX_DECODED_FORM`]): a small body of many empty elements is
+//! refused (413) rather than decoded into hundreds of MiB. Connections are limited
+//! ([`MAX_CONNECTIONS`]). A forwarded body stays counted in the budget until its forward is done.
 
 pub mod decode;
 pub mod forward;
@@ -31,7 +33,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use http_body_util::BodyExt;
 
-pub use decode::{Encoding, Reject, decode_logs, decode_traces, decompress, encoding};
+pub use decode::{
+    Encoding, Reject, check_decoded_size, decode_logs, decode_traces, decompress, encoding,
+};
 use forward::Forwarder;
 use worker::Job;
 
@@ -39,10 +43,13 @@ use crate::shared::Shared;
 
 /// Default port of the receiver in a pod.
 pub const DEFAULT_PORT: u16 = 4318;
-/// Largest request body accepted as sent (compressed or not).
-pub const MAX_BODY: usize = 16 << 20;
-/// Largest body after gzip decompression.
-pub const MAX_DECODED: usize = 16 << 20;
+/// Largest request body accepted as sent (compressed or not): no more than the body budget.
+pub const MAX_BODY: usize = BODY_BUDGET;
+/// Largest body after gzip decompression (one at a time: only the decoding thread holds one).
+pub const MAX_DECODED: usize = 8 << 20;
+/// Largest decoded form of a request (its structs, as counted on the wire before decoding,
+/// and a copy of its strings), one at a time on the decoding thread; beyond it a 413.
+pub const MAX_DECODED_FORM: usize = 12 << 20;
 /// Bytes of request bodies held at once (being read, queued or decoded); a body larger than
 /// this takes the whole budget, so it is admitted alone.
 pub const BODY_BUDGET: usize = 8 << 20;
@@ -248,9 +255,11 @@ async fn export(r: Arc<Receiver>, signal: Signal, headers: HeaderMap, body: Body
         Signal::Traces => "/v1/traces",
         Signal::Logs => "/v1/logs",
     };
-    // The original goes on unchanged, whatever we make of it.
+    // The original goes on unchanged, whatever we make of it; its bytes stay counted in the
+    // budget until both the decoding and the forward are done with them.
+    let permit = Arc::new(permit);
     if let Some(f) = &r.forward {
-        f.forward(path, &headers, body.clone());
+        f.forward(path, &headers, body.clone(), permit.clone());
     }
     let (done, result) = tokio::sync::oneshot::channel();
     let job = Job {

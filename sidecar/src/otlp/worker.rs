@@ -11,7 +11,9 @@ use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 
-use super::decode::{Encoding, Reject, decode_logs, decode_traces, decompress, encoding};
+use super::decode::{
+    Encoding, Reject, check_decoded_size, decode_logs, decode_traces, decompress, encoding,
+};
 use super::{Receiver, Signal, genai};
 use crate::clock::now_ms;
 use crate::logs::StreamSink;
@@ -27,8 +29,9 @@ pub(super) struct Job {
     pub(super) content_type: Option<String>,
     pub(super) content_encoding: Option<String>,
     pub(super) body: Bytes,
-    /// The request's share of the body budget, given back once it is decoded and analysed.
-    pub(super) permit: tokio::sync::OwnedSemaphorePermit,
+    /// The request's share of the body budget, given back once it is decoded and analysed
+    /// and any forward of it is done (the forward holds the other reference).
+    pub(super) permit: Arc<tokio::sync::OwnedSemaphorePermit>,
     pub(super) done: tokio::sync::oneshot::Sender<Result<Encoding, Reject>>,
 }
 
@@ -72,6 +75,13 @@ impl Receiver {
     ) -> Result<Encoding, Reject> {
         let enc = encoding(content_type)?;
         let data = decompress(body, content_encoding)?;
+        // Refused before decoding when its decoded form would not fit.
+        check_decoded_size(
+            enc,
+            matches!(signal, Signal::Logs),
+            &data,
+            super::MAX_DECODED_FORM,
+        )?;
         match signal {
             Signal::Traces => {
                 self.traces(&decode_traces(enc, &data)?);
