@@ -427,7 +427,7 @@ fn the_python_sdk_exports_to_the_running_sidecar() {
     );
 }
 
-/// 12 exporters posting 15 MB log exports at once (ten 1.5 MB records each, as an agent that
+/// 12 exporters posting 7.5 MB log exports at once (five 1.5 MB records each, as an agent that
 /// logs huge exception texts sends them): the receiver holds at most its body budget, the
 /// rest are told to come back (429 or 503 with `Retry-After`) before their bodies are read,
 /// and every refusal and cut is counted.
@@ -444,12 +444,13 @@ async fn an_export_flood_is_admitted_within_the_budget_and_the_rest_told_to_retr
         "Traceback (most recent call last):\n  File \"/app/etl.py\", line 3, in <module>\nValueError: {}",
         "x".repeat(1_500_000)
     );
-    let records: Vec<serde_json::Value> = (0..10)
+    let records: Vec<serde_json::Value> = (0..5)
         .map(|_| serde_json::json!({"body": {"stringValue": text}}))
         .collect();
     let doc = serde_json::json!({"resourceLogs": [{"scopeLogs": [{"logRecords": records}]}]});
     let body = Bytes::from(doc.to_string());
-    assert!(body.len() > 15_000_000);
+    // Just under the largest body (the budget): one is held at a time.
+    assert!(body.len() > 7_000_000 && body.len() < otlp::MAX_BODY);
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let sends = (0..12).map(|_| {
         let req = hyper::Request::post(format!("http://127.0.0.1:{port}/v1/logs"))
@@ -491,8 +492,161 @@ async fn an_export_flood_is_admitted_within_the_budget_and_the_rest_told_to_retr
     );
     assert!(metrics.contains(&format!(
         "agentlens_sidecar_dropped_total{{buffer=\"otlpTexts\"}} {}",
-        ok * 10
+        ok * 5
     )));
+    assert!(!metrics.contains("agentlens_otlp_rejected_requests_total{reason=\"too_large\"} 1"));
     let s = serde_json::to_string(&snapshot::build(&shared)).unwrap();
     assert!(s.len() < 64 * 1024, "snapshot of {} bytes", s.len());
+}
+
+fn varint(mut v: usize, out: &mut Vec<u8>) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Field `tag` (length-delimited) holding `inner`.
+fn field(tag: u8, inner: &[u8]) -> Vec<u8> {
+    let mut out = vec![(tag << 3) | 2];
+    varint(inner.len(), &mut out);
+    out.extend_from_slice(inner);
+    out
+}
+
+async fn start(cfg: OtlpConfig) -> (Arc<Shared>, u16, tokio::sync::watch::Sender<bool>) {
+    let shared = Shared::new(SidecarMode::Run, None).unwrap();
+    let r = Receiver::new(cfg, shared.clone());
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    otlp::spawn(l, r, stop_rx);
+    (shared, port, stop_tx)
+}
+
+/// Small bodies whose decoded form would be hundreds of MiB (a 1 MiB protobuf body of empty
+/// spans, 2 bytes each and a few hundred decoded; the same in JSON; a gzip bomb) are refused
+/// with a 413 before decoding, counted, and the receiver goes on serving.
+#[tokio::test]
+async fn bodies_that_would_decode_huge_are_refused_before_decoding() {
+    use std::io::Write;
+    let (shared, port, _stop) = start(config(false)).await;
+    // 512 Ki empty spans: `12 00` each.
+    let spans = [0x12u8, 0x00].repeat(512 * 1024);
+    let pb = field(1, &field(2, &spans));
+    assert!(pb.len() < 1_100_000);
+    let json = format!(
+        "{{\"resourceSpans\":[{{\"scopeSpans\":[{{\"spans\":[{}{{}}]}}]}}]}}",
+        "{},".repeat(300 * 1024)
+    );
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(json.as_bytes()).unwrap();
+    let gz_json = gz.finish().unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&vec![0u8; 64 << 20]).unwrap();
+    let bomb = gz.finish().unwrap();
+    assert!(bomb.len() < 128 * 1024, "{}", bomb.len());
+    let cases: Vec<(&str, Option<&str>, Vec<u8>, &str)> = vec![
+        ("application/x-protobuf", None, pb, "decodes to over"),
+        (
+            "application/json",
+            None,
+            json.clone().into_bytes(),
+            "decodes to over",
+        ),
+        ("application/json", Some("gzip"), gz_json, "decodes to over"),
+        ("application/x-protobuf", Some("gzip"), bomb, "over"),
+    ];
+    let n = cases.len();
+    for (ct, enc, body, text) in cases {
+        let (status, got) = post(port, "/v1/traces", ct, enc, body).await;
+        assert_eq!(status, 413, "{ct} {enc:?}: {got}");
+        assert!(got.contains(text), "{ct} {enc:?}: {got}");
+    }
+    // Still serving, and a real export is analysed.
+    let good = std::fs::read(data("two-agents.pb")).unwrap();
+    let (status, got) = post(port, "/v1/traces", "application/x-protobuf", None, good).await;
+    assert_eq!(status, 200, "{got}");
+    shared.settle();
+    let metrics = String::from_utf8(shared.metrics.render().unwrap()).unwrap();
+    assert!(
+        metrics.contains(&format!(
+            "agentlens_otlp_rejected_requests_total{{reason=\"too_large\"}} {n}"
+        )),
+        "{metrics}"
+    );
+    assert_eq!(snapshot::build(&shared).genai.unwrap().spans, 27);
+}
+
+/// A forwarded body stays counted in the budget until its forward is done: with the collector
+/// slow, a second export that would not fit beside it is told to retry, and once the forward
+/// ends it is admitted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forwarded_body_is_counted_until_its_forward_is_done() {
+    let release = Arc::new(tokio::sync::Notify::new());
+    let release2 = release.clone();
+    let collector = axum::Router::new().fallback(move |_body: axum::body::Body| {
+        let release = release2.clone();
+        async move {
+            release.notified().await;
+            ""
+        }
+    });
+    let cl = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let cport = cl.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(cl, collector).await });
+    let mut cfg = config(false);
+    cfg.forward = Some(format!("http://127.0.0.1:{cport}").parse().unwrap());
+    let (shared, port, _stop) = start(cfg).await;
+
+    let doc = serde_json::json!({"resourceLogs": [{"scopeLogs": [{"logRecords": [
+        {"body": {"stringValue": "x".repeat(5_000_000)}}
+    ]}]}]});
+    let body = doc.to_string().into_bytes();
+    let (status, got) = post(port, "/v1/logs", "application/json", None, body.clone()).await;
+    assert_eq!(status, 200, "{got}");
+    // Decoded and answered, but the collector has not answered the forward yet.
+    let (status, got) = post(port, "/v1/logs", "application/json", None, body.clone()).await;
+    assert_eq!(status, 429, "{got}");
+    release.notify_one();
+    let forwarded = || {
+        shared
+            .metrics
+            .otlp_forwarded
+            .with_label_values(&["ok"])
+            .get()
+    };
+    let start = Instant::now();
+    while forwarded() < 1 && start.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(forwarded(), 1);
+    release.notify_one();
+    let (status, got) = post(port, "/v1/logs", "application/json", None, body).await;
+    assert_eq!(status, 200, "{got}");
+}
+
+/// Clients that connect and send nothing hold every connection slot of the OTLP port; they
+/// are closed after the header timeout and a real export is then served.
+#[tokio::test]
+async fn idle_connections_do_not_keep_the_receiver_from_serving() {
+    let (_shared, port, _stop) = start(config(false)).await;
+    let mut idle = Vec::new();
+    for _ in 0..otlp::MAX_CONNECTIONS {
+        idle.push(
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .unwrap(),
+        );
+    }
+    let good = std::fs::read(data("two-agents.pb")).unwrap();
+    let answer = tokio::time::timeout(
+        Duration::from_secs(30),
+        post(port, "/v1/traces", "application/x-protobuf", None, good),
+    )
+    .await;
+    let (status, got) = answer.expect("served once the idle connections time out");
+    assert_eq!(status, 200, "{got}");
+    drop(idle);
 }
