@@ -390,3 +390,86 @@ fn scan_json(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn fixture(name: &str) -> Vec<u8> {
+        std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/data/otlp")
+                .join(name),
+        )
+        .unwrap()
+    }
+
+    /// The real SDK payloads pass with room; the estimate is no less than what decoding
+    /// them holds (structs counted by hand below) and within a few times their size.
+    #[test]
+    fn real_payloads_are_estimated_within_a_few_times_their_size() {
+        for (name, enc) in [
+            ("two-agents.pb", Encoding::Protobuf),
+            ("two-agents.json", Encoding::Json),
+        ] {
+            let data = fixture(name);
+            let est = check_decoded_size(enc, false, &data, usize::MAX).unwrap();
+            let req = decode_traces(enc, &data).unwrap();
+            let spans: usize = req
+                .resource_spans
+                .iter()
+                .flat_map(|r| &r.scope_spans)
+                .map(|s| s.spans.len())
+                .sum();
+            let attrs: usize = req
+                .resource_spans
+                .iter()
+                .flat_map(|r| &r.scope_spans)
+                .flat_map(|s| &s.spans)
+                .map(|s| s.attributes.len())
+                .sum();
+            let floor = spans * Msg::Span.size() + attrs * Msg::KeyValue.size();
+            eprintln!("{name}: {} bytes, estimate {est}, floor {floor}", data.len());
+            assert!(est >= floor, "{name}: {est} < {floor}");
+            assert!(est < data.len() * 12, "{name}: {est} for {}", data.len());
+        }
+    }
+
+    /// 2-byte empty spans: a 1 MiB body would be ~128 MiB of structs.
+    #[test]
+    fn empty_elements_are_counted_at_their_decoded_size() {
+        let n = 1000usize;
+        let mut scope = Vec::new();
+        for _ in 0..n {
+            scope.extend_from_slice(&[0x12, 0x00]);
+        }
+        let mut rs = vec![0x12];
+        prost::encoding::encode_varint(scope.len() as u64, &mut rs);
+        rs.extend_from_slice(&scope);
+        let mut req = vec![0x0a];
+        prost::encoding::encode_varint(rs.len() as u64, &mut req);
+        req.extend_from_slice(&rs);
+        let est = check_decoded_size(Encoding::Protobuf, false, &req, usize::MAX).unwrap();
+        assert!(est >= n * Msg::Span.size() * 2, "{est}");
+        assert!(matches!(
+            check_decoded_size(Encoding::Protobuf, false, &req, 64 * 1024),
+            Err(Reject::Decoded(65536))
+        ));
+        let json = format!(
+            "{{\"resourceLogs\":[{{\"scopeLogs\":[{{\"logRecords\":[{}{{}}]}}]}}]}}",
+            "{},".repeat(n - 1)
+        );
+        let est = check_decoded_size(Encoding::Json, true, json.as_bytes(), usize::MAX).unwrap();
+        assert!(est >= n * Msg::LogRecord.size() * 2, "{est}");
+        // Braces inside strings are text, not objects.
+        let text = format!("{{\"resourceLogs\":[{{\"schemaUrl\":\"{}\"}}]}}", "{}".repeat(n));
+        let est = check_decoded_size(Encoding::Json, true, text.as_bytes(), usize::MAX).unwrap();
+        assert!(est < text.len() + 4096, "{est}");
+        // Truncated protobuf is refused as malformed.
+        assert!(matches!(
+            check_decoded_size(Encoding::Protobuf, false, &req[..req.len() / 2], usize::MAX),
+            Err(Reject::Decode(_))
+        ));
+    }
+}
