@@ -650,3 +650,34 @@ async fn idle_connections_do_not_keep_the_receiver_from_serving() {
     assert_eq!(status, 200, "{got}");
     drop(idle);
 }
+
+/// The same with connections kept alive after one request each.
+#[tokio::test]
+async fn idle_kept_alive_connections_do_not_keep_the_receiver_from_serving() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (_shared, port, _stop) = start(config(false)).await;
+    let mut idle = Vec::new();
+    for _ in 0..otlp::MAX_CONNECTIONS {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        s.write_all(
+            b"POST /v1/traces HTTP/1.1\r\nhost: x\r\ncontent-type: text/plain\r\ncontent-length: 0\r\n\r\n",
+        )
+        .await
+        .unwrap();
+        let mut buf = [0u8; 12];
+        s.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"HTTP/1.1 415");
+        idle.push(s);
+    }
+    let good = std::fs::read(data("two-agents.pb")).unwrap();
+    let answer = tokio::time::timeout(
+        Duration::from_secs(30),
+        post(port, "/v1/traces", "application/x-protobuf", None, good),
+    )
+    .await;
+    let (status, got) = answer.expect("served once the idle connections time out");
+    assert_eq!(status, 200, "{got}");
+    drop(idle);
+}
