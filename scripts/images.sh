@@ -13,7 +13,7 @@ set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-chart=charts/agentlens
+chart="${AGENTLENS_CHART_DIR:-charts/agentlens}"
 dist="${AGENTLENS_DIST_DIR:-$root/dist}"
 
 app_version() {
