@@ -722,7 +722,10 @@ fn the_inventory_subcommand_reads_a_distroless_root() {
     std::fs::copy("/etc/os-release", root.join("etc/os-release")).unwrap();
     let mut want = BTreeMap::new();
     for pkg in ["libc6", "libgcc-s1"] {
-        let status = Command::new("dpkg-query").args(["-s", pkg]).output().unwrap();
+        let status = Command::new("dpkg-query")
+            .args(["-s", pkg])
+            .output()
+            .unwrap();
         assert!(status.status.success(), "dpkg-query -s {pkg}");
         std::fs::write(root.join("var/lib/dpkg/status.d").join(pkg), &status.stdout).unwrap();
         let v = Command::new("dpkg-query")
@@ -732,21 +735,36 @@ fn the_inventory_subcommand_reads_a_distroless_root() {
         want.insert(pkg.to_string(), String::from_utf8(v.stdout).unwrap());
     }
     // What distroless also keeps beside each package.
-    std::fs::write(root.join("var/lib/dpkg/status.d/libc6.md5sums"), "x  lib/x\n").unwrap();
+    std::fs::write(
+        root.join("var/lib/dpkg/status.d/libc6.md5sums"),
+        "x  lib/x\n",
+    )
+    .unwrap();
 
     let out = Command::new(env!("CARGO_BIN_EXE_agentlens-sidecar"))
         .args(["inventory", "--name", "ghcr.io/agentlens/test:1", "--root"])
         .arg(root)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["specVersion"], "1.5");
-    assert_eq!(doc["metadata"]["component"]["name"], "ghcr.io/agentlens/test:1");
+    assert_eq!(
+        doc["metadata"]["component"]["name"],
+        "ghcr.io/agentlens/test:1"
+    );
     let comps = doc["components"].as_array().unwrap();
     let debs: BTreeMap<String, String> = comps
         .iter()
-        .filter(|c| c["purl"].as_str().is_some_and(|p| p.starts_with("pkg:deb/")))
+        .filter(|c| {
+            c["purl"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("pkg:deb/"))
+        })
         .map(|c| {
             (
                 c["name"].as_str().unwrap().to_string(),
