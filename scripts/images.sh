@@ -83,6 +83,8 @@ build() {
     "$eng" build -f "images/$c/Containerfile" \
       --build-arg VERSION="$version" --build-arg REVISION="$revision" \
       -t "$ref" "$ctx"
+    # vfs keeps full copies: drop the image this tag replaced (project-local storage only).
+    [ "$eng" != podman ] || podman image prune -f >/dev/null
     rm -f "$dist/$name-$version.oci.tar"
     if [ "$eng" = podman ]; then
       podman save --format oci-archive -o "$dist/$name-$version.oci.tar" "$ref"
