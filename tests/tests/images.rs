@@ -7,7 +7,8 @@
 //! 65532, all capabilities dropped; the sidecar answers `/healthz` and finds a library mounted
 //! as `libnvidia-ml.so.1` where the NVIDIA toolkit mounts it; the operator prints its CRDs and
 //! carries the kubectl plugin; neither has a shell; the SBOMs beside the archives list the
-//! Debian packages the root was assembled from.
+//! Debian packages the root was assembled from and pass cyclonedx-python-lib's strict
+//! CycloneDX 1.5 validator.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{Read, Write};
@@ -461,6 +462,21 @@ fn neither_image_has_a_shell_and_the_sboms_list_the_base_packages() {
             ["base-files", "ca-certificates", "libc6", "libgcc-s1"],
             "{sbom:?}"
         );
+        if let Tool::Found(py) = python_tool("python3") {
+            let out = Command::new(py)
+                .args([
+                    "-c",
+                    "import sys\nfrom cyclonedx.validation.json import JsonStrictValidator\nfrom cyclonedx.schema import SchemaVersion\nerr = JsonStrictValidator(SchemaVersion.V1_5).validate_str(open(sys.argv[1]).read())\nprint(err or 'valid')\nsys.exit(1 if err else 0)",
+                ])
+                .arg(&sbom)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{sbom:?} against CycloneDX 1.5: {}",
+                text(&out)
+            );
+        }
         let archive = sbom.with_file_name(format!("{name}.oci.tar"));
         assert!(archive.is_file(), "{archive:?}");
     }
