@@ -88,7 +88,7 @@ bench: ## performance targets with baselines (needs wrk; installs it when missin
 	scripts/bench.sh
 
 # Podman's configuration for the images is project-local (scripts/podman-setup.sh writes it).
-PODMAN_ENV := CONTAINERS_CONF=$(TOOLS)/podman/containers.conf CONTAINERS_STORAGE_CONF=$(TOOLS)/podman/storage.conf
+PODMAN_ENV := CONTAINERS_CONF=$(CURDIR)/.tools/podman/containers.conf CONTAINERS_STORAGE_CONF=$(CURDIR)/.tools/podman/storage.conf
 
 podman-setup: ## install and configure podman (runc, vfs, cgroupfs) under .tools/podman (idempotent)
 	scripts/podman-setup.sh
@@ -96,6 +96,6 @@ podman-setup: ## install and configure podman (runc, vfs, cgroupfs) under .tools
 images: ## build the operator and sidecar images (docker or podman), OCI archives + SBOMs in dist/
 	$(PODMAN_ENV) scripts/images.sh build
 
-images-test: images ## build the images, then run them (read-only, non-root, no capabilities)
+images-test: tools images ## build the images, then run them (read-only, non-root, no capabilities)
 	$(PODMAN_ENV) AGENTLENS_IMAGE_TESTS=1 AGENTLENS_CONTAINER_ENGINE=$$(scripts/images.sh engine) \
 	  $(CARGO) test --locked -p agentlens-tests --test images
