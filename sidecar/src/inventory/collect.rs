@@ -161,6 +161,18 @@ pub fn collect(
     .sealed()
 }
 
+/// The inventory of a root filesystem on its own (an unpacked image): no processes, so OS
+/// packages, the OS and the GPU stack, not the language packages of running interpreters.
+pub fn collect_root(name: &str, root: &Path) -> ContainerInventory {
+    collect(
+        name,
+        &[],
+        &Root::new(root),
+        &CollectConfig::default(),
+        Vec::new(),
+    )
+}
+
 /// Reads the processes and collects: the root is the first readable process's
 /// `/proc/<pid>/root`. A process that exits mid-scan leaves a note.
 pub fn collect_pids(
