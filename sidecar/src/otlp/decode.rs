@@ -188,7 +188,12 @@ impl Msg {
             (ScopeSpans | ScopeLogs, 1) => Scope,
             (ScopeSpans, 2) => Span,
             (ScopeLogs, 2) => LogRecord,
-            (Span, 9) | (Event, 3) | (Link, 4) | (Resource, 1) | (Scope, 3) | (LogRecord, 6)
+            (Span, 9)
+            | (Event, 3)
+            | (Link, 4)
+            | (Resource, 1)
+            | (Scope, 3)
+            | (LogRecord, 6)
             | (KeyValueList, 1) => KeyValue,
             (Span, 11) => Event,
             (Span, 13) => Link,
@@ -287,8 +292,8 @@ fn walk_protobuf(
             1 => buf = buf.get(8..).ok_or_else(short)?,
             5 => buf = buf.get(4..).ok_or_else(short)?,
             2 => {
-                let len = usize::try_from(decode_varint(&mut buf).map_err(bad)?)
-                    .map_err(|_| short())?;
+                let len =
+                    usize::try_from(decode_varint(&mut buf).map_err(bad)?).map_err(|_| short())?;
                 if len > buf.len() {
                     return Err(short());
                 }
@@ -430,7 +435,10 @@ mod tests {
                 .map(|s| s.attributes.len())
                 .sum();
             let floor = spans * Msg::Span.size() + attrs * Msg::KeyValue.size();
-            eprintln!("{name}: {} bytes, estimate {est}, floor {floor}", data.len());
+            eprintln!(
+                "{name}: {} bytes, estimate {est}, floor {floor}",
+                data.len()
+            );
             assert!(est >= floor, "{name}: {est} < {floor}");
             assert!(est < data.len() * 12, "{name}: {est} for {}", data.len());
         }
@@ -463,7 +471,10 @@ mod tests {
         let est = check_decoded_size(Encoding::Json, true, json.as_bytes(), usize::MAX).unwrap();
         assert!(est >= n * Msg::LogRecord.size() * 2, "{est}");
         // Braces inside strings are text, not objects.
-        let text = format!("{{\"resourceLogs\":[{{\"schemaUrl\":\"{}\"}}]}}", "{}".repeat(n));
+        let text = format!(
+            "{{\"resourceLogs\":[{{\"schemaUrl\":\"{}\"}}]}}",
+            "{}".repeat(n)
+        );
         let est = check_decoded_size(Encoding::Json, true, text.as_bytes(), usize::MAX).unwrap();
         assert!(est < text.len() + 4096, "{est}");
         // Truncated protobuf is refused as malformed.
