@@ -211,6 +211,17 @@ fn kubectl_apply_shows_the_schema_violations_the_server_finds() {
     let Some(k) = Kubectl::find(emu.admin_kubeconfig()) else {
         return;
     };
+    // Before the CRDs: kubectl's own mapping error; before the namespace: the server's 404.
+    let no_crd = k.fails(&["apply", "-f", "examples/invoice-rpa/models.yaml"]);
+    assert!(
+        no_crd.contains("no matches for kind \"Model\" in version \"agentlens.dev/v1alpha1\""),
+        "{no_crd}"
+    );
+    let no_ns = k.fails(&["apply", "-f", "examples/invoice-rpa/deployments.yaml"]);
+    assert!(
+        no_ns.contains("namespaces \"invoice-rpa\" not found"),
+        "{no_ns}"
+    );
     k.ok(&["apply", "-f", "crds/manifests/"]);
     let wrong_type = k.fails(&[
         "apply",

@@ -65,6 +65,8 @@ pub enum Reply {
     Json(u16, Value),
     /// A plain-text body.
     Text(u16, String),
+    /// A body of another content type.
+    Bytes(u16, &'static str, Vec<u8>),
     /// A watch stream.
     Watch(Box<WatchStart>),
 }
@@ -191,6 +193,11 @@ impl Api {
             Some(Route::Group(g)) => found(discovery::group(types, &g)),
             Some(Route::ResourceList(g, v)) => found(discovery::resource_list(types, &g, &v)),
             Some(Route::OpenApi(p)) if p == "/openapi/v3" => Reply::Json(200, openapi::root(types)),
+            // An empty protobuf message is an empty OpenAPI v2 document: kubectl falls back to it
+            // for kinds the v3 documents do not name, and then reports the missing mapping.
+            Some(Route::OpenApi(p)) if p == "/openapi/v2" => {
+                Reply::Bytes(200, openapi::V2_PROTOBUF, Vec::new())
+            }
             Some(Route::OpenApi(p)) => found(openapi::group_version(types, &p)),
             Some(Route::Resource(rp)) => match self.resource(&id, &rp, inc) {
                 Ok(reply) => reply,

@@ -220,6 +220,7 @@ async fn handle(
             json_response(code, &v)
         }
         Reply::Text(code, t) => respond(code, "text/plain", full(t)),
+        Reply::Bytes(code, content_type, b) => respond(code, content_type, full(b)),
         Reply::Watch(w) => {
             tracing::debug!("{method} {path} watch from {}", w.rv);
             let (tx, rx) = mpsc::channel(64);
