@@ -229,7 +229,9 @@ fn kubectl_apply_shows_the_schema_violations_the_server_finds() {
         "tests/tests/fixtures/emulator/invalid-model.yaml",
     ]);
     assert!(
-        wrong_type.contains("The Model \"broken\" is invalid: spec.version: Invalid value"),
+        wrong_type.contains(
+            "The Model \"broken\" is invalid: spec.version: Invalid value: \"array\": spec.version in body must be of type string: \"array\""
+        ),
         "{wrong_type}"
     );
     let unknown = k.fails(&[
