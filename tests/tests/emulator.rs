@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use agentlens_tests::emulator_process::{Emulator, get, read_kubeconfig};
+use agentlens_tests::emulator_process::{Emulator, binary, get, read_kubeconfig};
 use agentlens_tests::tools::{self, Tool};
 use agentlens_tests::workspace_root;
 use futures::{Stream, StreamExt};
@@ -135,6 +135,26 @@ fn status_of(e: kube::Error) -> Box<kube::core::Status> {
         kube::Error::Api(s) => s,
         other => panic!("expected an API error, got {other}"),
     }
+}
+
+#[test]
+fn other_crates_find_the_binary_cargo_built_for_this_one() {
+    let found = binary().unwrap().canonicalize().unwrap();
+    let built = Path::new(env!("CARGO_BIN_EXE_kube-emulator"))
+        .canonicalize()
+        .unwrap();
+    assert_eq!(found, built);
+    let emu = Emulator::start().unwrap();
+    assert!(emu.server().starts_with("https://127.0.0.1:"));
+    let admin = read_kubeconfig(&emu.admin_kubeconfig()).unwrap();
+    let (code, body) = get(&admin, "/version").unwrap();
+    assert_eq!(code, 200);
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["minor"], "35");
+    let anonymous = agentlens_tests::emulator_process::KubeconfigParts {
+        token: "wrong".into(),
+        ..admin
+    };
+    assert_eq!(get(&anonymous, "/api/v1/pods").unwrap().0, 401);
 }
 
 #[test]

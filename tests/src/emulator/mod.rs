@@ -64,6 +64,8 @@ pub struct Config {
     pub kubeconfig_dir: PathBuf,
     /// Events kept for watches to resume from; older resourceVersions are 410 Gone.
     pub history: usize,
+    /// Bytes (objects' JSON) the kept events may take.
+    pub history_bytes: usize,
     /// Events a watch may fall behind before it is closed.
     pub watch_buffer: usize,
     /// Largest request body in bytes.
@@ -94,7 +96,7 @@ pub async fn run(config: Config) -> Result<(), Error> {
         server: format!("https://{addr}"),
         ca_pem: tls.ca_pem.clone(),
     };
-    let store = store::Store::new(config.history, config.watch_buffer);
+    let store = store::Store::new(config.history, config.history_bytes, config.watch_buffer);
     let api = api::Api::new(store, kubeconfigs, addr.to_string()).map_err(|source| Error::Io {
         what: format!(
             "writing {}",

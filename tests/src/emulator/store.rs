@@ -62,15 +62,16 @@ pub fn uid() -> String {
 
 impl Store {
     /// A store with the built-in types and the initial namespaces, keeping `history` events
-    /// for watches and `watch_buffer` undelivered events per watch.
-    pub fn new(history: usize, watch_buffer: usize) -> Self {
+    /// (at most `history_bytes` of objects) for watches and `watch_buffer` undelivered events
+    /// per watch.
+    pub fn new(history: usize, history_bytes: usize, watch_buffer: usize) -> Self {
         let (events, _) = broadcast::channel(watch_buffer.max(16));
         let mut s = Self {
             types: builtins(),
             schemas: BTreeMap::new(),
             objects: BTreeMap::new(),
             rv: 0,
-            history: History::new(history),
+            history: History::new(history, history_bytes),
             events,
         };
         for ns in INITIAL_NAMESPACES {
@@ -199,7 +200,8 @@ impl Store {
                 None
             },
         });
-        self.history.push(Arc::clone(&event));
+        let size = serde_json::to_vec(&event.object).map_or(0, |b| b.len());
+        self.history.push(Arc::clone(&event), size);
         // No receiver is not an error: nobody watches.
         let _ = self.events.send(event);
         object
