@@ -107,7 +107,9 @@ impl Ctx<'_> {
 /// The API: the store plus who may use it.
 pub struct Api {
     pub(super) store: Store,
-    tokens: BTreeMap<String, Identity>,
+    pub(super) tokens: BTreeMap<String, Identity>,
+    /// Which ready pod of a webhook Service is called next.
+    pub(super) round_robin: usize,
     accounts: BTreeMap<(String, String), String>,
     kubeconfigs: Kubeconfigs,
     server: String,
@@ -138,6 +140,7 @@ impl Api {
             kubeconfigs,
             server,
             terminating: BTreeMap::new(),
+            round_robin: 0,
         })
     }
 
@@ -204,6 +207,25 @@ impl Api {
                 Err(e) => e.into(),
             },
         }
+    }
+
+    /// Whether `id` may create (or update) the object `rp` addresses.
+    pub(super) fn may_write(
+        &self,
+        id: &Identity,
+        t: &ResourceType,
+        rp: &ResourcePath,
+        op: &str,
+    ) -> bool {
+        let attrs = Attributes {
+            verb: if op == "CREATE" { "create" } else { "update" }.into(),
+            group: t.group.clone(),
+            resource: t.plural.clone(),
+            subresource: String::new(),
+            namespace: rp.namespace.clone().unwrap_or_default(),
+            name: rp.name.clone().unwrap_or_default(),
+        };
+        self.store.rbac().allows(id, &attrs)
     }
 
     /// A SelfSubjectAccessReview: the caller's own permission, answered from RBAC.

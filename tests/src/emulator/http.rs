@@ -19,6 +19,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_rustls::TlsAcceptor;
 
+use super::admission::{self, Plan};
 use super::api::{Api, Incoming, Reply, WatchStart};
 use super::request::{decode, query};
 use super::status::ApiError;
@@ -27,6 +28,8 @@ use super::status::ApiError;
 enum Job {
     /// A request and where its answer goes.
     Request(Box<Incoming>, oneshot::Sender<Reply>),
+    /// Which admission webhooks a request must pass.
+    Admission(Box<Incoming>, oneshot::Sender<Option<Plan>>),
     /// Time passed: finish what is due (namespace termination).
     Tick,
 }
@@ -48,6 +51,9 @@ pub fn spawn_owner(mut api: Api, capacity: usize) -> std::io::Result<ApiHandle> 
                 match job {
                     // The client may have gone; nothing to do then.
                     Job::Request(incoming, reply) => drop(reply.send(api.handle(&incoming))),
+                    Job::Admission(incoming, reply) => {
+                        drop(reply.send(api.admission_plan(&incoming)))
+                    }
                     Job::Tick => api.tick(),
                 }
             }
@@ -186,7 +192,7 @@ async fn handle(
             ));
         }
     };
-    let incoming = Incoming {
+    let mut incoming = Incoming {
         method: method.clone(),
         path: path.clone(),
         query: q,
@@ -196,6 +202,29 @@ async fn handle(
         user_agent,
         body,
     };
+    if matches!(method.as_str(), "POST" | "PUT") {
+        let (plan_tx, plan_rx) = oneshot::channel();
+        if api
+            .tx
+            .send(Job::Admission(Box::new(incoming.clone()), plan_tx))
+            .await
+            .is_err()
+        {
+            return Ok(json_response(
+                503,
+                &ApiError::internal("the store is gone").to_status(),
+            ));
+        }
+        if let Ok(Some(plan)) = plan_rx.await {
+            match admission::run(plan).await {
+                Ok(object) => {
+                    incoming.body = Bytes::from(object.to_string());
+                    incoming.content_type = "application/json".into();
+                }
+                Err(e) => return Ok(json_response(e.code, &e.to_status())),
+            }
+        }
+    }
     let (reply_tx, reply_rx) = oneshot::channel();
     if api
         .tx

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub mod admission;
 pub mod api;
 pub mod apply;
 pub mod authz;
