@@ -56,9 +56,11 @@ async fn main() -> anyhow::Result<()> {
         max_body: args.max_body,
         bookmark_interval: Duration::from_secs(args.bookmark_seconds.max(1)),
     };
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         r = agentlens_tests::emulator::run(config) => r?,
         _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
     }
     Ok(())
 }

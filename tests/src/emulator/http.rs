@@ -21,7 +21,7 @@ use tokio_rustls::TlsAcceptor;
 
 use super::admission::{self, Plan};
 use super::api::{Api, Incoming, Reply, WatchStart};
-use super::request::{decode, query};
+use super::request::{decode_path, query};
 use super::status::ApiError;
 
 /// Work for the store's owner.
@@ -176,7 +176,7 @@ async fn handle(
     opts: HttpOptions,
 ) -> Result<Response<Out>, Infallible> {
     let method = req.method().as_str().to_string();
-    let path = decode(req.uri().path());
+    let path = decode_path(req.uri().path());
     let q = query(req.uri().query().unwrap_or_default());
     let auth = header(&req, hyper::header::AUTHORIZATION);
     let token = auth.strip_prefix("Bearer ").map(|t| t.trim().to_string());
