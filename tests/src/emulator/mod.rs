@@ -11,6 +11,7 @@ pub mod admission;
 pub mod api;
 pub mod apply;
 pub mod authz;
+mod deletion;
 pub mod discovery;
 pub mod http;
 pub mod kubeconfig;
