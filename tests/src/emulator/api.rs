@@ -396,3 +396,7 @@ impl Api {
         result
     }
 }
+
+#[cfg(test)]
+#[path = "api_tests.rs"]
+mod tests;
