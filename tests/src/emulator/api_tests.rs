@@ -234,3 +234,51 @@ fn errors_and_watch_history() {
     );
     assert_eq!(cms["items"][0]["data"]["k"], "w");
 }
+
+#[test]
+fn paging_visits_every_object_once_across_namespaces() {
+    let mut f = fixture();
+    // "a" < "a-b" as namespace names, but "a/..." > "a-b/..." as strings.
+    for ns in ["a", "a-b"] {
+        f.json(
+            "POST",
+            "/api/v1/namespaces",
+            json!({"metadata": {"name": ns}}),
+        );
+        for name in ["x", "y"] {
+            let (code, _) = f.json(
+                "POST",
+                &format!("/api/v1/namespaces/{ns}/configmaps"),
+                json!({"metadata": {"name": name}}),
+            );
+            assert_eq!(code, 201);
+        }
+    }
+    let mut seen = Vec::new();
+    let mut token = String::new();
+    loop {
+        let (code, page) = f.json(
+            "GET",
+            &format!("/api/v1/configmaps?limit=1&continue={token}"),
+            Value::Null,
+        );
+        assert_eq!(code, 200);
+        for item in page["items"].as_array().unwrap() {
+            seen.push(format!(
+                "{}/{}",
+                item["metadata"]["namespace"].as_str().unwrap(),
+                item["metadata"]["name"].as_str().unwrap()
+            ));
+        }
+        match page["metadata"]["continue"].as_str() {
+            Some(t) => {
+                token = t
+                    .replace('=', "%3D")
+                    .replace('+', "%2B")
+                    .replace('/', "%2F")
+            }
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["a/x", "a/y", "a-b/x", "a-b/y"]);
+}
