@@ -65,13 +65,9 @@ impl Api {
             let mut marked = old.clone();
             marked["metadata"]["deletionTimestamp"] = json!(now());
             marked["metadata"]["deletionGracePeriodSeconds"] = json!(0);
-            let stored = self.store.commit(
-                &c.t.group,
-                &c.t.plural,
-                EventType::Modified,
-                marked,
-                Some(old),
-            );
+            let stored = self
+                .store
+                .commit(&c.t.group, &c.t.plural, EventType::Modified, marked);
             return Ok(Self::present(c, stored));
         }
         if c.t.group.is_empty() && c.t.plural == "namespaces" {
@@ -79,9 +75,9 @@ impl Api {
                 let mut marked = old.clone();
                 marked["metadata"]["deletionTimestamp"] = json!(now());
                 marked["status"] = json!({"phase": "Terminating"});
-                let stored =
-                    self.store
-                        .commit("", "namespaces", EventType::Modified, marked, Some(old));
+                let stored = self
+                    .store
+                    .commit("", "namespaces", EventType::Modified, marked);
                 self.terminating.insert(c.name.clone(), Instant::now());
                 return Ok(Self::present(c, stored));
             }
@@ -145,9 +141,7 @@ impl Api {
         object: Value,
         orphan: bool,
     ) -> Value {
-        let gone = self
-            .store
-            .commit(group, plural, EventType::Deleted, object, None);
+        let gone = self.store.commit(group, plural, EventType::Deleted, object);
         let uid = gone["metadata"]["uid"].clone();
         let name = gone["metadata"]["name"]
             .as_str()

@@ -132,21 +132,13 @@ impl Api {
     }
 
     /// Stores a new or changed object and does what follows from it (CRD registration).
-    fn commit(
-        &mut self,
-        c: &Ctx<'_>,
-        kind: EventType,
-        object: Value,
-        old: Option<Value>,
-    ) -> ApiResult<Value> {
+    fn commit(&mut self, c: &Ctx<'_>, kind: EventType, object: Value) -> ApiResult<Value> {
         if is_crd(c) {
             self.store.register_crd(&object).map_err(|causes| {
                 ApiError::invalid(CRD_GROUP, "CustomResourceDefinition", &c.name, &causes)
             })?;
         }
-        Ok(self
-            .store
-            .commit(&c.t.group, &c.t.plural, kind, object, old))
+        Ok(self.store.commit(&c.t.group, &c.t.plural, kind, object))
     }
 
     pub(super) fn create(&mut self, c: &Ctx<'_>) -> ApiResult<Value> {
@@ -268,7 +260,7 @@ impl Api {
         if c.dry_run {
             return Ok(Self::present(c, o));
         }
-        let stored = self.commit(c, EventType::Added, o, None)?;
+        let stored = self.commit(c, EventType::Added, o)?;
         Ok(Self::present(c, stored))
     }
 
@@ -477,7 +469,7 @@ impl Api {
             self.remove(&group, &plural, new.clone(), false);
             return Ok(Self::present(c, new));
         }
-        let stored = self.commit(c, EventType::Modified, new, Some(old.clone()))?;
+        let stored = self.commit(c, EventType::Modified, new)?;
         Ok(Self::present(c, stored))
     }
 }

@@ -43,9 +43,9 @@ pub struct Event {
     /// Namespace ("" for cluster-scoped).
     pub namespace: String,
     /// The object after the change (for Deleted: as last stored, with the deletion's RV).
-    pub object: Value,
+    pub object: Arc<Value>,
     /// The object before the change (Modified only), for selector transitions.
-    pub old: Option<Value>,
+    pub old: Option<Arc<Value>>,
 }
 
 /// The last events, bounded in count and in bytes (the objects' JSON size): a watch from an
@@ -193,8 +193,8 @@ mod tests {
             group: "".into(),
             plural: "pods".into(),
             namespace: "ns".into(),
-            object: json!({"metadata": {"name": "p", "labels": labels}}),
-            old: old.map(|l| json!({"metadata": {"name": "p", "labels": l}})),
+            object: Arc::new(json!({"metadata": {"name": "p", "labels": labels}})),
+            old: old.map(|l| Arc::new(json!({"metadata": {"name": "p", "labels": l}}))),
         }
     }
 
