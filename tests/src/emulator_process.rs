@@ -161,6 +161,11 @@ impl Emulator {
         Self::start_binary(&binary()?, &[])
     }
 
+    /// Starts the binary [`binary`] finds with extra arguments (`--history 50`).
+    pub fn start_with(args: &[&str]) -> Result<Self, StartError> {
+        Self::start_binary(&binary()?, args)
+    }
+
     /// Starts `bin` with extra arguments (`--history 50`, `--bookmark-seconds 1`) on a free
     /// loopback port and waits until `/version` answers.
     pub fn start_binary(bin: &Path, args: &[&str]) -> Result<Self, StartError> {

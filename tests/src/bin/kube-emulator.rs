@@ -23,6 +23,9 @@ struct Args {
     /// Watch events kept; a watch from an older resourceVersion gets 410 Gone.
     #[arg(long, default_value_t = 10_000)]
     history: usize,
+    /// Bytes of objects the kept watch events may take (JSON size).
+    #[arg(long, default_value_t = 256 * 1024 * 1024)]
+    history_bytes: usize,
     /// Events a watch may fall behind before the server closes it.
     #[arg(long, default_value_t = 10_000)]
     watch_buffer: usize,
@@ -48,13 +51,16 @@ async fn main() -> anyhow::Result<()> {
         listen: args.listen,
         kubeconfig_dir: args.kubeconfig_dir,
         history: args.history,
+        history_bytes: args.history_bytes,
         watch_buffer: args.watch_buffer,
         max_body: args.max_body,
         bookmark_interval: Duration::from_secs(args.bookmark_seconds.max(1)),
     };
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         r = agentlens_tests::emulator::run(config) => r?,
         _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
     }
     Ok(())
 }

@@ -65,6 +65,8 @@ pub enum Reply {
     Json(u16, Value),
     /// A plain-text body.
     Text(u16, String),
+    /// A body of another content type.
+    Bytes(u16, &'static str, Vec<u8>),
     /// A watch stream.
     Watch(Box<WatchStart>),
 }
@@ -105,7 +107,9 @@ impl Ctx<'_> {
 /// The API: the store plus who may use it.
 pub struct Api {
     pub(super) store: Store,
-    tokens: BTreeMap<String, Identity>,
+    pub(super) tokens: BTreeMap<String, Identity>,
+    /// Which ready pod of a webhook Service is called next.
+    pub(super) round_robin: usize,
     accounts: BTreeMap<(String, String), String>,
     kubeconfigs: Kubeconfigs,
     server: String,
@@ -136,6 +140,7 @@ impl Api {
             kubeconfigs,
             server,
             terminating: BTreeMap::new(),
+            round_robin: 0,
         })
     }
 
@@ -191,12 +196,36 @@ impl Api {
             Some(Route::Group(g)) => found(discovery::group(types, &g)),
             Some(Route::ResourceList(g, v)) => found(discovery::resource_list(types, &g, &v)),
             Some(Route::OpenApi(p)) if p == "/openapi/v3" => Reply::Json(200, openapi::root(types)),
+            // An empty protobuf message is an empty OpenAPI v2 document: kubectl falls back to it
+            // for kinds the v3 documents do not name, and then reports the missing mapping.
+            Some(Route::OpenApi(p)) if p == "/openapi/v2" => {
+                Reply::Bytes(200, openapi::V2_PROTOBUF, Vec::new())
+            }
             Some(Route::OpenApi(p)) => found(openapi::group_version(types, &p)),
             Some(Route::Resource(rp)) => match self.resource(&id, &rp, inc) {
                 Ok(reply) => reply,
                 Err(e) => e.into(),
             },
         }
+    }
+
+    /// Whether `id` may create (or update) the object `rp` addresses.
+    pub(super) fn may_write(
+        &self,
+        id: &Identity,
+        t: &ResourceType,
+        rp: &ResourcePath,
+        op: &str,
+    ) -> bool {
+        let attrs = Attributes {
+            verb: if op == "CREATE" { "create" } else { "update" }.into(),
+            group: t.group.clone(),
+            resource: t.plural.clone(),
+            subresource: String::new(),
+            namespace: rp.namespace.clone().unwrap_or_default(),
+            name: rp.name.clone().unwrap_or_default(),
+        };
+        self.store.rbac().allows(id, &attrs)
     }
 
     /// A SelfSubjectAccessReview: the caller's own permission, answered from RBAC.
@@ -367,3 +396,7 @@ impl Api {
         result
     }
 }
+
+#[cfg(test)]
+#[path = "api_tests.rs"]
+mod tests;

@@ -24,7 +24,8 @@ impl Identity {
         }
     }
 
-    fn groups(&self) -> Vec<String> {
+    /// The groups the server reports for the caller.
+    pub fn groups(&self) -> Vec<String> {
         match self {
             Self::Admin => vec!["system:masters".into(), "system:authenticated".into()],
             Self::ServiceAccount(ns, _) => vec![

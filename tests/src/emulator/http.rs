@@ -19,14 +19,17 @@ use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_rustls::TlsAcceptor;
 
+use super::admission::{self, Plan};
 use super::api::{Api, Incoming, Reply, WatchStart};
-use super::request::{decode, query};
+use super::request::{decode_path, query};
 use super::status::ApiError;
 
 /// Work for the store's owner.
 enum Job {
     /// A request and where its answer goes.
     Request(Box<Incoming>, oneshot::Sender<Reply>),
+    /// Which admission webhooks a request must pass.
+    Admission(Box<Incoming>, oneshot::Sender<Option<Plan>>),
     /// Time passed: finish what is due (namespace termination).
     Tick,
 }
@@ -48,6 +51,9 @@ pub fn spawn_owner(mut api: Api, capacity: usize) -> std::io::Result<ApiHandle> 
                 match job {
                     // The client may have gone; nothing to do then.
                     Job::Request(incoming, reply) => drop(reply.send(api.handle(&incoming))),
+                    Job::Admission(incoming, reply) => {
+                        drop(reply.send(api.admission_plan(&incoming)))
+                    }
                     Job::Tick => api.tick(),
                 }
             }
@@ -170,7 +176,7 @@ async fn handle(
     opts: HttpOptions,
 ) -> Result<Response<Out>, Infallible> {
     let method = req.method().as_str().to_string();
-    let path = decode(req.uri().path());
+    let path = decode_path(req.uri().path());
     let q = query(req.uri().query().unwrap_or_default());
     let auth = header(&req, hyper::header::AUTHORIZATION);
     let token = auth.strip_prefix("Bearer ").map(|t| t.trim().to_string());
@@ -186,7 +192,7 @@ async fn handle(
             ));
         }
     };
-    let incoming = Incoming {
+    let mut incoming = Incoming {
         method: method.clone(),
         path: path.clone(),
         query: q,
@@ -196,6 +202,29 @@ async fn handle(
         user_agent,
         body,
     };
+    if matches!(method.as_str(), "POST" | "PUT") {
+        let (plan_tx, plan_rx) = oneshot::channel();
+        if api
+            .tx
+            .send(Job::Admission(Box::new(incoming.clone()), plan_tx))
+            .await
+            .is_err()
+        {
+            return Ok(json_response(
+                503,
+                &ApiError::internal("the store is gone").to_status(),
+            ));
+        }
+        if let Ok(Some(plan)) = plan_rx.await {
+            match admission::run(plan).await {
+                Ok(object) => {
+                    incoming.body = Bytes::from(object.to_string());
+                    incoming.content_type = "application/json".into();
+                }
+                Err(e) => return Ok(json_response(e.code, &e.to_status())),
+            }
+        }
+    }
     let (reply_tx, reply_rx) = oneshot::channel();
     if api
         .tx
@@ -220,6 +249,7 @@ async fn handle(
             json_response(code, &v)
         }
         Reply::Text(code, t) => respond(code, "text/plain", full(t)),
+        Reply::Bytes(code, content_type, b) => respond(code, content_type, full(b)),
         Reply::Watch(w) => {
             tracing::debug!("{method} {path} watch from {}", w.rv);
             let (tx, rx) = mpsc::channel(64);

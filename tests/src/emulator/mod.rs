@@ -7,9 +7,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub mod admission;
 pub mod api;
 pub mod apply;
 pub mod authz;
+mod deletion;
 pub mod discovery;
 pub mod http;
 pub mod kubeconfig;
@@ -64,6 +66,8 @@ pub struct Config {
     pub kubeconfig_dir: PathBuf,
     /// Events kept for watches to resume from; older resourceVersions are 410 Gone.
     pub history: usize,
+    /// Bytes (objects' JSON) the kept events may take.
+    pub history_bytes: usize,
     /// Events a watch may fall behind before it is closed.
     pub watch_buffer: usize,
     /// Largest request body in bytes.
@@ -94,7 +98,7 @@ pub async fn run(config: Config) -> Result<(), Error> {
         server: format!("https://{addr}"),
         ca_pem: tls.ca_pem.clone(),
     };
-    let store = store::Store::new(config.history, config.watch_buffer);
+    let store = store::Store::new(config.history, config.history_bytes, config.watch_buffer);
     let api = api::Api::new(store, kubeconfigs, addr.to_string()).map_err(|source| Error::Io {
         what: format!(
             "writing {}",

@@ -1,4 +1,4 @@
-//! CREATE, UPDATE (PUT), PATCH, DELETE and deletecollection: the write semantics.
+//! CREATE, UPDATE (PUT) and PATCH: the write semantics (deletion is in `deletion.rs`).
 //!
 //! - A write to the main resource of a type with a status subresource keeps the stored
 //!   status; a write to `/status` changes only status. Creates reset status.
@@ -6,11 +6,7 @@
 //!   types with a status subresource) changes.
 //! - A write that changes nothing (managedFields timestamps aside) is not committed: no new
 //!   resourceVersion, no event.
-//! - Deleting an object with finalizers sets `deletionTimestamp`; it goes when they are gone.
-//!   Deletion cascades to objects whose ownerReferences name it (unless `Orphan`), to every
-//!   object of a deleted namespace and of a deleted CRD's type, at once (no Terminating phase).
-
-use std::time::{Duration, Instant};
+//! - An update that removes the last finalizer of an object being deleted deletes it.
 
 use serde_json::{Value, json};
 
@@ -19,19 +15,13 @@ use super::apply::{ApplyRequest, Part, apply, record_update};
 use super::patch::{PatchType, apply_patch};
 use super::resources::from_crd;
 use super::schema::CrdSchema;
-use super::selector::{FieldSelector, LabelSelector};
 use super::status::{ApiError, ApiResult};
 use super::store::{now, uid};
 use super::watch::EventType;
 
-const CRD_GROUP: &str = "apiextensions.k8s.io";
+pub(super) const CRD_GROUP: &str = "apiextensions.k8s.io";
 
-/// How long a deleted namespace stays Terminating before its contents and itself go, so that
-/// `kubectl delete -f dir/` (namespace first) still finds the objects it deletes next, as on
-/// a real cluster where the namespace controller takes its time.
-const NAMESPACE_GRACE: Duration = Duration::from_secs(2);
-
-fn is_crd(c: &Ctx<'_>) -> bool {
+pub(super) fn is_crd(c: &Ctx<'_>) -> bool {
     c.t.group == CRD_GROUP && c.t.plural == "customresourcedefinitions"
 }
 
@@ -142,21 +132,13 @@ impl Api {
     }
 
     /// Stores a new or changed object and does what follows from it (CRD registration).
-    fn commit(
-        &mut self,
-        c: &Ctx<'_>,
-        kind: EventType,
-        object: Value,
-        old: Option<Value>,
-    ) -> ApiResult<Value> {
+    fn commit(&mut self, c: &Ctx<'_>, kind: EventType, object: Value) -> ApiResult<Value> {
         if is_crd(c) {
             self.store.register_crd(&object).map_err(|causes| {
                 ApiError::invalid(CRD_GROUP, "CustomResourceDefinition", &c.name, &causes)
             })?;
         }
-        Ok(self
-            .store
-            .commit(&c.t.group, &c.t.plural, kind, object, old))
+        Ok(self.store.commit(&c.t.group, &c.t.plural, kind, object))
     }
 
     pub(super) fn create(&mut self, c: &Ctx<'_>) -> ApiResult<Value> {
@@ -278,11 +260,11 @@ impl Api {
         if c.dry_run {
             return Ok(Self::present(c, o));
         }
-        let stored = self.commit(c, EventType::Added, o, None)?;
+        let stored = self.commit(c, EventType::Added, o)?;
         Ok(Self::present(c, stored))
     }
 
-    fn current(&self, c: &Ctx<'_>) -> ApiResult<Value> {
+    pub(super) fn current(&self, c: &Ctx<'_>) -> ApiResult<Value> {
         self.store
             .get(&c.t.group, &c.t.plural, &c.namespace, &c.name)
             .cloned()
@@ -487,183 +469,7 @@ impl Api {
             self.remove(&group, &plural, new.clone(), false);
             return Ok(Self::present(c, new));
         }
-        let stored = self.commit(c, EventType::Modified, new, Some(old.clone()))?;
+        let stored = self.commit(c, EventType::Modified, new)?;
         Ok(Self::present(c, stored))
-    }
-
-    pub(super) fn delete(&mut self, c: &Ctx<'_>) -> ApiResult<Value> {
-        let old = self.current(c)?;
-        let opts: Value = if c.body.is_empty() {
-            json!({})
-        } else {
-            serde_json::from_slice(c.body)
-                .map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))?
-        };
-        let pre = &opts["preconditions"];
-        for (k, field) in [("resourceVersion", "ResourceVersion"), ("uid", "UID")] {
-            if let Some(want) = pre[k].as_str()
-                && old["metadata"][k].as_str() != Some(want)
-            {
-                return Err(ApiError::conflict(
-                    &c.t.group,
-                    &c.t.plural,
-                    &c.name,
-                    &format!(
-                        "the {field} in the precondition ({want}) does not match the {field} in record ({}). The object might have been modified",
-                        old["metadata"][k].as_str().unwrap_or_default()
-                    ),
-                ));
-            }
-        }
-        let dry = c.dry_run
-            || opts["dryRun"]
-                .as_array()
-                .is_some_and(|d| d.iter().any(|x| x == "All"));
-        if dry {
-            return Ok(Self::present(c, old));
-        }
-        let orphan = opts["propagationPolicy"] == "Orphan" || opts["orphanDependents"] == true;
-        let has_finalizers = old["metadata"]["finalizers"]
-            .as_array()
-            .is_some_and(|f| !f.is_empty());
-        if has_finalizers {
-            if !old["metadata"]["deletionTimestamp"].is_null() {
-                return Ok(Self::present(c, old));
-            }
-            let mut marked = old.clone();
-            marked["metadata"]["deletionTimestamp"] = json!(now());
-            marked["metadata"]["deletionGracePeriodSeconds"] = json!(0);
-            let stored = self.store.commit(
-                &c.t.group,
-                &c.t.plural,
-                EventType::Modified,
-                marked,
-                Some(old),
-            );
-            return Ok(Self::present(c, stored));
-        }
-        if c.t.group.is_empty() && c.t.plural == "namespaces" {
-            if old["metadata"]["deletionTimestamp"].is_null() {
-                let mut marked = old.clone();
-                marked["metadata"]["deletionTimestamp"] = json!(now());
-                marked["status"] = json!({"phase": "Terminating"});
-                let stored =
-                    self.store
-                        .commit("", "namespaces", EventType::Modified, marked, Some(old));
-                self.terminating.insert(c.name.clone(), Instant::now());
-                return Ok(Self::present(c, stored));
-            }
-            return Ok(Self::present(c, old));
-        }
-        let gone = self.remove(&c.t.group, &c.t.plural, old, orphan);
-        Ok(Self::present(c, gone))
-    }
-
-    /// Finishes namespaces whose grace period is over: their contents, then themselves.
-    pub fn tick(&mut self) {
-        let due: Vec<String> = self
-            .terminating
-            .iter()
-            .filter(|(_, since)| since.elapsed() >= NAMESPACE_GRACE)
-            .map(|(ns, _)| ns.clone())
-            .collect();
-        for ns in due {
-            self.terminating.remove(&ns);
-            if let Some(o) = self.store.get("", "namespaces", "", &ns).cloned() {
-                self.remove("", "namespaces", o, false);
-            }
-        }
-    }
-
-    pub(super) fn delete_collection(
-        &mut self,
-        c: &Ctx<'_>,
-        fields: &FieldSelector,
-    ) -> ApiResult<Value> {
-        let labels = LabelSelector::parse(c.q("labelSelector")).map_err(ApiError::bad_request)?;
-        let ns = (!c.namespace.is_empty()).then_some(c.namespace.as_str());
-        let victims: Vec<Value> = self
-            .store
-            .list(&c.t.group, &c.t.plural, ns)
-            .filter(|(_, o)| labels.matches(&o["metadata"]["labels"]) && fields.matches(o))
-            .map(|(_, o)| o.clone())
-            .collect();
-        let mut items = Vec::new();
-        for o in victims {
-            if c.dry_run {
-                items.push(Self::present(c, o));
-            } else {
-                items.push(Self::present(
-                    c,
-                    self.remove(&c.t.group, &c.t.plural, o, false),
-                ));
-            }
-        }
-        Ok(
-            json!({"kind": format!("{}List", c.t.kind), "apiVersion": c.api_version(), "metadata": {"resourceVersion": self.store.rv().to_string()}, "items": items}),
-        )
-    }
-
-    /// Removes an object now, then what depends on it: owned objects (unless `orphan`), a
-    /// namespace's contents, a CRD's objects and type. Returns the object as deleted.
-    fn remove(&mut self, group: &str, plural: &str, object: Value, orphan: bool) -> Value {
-        let gone = self
-            .store
-            .commit(group, plural, EventType::Deleted, object, None);
-        let uid = gone["metadata"]["uid"].clone();
-        let name = gone["metadata"]["name"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let is_namespace = group.is_empty() && plural == "namespaces";
-        let crd_type = (group == CRD_GROUP && plural == "customresourcedefinitions").then(|| {
-            (
-                gone["spec"]["group"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
-                gone["spec"]["names"]["plural"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
-            )
-        });
-        let mut dependents = Vec::new();
-        for (g, p, ns, n) in self.store.all_keys() {
-            let Some(o) = self.store.get(&g, &p, &ns, &n) else {
-                continue;
-            };
-            let owned = !orphan
-                && o["metadata"]["ownerReferences"]
-                    .as_array()
-                    .is_some_and(|refs| refs.iter().any(|r| r["uid"] == uid));
-            let in_namespace = is_namespace && ns == name;
-            let of_crd = crd_type
-                .as_ref()
-                .is_some_and(|(cg, cp)| *cg == g && *cp == p);
-            if owned || in_namespace || of_crd {
-                dependents.push((g, p, o.clone()));
-            }
-        }
-        for (g, p, o) in dependents {
-            let (ns, n) = (
-                o["metadata"]["namespace"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
-                o["metadata"]["name"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
-            );
-            // An earlier cascade may have removed it already.
-            if self.store.get(&g, &p, &ns, &n).is_some() {
-                self.remove(&g, &p, o, false);
-            }
-        }
-        if crd_type.is_some() {
-            self.store.unregister_crd(&name);
-        }
-        gone
     }
 }

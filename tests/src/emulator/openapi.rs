@@ -9,6 +9,9 @@ use serde_json::{Map, Value, json};
 
 use super::resources::ResourceType;
 
+/// The content type of the OpenAPI v2 document kubectl asks for.
+pub const V2_PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
+
 fn gv_path(group: &str, version: &str) -> String {
     if group.is_empty() {
         format!("api/{version}")

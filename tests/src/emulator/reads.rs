@@ -65,19 +65,17 @@ impl Api {
         Ok(Reply::Text(200, text.to_string()))
     }
 
-    fn selected(
-        &self,
-        c: &Ctx<'_>,
-        fields: &FieldSelector,
-    ) -> ApiResult<Vec<((String, String), Value)>> {
+    fn selected<'a>(
+        &'a self,
+        c: &'a Ctx<'_>,
+        fields: &'a FieldSelector,
+    ) -> ApiResult<impl Iterator<Item = (&'a (String, String), &'a Value)> + 'a> {
         let labels = LabelSelector::parse(c.q("labelSelector")).map_err(ApiError::bad_request)?;
         let ns = (!c.namespace.is_empty()).then_some(c.namespace.as_str());
         Ok(self
             .store
             .list(&c.t.group, &c.t.plural, ns)
-            .filter(|(_, o)| labels.matches(&o["metadata"]["labels"]) && fields.matches(o))
-            .map(|(k, o)| (k.clone(), o.clone()))
-            .collect())
+            .filter(move |(_, o)| labels.matches(&o["metadata"]["labels"]) && fields.matches(o)))
     }
 
     fn check_version(&self, c: &Ctx<'_>) -> ApiResult<()> {
@@ -109,16 +107,20 @@ impl Api {
                 return Err(ApiError::expired("The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.".into()));
             }
         }
-        let all = self.selected(c, fields)?;
-        let rest: Vec<&((String, String), Value)> = all
-            .iter()
-            .filter(|((ns, n), _)| start.is_empty() || format!("{ns}/{n}") > start)
+        // The token names the last (namespace, name) served; keys are in that order.
+        let after = start.split_once('/');
+        let rest: Vec<(&(String, String), &Value)> = self
+            .selected(c, fields)?
+            .filter(|((ns, n), _)| {
+                after.is_none_or(|(sns, sn)| (ns.as_str(), n.as_str()) > (sns, sn))
+            })
             .collect();
         let limit = c.q("limit").parse::<usize>().unwrap_or(0);
+        // Only the page is copied.
         let page: Vec<Value> = rest
             .iter()
             .take(if limit == 0 { usize::MAX } else { limit })
-            .map(|(_, o)| Self::present(c, o.clone()))
+            .map(|(_, o)| Self::present(c, (*o).clone()))
             .collect();
         let mut meta = json!({"resourceVersion": list_rv.to_string()});
         if limit > 0
@@ -161,7 +163,7 @@ impl Api {
         let now = self.store.rv();
         if initial {
             for (_, o) in self.selected(c, &fields)? {
-                lines.push(filter.encode("ADDED", &o));
+                lines.push(filter.encode("ADDED", o));
             }
             if c.q("sendInitialEvents") == "true" && bookmarks {
                 lines.push(filter.bookmark(now, true));

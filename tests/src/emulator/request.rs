@@ -90,12 +90,21 @@ fn hex(b: u8) -> Option<u8> {
 
 /// Percent-decodes a query component (`+` is a space).
 pub fn decode(s: &str) -> String {
+    decode_with(s, true)
+}
+
+/// Percent-decodes a path (`+` is itself).
+pub fn decode_path(s: &str) -> String {
+    decode_with(s, false)
+}
+
+fn decode_with(s: &str, plus_is_space: bool) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
-            b'+' => out.push(b' '),
+            b'+' if plus_is_space => out.push(b' '),
             b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
                 (Some(h), Some(l)) => {
                     out.push(h * 16 + l);
@@ -196,5 +205,6 @@ mod tests {
         assert_eq!(q["watch"], "1");
         assert_eq!(q["x"], "");
         assert_eq!(decode("100%"), "100%");
+        assert_eq!(decode_path("/a+b%2Fc"), "/a+b/c");
     }
 }

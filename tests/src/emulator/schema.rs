@@ -122,24 +122,96 @@ impl CrdSchema {
             )));
         }
         default(&mut object, raw);
-        let causes: Vec<(String, String)> = validator
-            .iter_errors(&object)
-            .map(|e| {
-                let path = e.instance_path().to_string();
-                let field = path.trim_start_matches('/').replace('/', ".");
-                let value = e.instance().to_string();
-                (
-                    field.clone(),
-                    format!("Invalid value: {value}: {field} in body {e}"),
-                )
-            })
-            .collect();
+        let causes: Vec<(String, String)> =
+            validator.iter_errors(&object).map(|e| cause(&e)).collect();
         if causes.is_empty() {
             Ok(object)
         } else {
             Err(ApiError::invalid(group, kind, &name, &causes))
         }
     }
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// One violation as the API server words it: `(field, "Invalid value: ...")`.
+fn cause(e: &jsonschema::ValidationError<'_>) -> (String, String) {
+    use jsonschema::error::{TypeKind, ValidationErrorKind as K};
+    let path = e.instance_path().to_string();
+    let field = path.trim_start_matches('/').replace('/', ".");
+    let value = e.instance().as_ref();
+    let shown = value.to_string();
+    let message = match e.kind() {
+        K::Type { kind } => {
+            let want = match kind {
+                TypeKind::Single(t) => t.to_string(),
+                TypeKind::Multiple(ts) => ts
+                    .iter()
+                    .map(|t| t.to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            };
+            let got = json_type(value);
+            format!("Invalid value: \"{got}\": {field} in body must be of type {want}: \"{got}\"")
+        }
+        K::Required { property } => {
+            let name = property.as_str().unwrap_or_default();
+            let full = if field.is_empty() {
+                name.to_string()
+            } else {
+                format!("{field}.{name}")
+            };
+            return (full, "Required value".into());
+        }
+        K::Enum { options } => {
+            let supported: Vec<String> = options
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(Value::to_string)
+                .collect();
+            format!(
+                "Unsupported value: {shown}: supported values: {}",
+                supported.join(", ")
+            )
+        }
+        K::Pattern { pattern } => {
+            format!("Invalid value: {shown}: {field} in body should match '{pattern}'")
+        }
+        K::Minimum { limit } => format!(
+            "Invalid value: {shown}: {field} in body should be greater than or equal to {limit}"
+        ),
+        K::Maximum { limit } => format!(
+            "Invalid value: {shown}: {field} in body should be less than or equal to {limit}"
+        ),
+        K::MinLength { limit } => {
+            format!("Invalid value: {shown}: {field} in body should be at least {limit} chars long")
+        }
+        K::MaxLength { limit } => format!("Too long: may not be more than {limit} bytes"),
+        K::MinItems { limit } => format!(
+            "Invalid value: {}: {field} in body should have at least {limit} items",
+            value.as_array().map_or(0, Vec::len)
+        ),
+        K::MaxItems { limit } => format!(
+            "Too many: {}: must have at most {limit} items",
+            value.as_array().map_or(0, Vec::len)
+        ),
+        K::Format { format } => {
+            format!("Invalid value: {shown}: {field} in body must be of type {format}: {shown}")
+        }
+        _ => format!("Invalid value: {shown}: {e}"),
+    };
+    (field, message)
 }
 
 /// Removes fields the schema does not declare, recording their paths.
@@ -266,11 +338,28 @@ mod tests {
             )
             .unwrap_err();
         assert_eq!(bad.code, 422);
-        assert!(
-            bad.message
-                .starts_with("K.g \"a\" is invalid: spec.size: Invalid value: 0"),
-            "{}",
-            bad.message
+        assert_eq!(
+            bad.message,
+            "K.g \"a\" is invalid: spec.size: Invalid value: 0: spec.size in body should be greater than or equal to 1"
         );
+        let cases = [
+            (
+                json!({"size": "2"}),
+                "spec.size: Invalid value: \"string\": spec.size in body must be of type integer: \"string\"",
+            ),
+            (json!({}), "spec.size: Required value"),
+        ];
+        for (spec, want) in cases {
+            let e = s
+                .admit(
+                    json!({"metadata": {"name": "a"}, "spec": spec}),
+                    "v1",
+                    false,
+                    "g",
+                    "K",
+                )
+                .unwrap_err();
+            assert_eq!(e.message, format!("K.g \"a\" is invalid: {want}"));
+        }
     }
 }

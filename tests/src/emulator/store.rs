@@ -25,10 +25,32 @@ const INITIAL_NAMESPACES: [&str; 4] = ["default", "kube-system", "kube-public", 
 pub struct Store {
     types: Vec<ResourceType>,
     schemas: BTreeMap<TypeKey, CrdSchema>,
-    objects: BTreeMap<TypeKey, BTreeMap<ObjectKey, Value>>,
+    /// Shared with the events that carry them: history holds no second copy.
+    objects: BTreeMap<TypeKey, BTreeMap<ObjectKey, Arc<Value>>>,
     rv: u64,
     history: History,
     events: broadcast::Sender<Arc<Event>>,
+}
+
+/// Counts the bytes written to it.
+struct Counter(usize);
+
+impl std::io::Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The size of `v` as JSON, without building the text.
+fn json_size(v: &Value) -> usize {
+    let mut c = Counter(0);
+    // Writing to a counter cannot fail.
+    let _ = serde_json::to_writer(&mut c, v);
+    c.0
 }
 
 /// The current time as the API server writes timestamps.
@@ -62,15 +84,16 @@ pub fn uid() -> String {
 
 impl Store {
     /// A store with the built-in types and the initial namespaces, keeping `history` events
-    /// for watches and `watch_buffer` undelivered events per watch.
-    pub fn new(history: usize, watch_buffer: usize) -> Self {
+    /// (at most `history_bytes` of objects) for watches and `watch_buffer` undelivered events
+    /// per watch.
+    pub fn new(history: usize, history_bytes: usize, watch_buffer: usize) -> Self {
         let (events, _) = broadcast::channel(watch_buffer.max(16));
         let mut s = Self {
             types: builtins(),
             schemas: BTreeMap::new(),
             objects: BTreeMap::new(),
             rv: 0,
-            history: History::new(history),
+            history: History::new(history, history_bytes),
             events,
         };
         for ns in INITIAL_NAMESPACES {
@@ -78,7 +101,7 @@ impl Store {
                 "metadata": {"name": ns, "uid": uid(), "creationTimestamp": now(),
                              "labels": {"kubernetes.io/metadata.name": ns}},
                 "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}});
-            s.commit("", "namespaces", EventType::Added, obj, None);
+            s.commit("", "namespaces", EventType::Added, obj);
         }
         s
     }
@@ -110,6 +133,7 @@ impl Store {
         self.objects
             .get(&(group.to_string(), plural.to_string()))?
             .get(&(namespace.to_string(), name.to_string()))
+            .map(Arc::as_ref)
     }
 
     /// The objects of a type, in (namespace, name) order, optionally in one namespace.
@@ -124,6 +148,7 @@ impl Store {
             .into_iter()
             .flat_map(|m| m.iter())
             .filter(move |((ns, _), _)| namespace.is_none_or(|want| want == ns))
+            .map(|(k, v)| (k, v.as_ref()))
     }
 
     /// Every object of every type, for cascading deletes: (group, plural, namespace, name).
@@ -167,7 +192,6 @@ impl Store {
         plural: &str,
         kind: EventType,
         mut object: Value,
-        old: Option<Value>,
     ) -> Value {
         self.rv += 1;
         object["metadata"]["resourceVersion"] = json!(self.rv.to_string());
@@ -181,28 +205,30 @@ impl Store {
             .to_string();
         let type_key = (group.to_string(), plural.to_string());
         let objects = self.objects.entry(type_key).or_default();
-        if kind == EventType::Deleted {
-            objects.remove(&(namespace.clone(), name));
+        let shared = Arc::new(object);
+        let previous = if kind == EventType::Deleted {
+            objects.remove(&(namespace.clone(), name))
         } else {
-            objects.insert((namespace.clone(), name), object.clone());
-        }
+            objects.insert((namespace.clone(), name), Arc::clone(&shared))
+        };
         let event = Arc::new(Event {
             rv: self.rv,
             kind,
             group: group.into(),
             plural: plural.into(),
             namespace,
-            object: object.clone(),
+            object: Arc::clone(&shared),
             old: if kind == EventType::Modified {
-                old
+                previous
             } else {
                 None
             },
         });
-        self.history.push(Arc::clone(&event));
+        let size = json_size(&event.object);
+        self.history.push(Arc::clone(&event), size);
         // No receiver is not an error: nobody watches.
         let _ = self.events.send(event);
-        object
+        Arc::unwrap_or_clone(shared)
     }
 
     /// Registers (or re-registers) the type a CRD object defines.

@@ -1,6 +1,6 @@
 //! `Table` answers (`Accept: application/json;as=Table;g=meta.k8s.io;v=v1`), which `kubectl get`
-//! prints: Name, the CRD's `additionalPrinterColumns`, Age. Built-in types show Name and Age
-//! only (the real server has per-type columns).
+//! prints: Name, the CRD's `additionalPrinterColumns` or a few built-in columns (pods,
+//! deployments, namespaces), Age. Other built-in types show Name and Age only.
 
 use serde_json::{Value, json};
 
@@ -76,6 +76,84 @@ fn age(created: &str, now: jiff::Timestamp) -> String {
     }
 }
 
+type Cell = fn(&Value) -> Value;
+
+fn count(v: &Value) -> i64 {
+    v.as_i64().unwrap_or(0)
+}
+
+fn pod_ready(o: &Value) -> Value {
+    let statuses = o["status"]["containerStatuses"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let ready = statuses.iter().filter(|s| s["ready"] == true).count();
+    let total = o["spec"]["containers"].as_array().map_or(0, Vec::len);
+    json!(format!("{ready}/{total}"))
+}
+
+fn pod_status(o: &Value) -> Value {
+    if !o["metadata"]["deletionTimestamp"].is_null() {
+        return json!("Terminating");
+    }
+    let waiting = o["status"]["containerStatuses"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find_map(|s| {
+            s["state"]["waiting"]["reason"]
+                .as_str()
+                .or(s["state"]["terminated"]["reason"].as_str())
+        });
+    json!(
+        waiting
+            .or(o["status"]["reason"].as_str())
+            .or(o["status"]["phase"].as_str())
+            .unwrap_or_default()
+    )
+}
+
+fn pod_restarts(o: &Value) -> Value {
+    json!(
+        o["status"]["containerStatuses"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|s| count(&s["restartCount"]))
+            .sum::<i64>()
+    )
+}
+
+fn deployment_ready(o: &Value) -> Value {
+    json!(format!(
+        "{}/{}",
+        count(&o["status"]["readyReplicas"]),
+        o["spec"]["replicas"].as_i64().unwrap_or(1)
+    ))
+}
+
+/// The columns the real server's printers show for a few built-in types.
+fn builtin_columns(t: &ResourceType) -> Vec<(&'static str, Cell)> {
+    match (t.group.as_str(), t.plural.as_str()) {
+        ("", "pods") => vec![
+            ("Ready", pod_ready),
+            ("Status", pod_status),
+            ("Restarts", pod_restarts),
+        ],
+        ("apps", "deployments") => vec![
+            ("Ready", deployment_ready),
+            ("Up-to-date", |o| {
+                json!(count(&o["status"]["updatedReplicas"]))
+            }),
+            ("Available", |o| {
+                json!(count(&o["status"]["availableReplicas"]))
+            }),
+        ],
+        ("", "namespaces") => vec![("Status", |o| o["status"]["phase"].clone())],
+        _ => Vec::new(),
+    }
+}
+
 /// A `Table` of `objects`; `include` is the `includeObject` parameter (None, Metadata, Object).
 pub fn table(t: &ResourceType, objects: &[Value], include: &str, list_meta: Value) -> Value {
     let mut columns = vec![
@@ -83,6 +161,12 @@ pub fn table(t: &ResourceType, objects: &[Value], include: &str, list_meta: Valu
     ];
     for c in &t.columns {
         columns.push(json!({"name": c.name, "type": c.kind, "format": "", "description": c.description, "priority": 0}));
+    }
+    let builtin = builtin_columns(t);
+    for (name, _) in &builtin {
+        columns.push(
+            json!({"name": name, "type": "string", "format": "", "description": "", "priority": 0}),
+        );
     }
     // Without declared columns the server shows Name and Age; with them, only those.
     let age_column = t.columns.is_empty();
@@ -102,6 +186,9 @@ pub fn table(t: &ResourceType, objects: &[Value], include: &str, list_meta: Valu
                     [one] => one.clone(),
                     many => json!(many.iter().map(|v| v.as_str().map(String::from).unwrap_or_else(|| v.to_string())).collect::<Vec<_>>().join(",")),
                 });
+            }
+            for (_, cell) in &builtin {
+                cells.push(cell(o));
             }
             if age_column {
                 cells.push(json!(age(o["metadata"]["creationTimestamp"].as_str().unwrap_or_default(), now)));
@@ -132,5 +219,36 @@ mod tests {
         assert_eq!(json_path(&o, ".spec.items[*].n"), [json!(1), json!(2)]);
         assert_eq!(json_path(&o, ".spec.items[1].n"), [json!(2)]);
         assert!(json_path(&o, ".spec.none").is_empty());
+    }
+
+    #[test]
+    fn pod_columns() {
+        let pods = crate::emulator::resources::builtins()
+            .into_iter()
+            .find(|t| t.plural == "pods")
+            .unwrap();
+        let pod = json!({"metadata": {"name": "p", "creationTimestamp": "2026-01-01T00:00:00Z"},
+            "spec": {"containers": [{"name": "a"}, {"name": "b"}]},
+            "status": {"phase": "Running", "containerStatuses": [
+                {"ready": true, "restartCount": 2, "state": {"running": {}}},
+                {"ready": false, "restartCount": 1, "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}});
+        let t = table(&pods, &[pod], "None", json!({}));
+        let cells = &t["rows"][0]["cells"];
+        assert_eq!(
+            cells.as_array().unwrap()[0..4],
+            [
+                json!("p"),
+                json!("1/2"),
+                json!("CrashLoopBackOff"),
+                json!(3)
+            ]
+        );
+        let names: Vec<&str> = t["columnDefinitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["Name", "Ready", "Status", "Restarts", "Age"]);
     }
 }

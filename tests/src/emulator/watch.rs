@@ -43,38 +43,48 @@ pub struct Event {
     /// Namespace ("" for cluster-scoped).
     pub namespace: String,
     /// The object after the change (for Deleted: as last stored, with the deletion's RV).
-    pub object: Value,
+    pub object: Arc<Value>,
     /// The object before the change (Modified only), for selector transitions.
-    pub old: Option<Value>,
+    pub old: Option<Arc<Value>>,
 }
 
-/// The last `capacity` events: a watch from an older resourceVersion cannot be served.
+/// The last events, bounded in count and in bytes (the objects' JSON size): a watch from an
+/// older resourceVersion cannot be served.
 #[derive(Debug)]
 pub struct History {
-    events: VecDeque<Arc<Event>>,
+    events: VecDeque<(Arc<Event>, usize)>,
     capacity: usize,
+    max_bytes: usize,
+    bytes: usize,
     /// The highest RV whose event was dropped: watches must start at or after it.
     compacted: u64,
 }
 
 impl History {
-    /// An empty history keeping `capacity` events.
-    pub fn new(capacity: usize) -> Self {
+    /// An empty history keeping at most `capacity` events of at most `max_bytes` in all.
+    pub fn new(capacity: usize, max_bytes: usize) -> Self {
         Self {
             events: VecDeque::with_capacity(capacity.min(4096)),
             capacity: capacity.max(1),
+            max_bytes,
+            bytes: 0,
             compacted: 0,
         }
     }
 
-    /// Appends an event, dropping the oldest beyond capacity.
-    pub fn push(&mut self, event: Arc<Event>) {
-        if self.events.len() == self.capacity
-            && let Some(old) = self.events.pop_front()
+    /// Appends an event of `size` bytes, dropping the oldest beyond the bounds.
+    pub fn push(&mut self, event: Arc<Event>, size: usize) {
+        self.bytes += size;
+        self.events.push_back((event, size));
+        while self.events.len() > self.capacity
+            || (self.bytes > self.max_bytes && self.events.len() > 1)
         {
+            let Some((old, old_size)) = self.events.pop_front() else {
+                break;
+            };
+            self.bytes -= old_size;
             self.compacted = old.rv;
         }
-        self.events.push_back(event);
     }
 
     /// The highest resourceVersion no longer in the history.
@@ -87,7 +97,14 @@ impl History {
         if rv < self.compacted {
             return None;
         }
-        Some(self.events.iter().filter(|e| e.rv > rv).cloned().collect())
+        // Events are in resourceVersion order.
+        let first = self.events.partition_point(|(e, _)| e.rv <= rv);
+        Some(
+            self.events
+                .range(first..)
+                .map(|(e, _)| Arc::clone(e))
+                .collect(),
+        )
     }
 }
 
@@ -176,21 +193,25 @@ mod tests {
             group: "".into(),
             plural: "pods".into(),
             namespace: "ns".into(),
-            object: json!({"metadata": {"name": "p", "labels": labels}}),
-            old: old.map(|l| json!({"metadata": {"name": "p", "labels": l}})),
+            object: Arc::new(json!({"metadata": {"name": "p", "labels": labels}})),
+            old: old.map(|l| Arc::new(json!({"metadata": {"name": "p", "labels": l}}))),
         }
     }
 
     #[test]
     fn history_expires_old_versions() {
-        let mut h = History::new(3);
+        let mut h = History::new(3, 1000);
         for rv in 1..=5 {
-            h.push(Arc::new(ev(rv, EventType::Added, json!({}), None)));
+            h.push(Arc::new(ev(rv, EventType::Added, json!({}), None)), 10);
         }
         assert_eq!(h.compacted(), 2);
         assert!(h.since(1).is_none());
         assert_eq!(h.since(2).map(|v| v.len()), Some(3));
         assert_eq!(h.since(4).map(|v| v.len()), Some(1));
+        // The byte bound drops as many as it takes, keeping the newest.
+        h.push(Arc::new(ev(6, EventType::Added, json!({}), None)), 995);
+        assert_eq!(h.compacted(), 5);
+        assert_eq!(h.since(5).map(|v| v.len()), Some(1));
     }
 
     #[test]

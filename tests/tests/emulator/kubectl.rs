@@ -1,0 +1,133 @@
+//! kubectl 1.35 against the emulator: apply, re-apply, get, delete, and the errors it shows.
+
+use super::*;
+
+#[test]
+fn other_crates_find_the_binary_cargo_built_for_this_one() {
+    let found = binary().unwrap().canonicalize().unwrap();
+    let built = Path::new(env!("CARGO_BIN_EXE_kube-emulator"))
+        .canonicalize()
+        .unwrap();
+    assert_eq!(found, built);
+    let emu = Emulator::start().unwrap();
+    assert!(emu.server().starts_with("https://127.0.0.1:"));
+    let admin = read_kubeconfig(&emu.admin_kubeconfig()).unwrap();
+    let (code, body) = get(&admin, "/version").unwrap();
+    assert_eq!(code, 200);
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["minor"], "35");
+    let anonymous = agentlens_tests::emulator_process::KubeconfigParts {
+        token: "wrong".into(),
+        ..admin
+    };
+    assert_eq!(get(&anonymous, "/api/v1/pods").unwrap().0, 401);
+}
+
+#[test]
+fn kubectl_applies_gets_and_deletes_the_crds_and_examples() {
+    let emu = start(&[]);
+    let Some(k) = Kubectl::find(emu.admin_kubeconfig()) else {
+        return;
+    };
+    let out = k.ok(&["apply", "-f", "crds/manifests/"]);
+    assert_eq!(out.matches(" created").count(), 3, "{out}");
+    for example in [
+        "examples/consumer-rag",
+        "examples/finetuned-gpu",
+        "examples/invoice-rpa",
+    ] {
+        let out = k.ok(&["apply", "-f", example]);
+        assert!(out.contains("agentdeployment.agentlens.dev/"), "{out}");
+        // A second apply computes a patch against last-applied and changes nothing.
+        let again = k.ok(&["apply", "-f", example]);
+        assert!(again.lines().all(|l| l.ends_with(" unchanged")), "{again}");
+    }
+    let all: Value =
+        serde_json::from_str(&k.ok(&["get", "agentdeployments", "-A", "-o", "json"])).unwrap();
+    let items = all["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3);
+    for item in items {
+        assert_eq!(item["metadata"]["generation"], 1);
+        assert!(item["metadata"]["uid"].as_str().unwrap().len() == 36);
+        assert!(
+            item["metadata"]["creationTimestamp"]
+                .as_str()
+                .unwrap()
+                .ends_with('Z')
+        );
+    }
+    let yaml = k.ok(&[
+        "get",
+        "agd",
+        "invoice-rpa",
+        "-n",
+        "invoice-rpa",
+        "-o",
+        "yaml",
+    ]);
+    assert!(
+        yaml.contains("kind: AgentDeployment") && yaml.contains("name: invoice-rpa"),
+        "{yaml}"
+    );
+    // The category lists every agentlens kind with the CRDs' printer columns.
+    let table = k.ok(&["get", "agentlens", "-n", "invoice-rpa"]);
+    for row in [
+        "agentdeployment.agentlens.dev/invoice-rpa",
+        "model.agentlens.dev/invoice-extractor",
+        "evaluation.agentlens.dev/invoice-extractor-3.0.0-golden",
+    ] {
+        assert!(table.contains(row), "{table}");
+    }
+    let models = k.ok(&["get", "aimodel", "-n", "invoice-rpa"]);
+    assert!(
+        models.lines().next().unwrap().contains("VERSION"),
+        "{models}"
+    );
+    assert!(models.contains("3.0.0"), "{models}");
+    k.ok(&["delete", "-f", "examples/invoice-rpa"]);
+    let gone = k.run(&["get", "agd", "-n", "invoice-rpa", "invoice-rpa"]);
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("not found"));
+    let left = k.ok(&["get", "agd", "-A", "-o", "name"]);
+    assert_eq!(left.lines().count(), 2, "{left}");
+}
+
+#[test]
+fn kubectl_apply_shows_the_schema_violations_the_server_finds() {
+    let emu = start(&[]);
+    let Some(k) = Kubectl::find(emu.admin_kubeconfig()) else {
+        return;
+    };
+    // Before the CRDs: kubectl's own mapping error; before the namespace: the server's 404.
+    let no_crd = k.fails(&["apply", "-f", "examples/invoice-rpa/models.yaml"]);
+    assert!(
+        no_crd.contains("no matches for kind \"Model\" in version \"agentlens.dev/v1alpha1\""),
+        "{no_crd}"
+    );
+    let no_ns = k.fails(&["apply", "-f", "examples/invoice-rpa/deployments.yaml"]);
+    assert!(
+        no_ns.contains("namespaces \"invoice-rpa\" not found"),
+        "{no_ns}"
+    );
+    k.ok(&["apply", "-f", "crds/manifests/"]);
+    let wrong_type = k.fails(&[
+        "apply",
+        "-f",
+        "tests/tests/fixtures/emulator/invalid-model.yaml",
+    ]);
+    assert!(
+        wrong_type.contains(
+            "The Model \"broken\" is invalid: spec.version: Invalid value: \"array\": spec.version in body must be of type string: \"array\""
+        ),
+        "{wrong_type}"
+    );
+    let unknown = k.fails(&[
+        "apply",
+        "-f",
+        "tests/tests/fixtures/emulator/unknown-field-model.yaml",
+    ]);
+    assert!(
+        unknown.contains("strict decoding error: unknown field \"spec.verison\""),
+        "{unknown}"
+    );
+    let none = k.run(&["get", "models", "-n", "default", "-o", "name"]);
+    assert_eq!(String::from_utf8_lossy(&none.stdout), "");
+}
