@@ -5,9 +5,14 @@ use super::*;
 #[test]
 fn other_crates_find_the_binary_cargo_built_for_this_one() {
     let found = binary().unwrap().canonicalize().unwrap();
-    let built = Path::new(env!("CARGO_BIN_EXE_kube-emulator"))
-        .canonicalize()
-        .unwrap();
+    // `make test` names the release binary in `KUBE_EMULATOR`; otherwise the one cargo built
+    // for this test profile is found next to the test executable.
+    let built = match std::env::var_os("KUBE_EMULATOR") {
+        Some(p) => std::path::PathBuf::from(p),
+        None => Path::new(env!("CARGO_BIN_EXE_kube-emulator")).to_path_buf(),
+    }
+    .canonicalize()
+    .unwrap();
     assert_eq!(found, built);
     let emu = Emulator::start().unwrap();
     assert!(emu.server().starts_with("https://127.0.0.1:"));
