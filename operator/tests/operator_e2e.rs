@@ -14,8 +14,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use agentlens_operator::controller::keys;
+use agentlens_operator::inject::sidecar::TOKEN_SHA256_ENV;
 use agentlens_tests::emulator_process::{self, Emulator};
-use agentlens_tests::tools::{Tool, helm, kubectl};
+use agentlens_tests::tools::{Tool, helm, helm_template, kubectl};
 use agentlens_tests::workspace_root;
 use base64::Engine;
 use serde_json::{Value, json};
@@ -113,23 +115,16 @@ impl Kubectl {
 
 /// The chart's ServiceAccount and RBAC, as `helm template` renders them for release `agentlens`.
 fn rendered_rbac(helm: &Path) -> Vec<Value> {
-    let out = Command::new(helm)
-        .args(["template", "agentlens", "charts/agentlens", "-n", NS])
-        .args(["--show-only", "templates/rbac.yaml"])
-        .args(["--show-only", "templates/serviceaccount.yaml"])
-        .current_dir(workspace_root())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_saphyr::from_multiple::<Value>(&String::from_utf8_lossy(&out.stdout))
-        .unwrap()
-        .into_iter()
-        .filter(Value::is_object)
-        .collect()
+    helm_template(
+        helm,
+        NS,
+        &[
+            "--show-only",
+            "templates/rbac.yaml",
+            "--show-only",
+            "templates/serviceaccount.yaml",
+        ],
+    )
 }
 
 fn free_port() -> u16 {
@@ -474,9 +469,9 @@ fn two_replicas_against_the_emulator_with_the_charts_rbac() {
 
     // The sidecar API token: the operator keeps it in its own Secret, and the webhook writes
     // only its SHA-256 into the sidecar's environment.
-    let secret = k.json(&["get", "secret", "-n", NS, "agentlens-sidecar-token"]);
+    let secret = k.json(&["get", "secret", "-n", NS, keys::SIDECAR_TOKEN_SECRET]);
     let token = base64::engine::general_purpose::STANDARD
-        .decode(secret["data"]["token"].as_str().unwrap())
+        .decode(secret["data"][keys::SIDECAR_TOKEN_KEY].as_str().unwrap())
         .unwrap();
     let token = String::from_utf8(token).unwrap();
     let token_sha256: String = sha2::Sha256::digest(token.as_bytes())
@@ -489,7 +484,7 @@ fn two_replicas_against_the_emulator_with_the_charts_rbac() {
     let patch = String::from_utf8(patch).unwrap();
     assert!(
         patch.contains(&format!(
-            r#"{{"name":"AGENTLENS_API_TOKEN_SHA256","value":"{token_sha256}"}}"#
+            r#"{{"name":"{TOKEN_SHA256_ENV}","value":"{token_sha256}"}}"#
         )),
         "the injected sidecar carries the token's hash: {patch}"
     );

@@ -7,8 +7,7 @@ use std::collections::BTreeSet;
 use std::process::Command;
 
 use agentlens_operator::rbac::{self, Caller, Scope};
-use agentlens_tests::tools::{Tool, helm};
-use agentlens_tests::workspace_root;
+use agentlens_tests::tools::{Tool, helm, helm_template};
 use serde_json::Value;
 
 fn render(extra: &[&str]) -> Option<Vec<Value>> {
@@ -19,30 +18,7 @@ fn render(extra: &[&str]) -> Option<Vec<Value>> {
             return None;
         }
     };
-    let out = Command::new(bin)
-        .args([
-            "template",
-            "agentlens",
-            "charts/agentlens",
-            "-n",
-            "agentlens-system",
-        ])
-        .args(extra)
-        .current_dir(workspace_root())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some(
-        serde_saphyr::from_multiple::<Value>(&String::from_utf8_lossy(&out.stdout))
-            .unwrap()
-            .into_iter()
-            .filter(Value::is_object)
-            .collect(),
-    )
+    Some(helm_template(&bin, "agentlens-system", extra))
 }
 
 fn object<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {

@@ -95,3 +95,26 @@ pub fn kubernetes_validate(bin: &Path, version: &str, files: &[PathBuf]) -> Vali
         },
     }
 }
+
+/// `helm template agentlens charts/agentlens -n NAMESPACE EXTRA…` with the real helm `bin`, run
+/// from the workspace root: the rendered objects (empty documents left out). Panics with helm's
+/// message when rendering fails (a test helper).
+#[allow(clippy::expect_used)]
+pub fn helm_template(bin: &Path, namespace: &str, extra: &[&str]) -> Vec<serde_json::Value> {
+    let out = Command::new(bin)
+        .args(["template", "agentlens", "charts/agentlens", "-n", namespace])
+        .args(extra)
+        .current_dir(crate::workspace_root())
+        .output()
+        .expect("running helm");
+    assert!(
+        out.status.success(),
+        "helm template: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_saphyr::from_multiple::<serde_json::Value>(&String::from_utf8_lossy(&out.stdout))
+        .expect("helm's output is YAML")
+        .into_iter()
+        .filter(serde_json::Value::is_object)
+        .collect()
+}

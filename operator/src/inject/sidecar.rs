@@ -12,6 +12,9 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 pub const CONTAINER_NAME: &str = "agentlens-sidecar";
 /// The sidecar's metrics/API port.
 pub const PORT: i32 = 9477;
+/// The sidecar's environment variable holding the SHA-256 (hex) of the token `/v1/*` requires
+/// (the sidecar reads it as `--api-token-sha256`).
+pub const TOKEN_SHA256_ENV: &str = "AGENTLENS_API_TOKEN_SHA256";
 /// Default port of the latency proxy.
 pub const PROXY_PORT: i32 = 15080;
 /// Port of the OTLP/HTTP receiver.
@@ -155,7 +158,7 @@ pub fn container(p: &SidecarParams) -> Container {
         env.push(value_env("AGENTLENS_CAPTURE_CONTENT", "true"));
     }
     if let Some(hash) = &p.api_token_sha256 {
-        env.push(value_env("AGENTLENS_API_TOKEN_SHA256", hash));
+        env.push(value_env(TOKEN_SHA256_ENV, hash));
     }
     if p.gpu {
         // NVML needs the driver's utility libraries and the device nodes; the sidecar then
