@@ -5,7 +5,8 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use agentlens_crds::snapshot::SidecarMode;
 use agentlens_sidecar::proxy::{self, Proxy, ProxyConfig};
@@ -21,16 +22,28 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 
+mod common;
+use common::wait_until_async;
+
 type Body = http_body_util::combinators::BoxBody<Bytes, Infallible>;
 
 fn full(b: impl Into<Bytes>) -> Body {
     Full::new(b.into()).boxed()
 }
 
+/// What a test controls and sees of the upstream.
+#[derive(Default)]
+struct Hooks {
+    /// Lets `/stream` send the rest and `/slow` answer.
+    release: Notify,
+    /// How many `/slow` requests arrived.
+    slow_arrived: AtomicUsize,
+}
+
 /// The upstream: `/echo` returns the body, `/headers` the request headers as JSON, `/stream`
-/// sends a first event and the rest only after `release` is notified, `/slow` answers after
-/// 3 s, `/version` the HTTP version it was spoken to with.
-async fn upstream(release: Arc<Notify>) -> u16 {
+/// sends a first event and the rest only after `release` is notified, `/slow` answers only
+/// after `release` is notified, `/version` the HTTP version it was spoken to with.
+async fn upstream(release: Arc<Hooks>) -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = l.local_addr().unwrap().port();
     tokio::spawn(async move {
@@ -51,7 +64,7 @@ async fn upstream(release: Arc<Notify>) -> u16 {
     port
 }
 
-async fn answer(req: Request<Incoming>, release: Arc<Notify>) -> Response<Body> {
+async fn answer(req: Request<Incoming>, release: Arc<Hooks>) -> Response<Body> {
     match req.uri().path() {
         "/echo" => {
             let body = req.into_body().collect().await.unwrap().to_bytes();
@@ -72,7 +85,7 @@ async fn answer(req: Request<Incoming>, release: Arc<Notify>) -> Response<Body> 
                 let _ = tx
                     .send(Ok(Frame::data(Bytes::from("data: first\n\n"))))
                     .await;
-                release.notified().await;
+                release.release.notified().await;
                 let _ = tx
                     .send(Ok(Frame::data(Bytes::from("data: rest\n\n"))))
                     .await;
@@ -84,7 +97,8 @@ async fn answer(req: Request<Incoming>, release: Arc<Notify>) -> Response<Body> 
                 .unwrap()
         }
         "/slow" => {
-            tokio::time::sleep(Duration::from_secs(3)).await;
+            release.slow_arrived.fetch_add(1, Ordering::SeqCst);
+            release.release.notified().await;
             Response::new(full("late"))
         }
         _ => Response::builder().status(404).body(full("")).unwrap(),
@@ -156,7 +170,7 @@ fn metrics(shared: &Shared) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bodies_are_byte_exact_in_http1_and_h2c_and_headers_are_forwarded() {
-    let up = upstream(Arc::new(Notify::new())).await;
+    let up = upstream(Arc::default()).await;
     let (port, shared) = start_proxy(up, Duration::from_secs(5)).await;
     // 5 MiB of every byte value.
     let body: Vec<u8> = (0..5 << 20).map(|i: u32| (i % 251) as u8).collect();
@@ -237,7 +251,7 @@ async fn bodies_are_byte_exact_in_http1_and_h2c_and_headers_are_forwarded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_reaches_the_client_before_the_upstream_finishes() {
-    let release = Arc::new(Notify::new());
+    let release = Arc::new(Hooks::default());
     let up = upstream(release.clone()).await;
     let (port, shared) = start_proxy(up, Duration::from_secs(5)).await;
     let resp = get(port, "/stream").await;
@@ -254,13 +268,17 @@ async fn a_stream_reaches_the_client_before_the_upstream_finishes() {
         !metrics(&shared).contains("agentlens_request_duration_seconds_count{code=\"200\",method=\"GET\",route=\"/stream\"}"),
         "not recorded while the stream is open"
     );
-    release.notify_one();
+    release.release.notify_one();
     let rest = body.collect().await.unwrap().to_bytes();
     assert_eq!(rest, Bytes::from("data: rest\n\n"));
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    assert!(metrics(&shared).contains(
-        "agentlens_request_duration_seconds_count{code=\"200\",method=\"GET\",route=\"/stream\"} 1"
-    ));
+    // Recorded when the proxy has finished the response, just after the client saw its end.
+    let recorded = wait_until_async(Duration::from_secs(10), || {
+        metrics(&shared)
+            .contains("agentlens_request_duration_seconds_count{code=\"200\",method=\"GET\",route=\"/stream\"} 1")
+            .then_some(())
+    })
+    .await;
+    assert!(recorded.is_some(), "{}", metrics(&shared));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -283,9 +301,13 @@ async fn websocket_upgrades_pass_through() {
         assert_eq!(back.into_text().unwrap().as_str(), text);
     }
     ws.close(None).await.unwrap();
-    assert!(metrics(&shared).contains(
-        "agentlens_request_duration_seconds_count{code=\"101\",method=\"GET\",route=\"/ws\"} 1"
-    ));
+    let recorded = wait_until_async(Duration::from_secs(10), || {
+        metrics(&shared)
+            .contains("agentlens_request_duration_seconds_count{code=\"101\",method=\"GET\",route=\"/ws\"} 1")
+            .then_some(())
+    })
+    .await;
+    assert!(recorded.is_some(), "{}", metrics(&shared));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -307,18 +329,17 @@ async fn upstream_down_is_502_and_slow_upstream_is_504() {
     ));
     assert_eq!(shared.latency.summary().unwrap().errors, 1);
 
-    let up = upstream(Arc::new(Notify::new())).await;
+    let up = upstream(Arc::default()).await;
     let (port, shared) = start_proxy(up, Duration::from_millis(500)).await;
-    let start = Instant::now();
+    // `/slow` never answers here: only the proxy's timeout can end the request.
     let resp = get(port, "/slow").await;
     assert_eq!(resp.status(), 504);
-    assert!(start.elapsed() < Duration::from_secs(2));
     assert!(metrics(&shared).contains("agentlens_proxy_upstream_errors_total{kind=\"timeout\"} 1"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_goes_away_is_recorded_as_499_and_the_proxy_keeps_serving() {
-    let release = Arc::new(Notify::new());
+    let release = Arc::new(Hooks::default());
     let up = upstream(release.clone()).await;
     let (port, shared) = start_proxy(up, Duration::from_secs(5)).await;
     // Mid-stream: headers and the first event read, then the connection closed.
@@ -339,20 +360,22 @@ async fn a_client_that_goes_away_is_recorded_as_499_and_the_proxy_keeps_serving(
     s.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Gone once the request reached the upstream.
+    let arrived = wait_until_async(Duration::from_secs(10), || {
+        (release.slow_arrived.load(Ordering::SeqCst) == 1).then_some(())
+    })
+    .await;
+    assert!(arrived.is_some(), "/slow never reached the upstream");
     drop(s);
-    let start = Instant::now();
-    loop {
+    let both = wait_until_async(Duration::from_secs(10), || {
         let m = metrics(&shared);
-        if m.contains("agentlens_request_duration_seconds_count{code=\"499\",method=\"GET\",route=\"/stream\"} 1")
-            && m.contains("agentlens_request_duration_seconds_count{code=\"499\",method=\"GET\",route=\"/slow\"} 1")
-        {
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(5), "{m}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    release.notify_waiters();
+        (m.contains("agentlens_request_duration_seconds_count{code=\"499\",method=\"GET\",route=\"/stream\"} 1")
+            && m.contains("agentlens_request_duration_seconds_count{code=\"499\",method=\"GET\",route=\"/slow\"} 1"))
+        .then_some(())
+    })
+    .await;
+    assert!(both.is_some(), "{}", metrics(&shared));
+    release.release.notify_waiters();
     let resp = client()
         .request(
             Request::post(format!("http://127.0.0.1:{port}/echo"))

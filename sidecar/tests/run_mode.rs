@@ -2,13 +2,13 @@
 //! and a real Prometheus server on loopback.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 mod common;
-use common::{free_port, http_get, tool, wait_until};
+use common::{Reaped, free_port, http_get, tool, wait_until};
 
 const BIN: &str = env!("CARGO_BIN_EXE_agentlens-sidecar");
 
@@ -25,6 +25,17 @@ fn sidecar(port: u16, args: &[&str]) -> Command {
         .args(args)
         .stdin(Stdio::null());
     c
+}
+
+/// The sidecar over `sh -c 'SCRIPT; read line'`: the command lives until the test drops the
+/// returned guard (which closes its stdin and kills the sidecar), however slow the machine.
+fn held(port: u16, script: &str) -> Reaped {
+    let cmd = format!("{script}; read line");
+    let child = sidecar(port, &["--", "sh", "-c", &cmd])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    Reaped(child)
 }
 
 fn run_to_end(args: &[&str]) -> Output {
@@ -113,9 +124,10 @@ fn a_10_mb_line_is_cut_and_counted_and_the_command_is_unaffected() {
             "--",
             "sh",
             "-c",
-            "head -c 10485760 /dev/zero | tr '\\0' x; echo; echo done; sleep 3",
+            "head -c 10485760 /dev/zero | tr '\\0' x; echo; echo done; read line; exit 0",
         ],
     )
+    .stdin(Stdio::piped())
     .stdout(Stdio::piped())
     .spawn()
     .unwrap();
@@ -125,11 +137,14 @@ fn a_10_mb_line_is_cut_and_counted_and_the_command_is_unaffected() {
         stdout.read_to_end(&mut out).unwrap();
         out
     });
-    let metrics = wait_until(Duration::from_secs(10), || {
+    // The command waits on its stdin until the count was seen (or the wait gave up).
+    let stdin = child.stdin.take();
+    let metrics = wait_until(Duration::from_secs(30), || {
         let (_, body) = http_get(port, "/metrics")?;
         body.contains("agentlens_log_lines_truncated_total{container=\"main\",stream=\"stdout\"} 1")
             .then_some(body)
     });
+    drop(stdin);
     let status = child.wait().unwrap();
     let out = reader.join().unwrap();
     assert_eq!(
@@ -144,10 +159,8 @@ fn a_10_mb_line_is_cut_and_counted_and_the_command_is_unaffected() {
 #[test]
 fn endpoints_answer_and_metrics_pass_promtool() {
     let port = free_port();
-    let mut child = sidecar(port, &["--", "sh", "-c", "sleep 3"])
-        .spawn()
-        .unwrap();
-    let ready = wait_until(Duration::from_secs(10), || {
+    let child = held(port, "true");
+    let ready = wait_until(Duration::from_secs(30), || {
         http_get(port, "/readyz").filter(|(s, _)| *s == 200)
     });
     assert!(ready.is_some());
@@ -178,8 +191,7 @@ fn endpoints_answer_and_metrics_pass_promtool() {
         .expect("metricsScrapedAt after a scrape");
     assert!((after.collected_at.0.as_second() - scraped.0.as_second()).abs() < 5);
     common::promtool_check_metrics(&metrics);
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(child);
 }
 
 #[test]
@@ -188,20 +200,21 @@ fn without_nvml_there_are_no_gpu_series_and_the_snapshot_says_why() {
     let mut c = Command::new(BIN);
     c.args(["run", "--interval-ms", "200", "--listen"])
         .arg(format!("127.0.0.1:{port}"))
-        .args(["--", "sh", "-c", "sleep 3"])
-        .stdin(Stdio::null());
-    let mut child = c.spawn().unwrap();
-    let snap = wait_until(Duration::from_secs(10), || {
+        .args(["--", "sh", "-c", "read line"])
+        .stdin(Stdio::piped());
+    let child = Reaped(c.spawn().unwrap());
+    let snap = wait_until(Duration::from_secs(30), || {
         let (_, body) = http_get(port, "/v1/snapshot")?;
         let s: agentlens_crds::Snapshot = serde_json::from_str(&body).ok()?;
         (s.gpu.reason.as_deref() != Some("not sampled yet")).then_some(s)
     })
     .unwrap();
     let (_, metrics) = http_get(port, "/metrics").unwrap();
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(child);
     if snap.gpu.state == agentlens_crds::snapshot::GpuState::Available {
-        eprintln!("skipped: this machine has a GPU");
+        // A GPU machine: the same endpoints say the opposite, and the series are there.
+        assert!(metrics.contains("agentlens_gpu_available 1"), "{metrics}");
+        assert!(metrics.contains("agentlens_gpu_memory_total_bytes{"), "{metrics}");
         return;
     }
     assert!(snap.gpu.reason.unwrap().contains("NVML"));
@@ -260,24 +273,23 @@ fn a_real_prometheus_sees_the_oom_and_fires_the_gpu_oom_alert() {
         .spawn()
         .unwrap();
 
-    // The child waits until Prometheus has scraped the counter at 0, then prints the real
-    // H200 OOM traceback.
+    // The child waits (a line on its stdin) until Prometheus has scraped the counter at 0,
+    // then prints the real H200 OOM traceback and waits on its stdin again: it lives until
+    // the test is done with it.
     let oom = data("torch-cuda-oom-h200.stderr");
-    let flag = dir.join("go");
-    let script = format!(
-        "while [ ! -e '{}' ]; do sleep 0.1; done; cat '{}' >&2; sleep 20",
-        flag.display(),
-        oom.display()
+    let script = format!("read go; cat '{}' >&2; read line", oom.display());
+    let mut agent = Reaped(
+        sidecar(sidecar_port, &["--", "sh", "-c", &script])
+            .stdin(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
     );
-    let mut agent = sidecar(sidecar_port, &["--", "sh", "-c", &script])
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
 
     let before = wait_until(Duration::from_secs(30), || {
         prom_value(prom_port, "agentlens_gpu_oom_events_total{source=\"log\"}")
     });
-    std::fs::write(&flag, b"").unwrap();
+    agent.0.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
     let after = wait_until(Duration::from_secs(20), || {
         prom_value(
             prom_port,
@@ -302,8 +314,7 @@ fn a_real_prometheus_sees_the_oom_and_fires_the_gpu_oom_alert() {
             })
             .cloned()
     });
-    let _ = agent.kill();
-    let _ = agent.wait();
+    drop(agent);
     let _ = prom.kill();
     let _ = prom.wait();
     let _ = std::fs::remove_dir_all(&dir);

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 pub mod crd_schema;
+pub mod net;
 pub mod emulator;
 pub mod emulator_process;
 pub mod fake_api;
