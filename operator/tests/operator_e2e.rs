@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 use agentlens_operator::controller::keys;
 use agentlens_operator::inject::sidecar::TOKEN_SHA256_ENV;
 use agentlens_tests::emulator_process::{self, Emulator};
-use agentlens_tests::tools::{Tool, helm, helm_template, kubectl};
+use agentlens_tests::net::{free_port, http_request_to};
+use agentlens_tests::tools::{Tool, binary, helm, helm_template, kubectl, missing as required};
 use agentlens_tests::workspace_root;
 use base64::Engine;
 use serde_json::{Value, json};
@@ -26,26 +27,6 @@ use sha2::Digest;
 const NS: &str = "agentlens-system";
 /// The chart's lease duration plus 5 s: the longest a handover may take.
 const HANDOVER: Duration = Duration::from_secs(15 + 5);
-
-fn required(what: &str) -> bool {
-    let strict = std::env::var("AGENTLENS_REQUIRE_TOOLS").as_deref() == Ok("1");
-    assert!(!strict, "{what} is missing under make test");
-    eprintln!("skipped: {what} is missing");
-    false
-}
-
-/// A binary: `$env`, else beside this test's `target/<profile>/`.
-fn binary(env: &str, name: &str) -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os(env) {
-        return Some(PathBuf::from(p));
-    }
-    let exe = std::env::current_exe().ok()?;
-    exe.ancestors()
-        .skip(1)
-        .take(3)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-}
 
 fn operator_binary() -> PathBuf {
     std::env::var_os("AGENTLENS_OPERATOR_BIN")
@@ -127,48 +108,19 @@ fn rendered_rbac(helm: &Path) -> Vec<Value> {
     )
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Plain-HTTP GET on loopback: status and body.
 fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
-    http_get_with(addr, path, "")
+    http_request_to(addr, "GET", path, &[], b"")
 }
 
-/// Plain-HTTP GET on loopback with extra header lines (each ending in `\r\n`).
-fn http_get_with(addr: SocketAddr, path: &str, headers: &str) -> Option<(u16, String)> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Connection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).ok()?;
-    let code = raw.split_whitespace().nth(1)?.parse().ok()?;
-    Some((code, raw.split_once("\r\n\r\n")?.1.to_string()))
-}
-
+/// Waits on `f` (polled) for at most `deadline`; fails with `what` when it passes.
 fn wait_until<T>(
     what: impl Fn() -> String,
     deadline: Duration,
-    mut f: impl FnMut() -> Option<T>,
+    f: impl FnMut() -> Option<T>,
 ) -> T {
-    let end = Instant::now() + deadline;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < end, "not within {deadline:?}: {}", what());
-        // Polling other processes: there is nothing to wait on but their answers.
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    agentlens_tests::net::wait_until(deadline, f)
+        .unwrap_or_else(|| panic!("not within {deadline:?}: {}", what()))
 }
 
 /// One `agentlens-operator run` process.
@@ -498,7 +450,7 @@ fn two_replicas_against_the_emulator_with_the_charts_rbac() {
         Sidecar::start(&sidecar_bin, "127.0.0.2", sidecar_port, &token_sha256),
         Sidecar::start(&sidecar_bin, "127.0.0.3", sidecar_port, &token_sha256),
     ];
-    let auth = format!("Authorization: Bearer {token}\r\n");
+    let auth = format!("Bearer {token}");
     wait_until(
         || "the sidecars serve /healthz".into(),
         Duration::from_secs(30),
@@ -570,10 +522,12 @@ fn two_replicas_against_the_emulator_with_the_charts_rbac() {
     // A quiet system: its sidecars keep serving changing snapshots, the operator pulls them
     // every `refresh` seconds, and no status write happens.
     let snapshot = || {
-        http_get_with(
+        http_request_to(
             format!("127.0.0.2:{sidecar_port}").parse().unwrap(),
+            "GET",
             "/v1/snapshot",
-            &auth,
+            &[("Authorization", &auth)],
+            b"",
         )
         .filter(|(c, _)| *c == 200)
         .map(|(_, b)| b)

@@ -7,13 +7,16 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use agentlens_operator::controller::snapshots::SnapshotClient;
+use agentlens_tests::tools::{binary, missing};
 use k8s_openapi::api::core::v1::Pod;
 
-fn sidecar_binary() -> Option<std::path::PathBuf> {
-    // target/debug/deps/<test> → target/debug/agentlens-sidecar (built by `cargo test --workspace`).
-    let exe = std::env::current_exe().ok()?;
-    let bin = exe.parent()?.parent()?.join("agentlens-sidecar");
-    bin.is_file().then_some(bin)
+/// Kills and reaps the sidecar however the test ends; its command lives until then.
+struct Reaped(std::process::Child);
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 fn pod(name: &str, ip: &str) -> Pod {
@@ -28,19 +31,16 @@ fn pod(name: &str, ip: &str) -> Pod {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pulls_a_real_sidecars_snapshot() {
-    let Some(bin) = sidecar_binary() else {
-        assert!(
-            std::env::var("AGENTLENS_REQUIRE_TOOLS").as_deref() != Ok("1"),
-            "agentlens-sidecar binary not built (cargo test --workspace builds it)"
-        );
-        eprintln!("skipped: build agentlens-sidecar first (cargo test --workspace does)");
+    let Some(bin) = binary("AGENTLENS_SIDECAR_BIN", "agentlens-sidecar") else {
+        missing("the agentlens-sidecar binary (cargo build -p agentlens-sidecar)");
         return;
     };
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // The package list is checked against this machine's dpkg database (a Debian root).
+    let dpkg = std::path::Path::new("/var/lib/dpkg/status").exists();
+    if !dpkg {
+        missing("a dpkg database (/var/lib/dpkg/status): the package-list half");
+    }
+    let port = agentlens_tests::net::free_port();
     let oom = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../sidecar/tests/data/logscan/torch-cuda-oom-h200.stderr"
@@ -54,7 +54,9 @@ async fn pulls_a_real_sidecars_snapshot() {
             .map(|b| format!("{b:02x}"))
             .collect()
     };
-    let mut child = Command::new(bin)
+    // The command prints the OOM and waits on its stdin: it lives as long as the test.
+    let child = Reaped(
+        Command::new(bin)
         .args([
             "run",
             "--gpu",
@@ -67,36 +69,34 @@ async fn pulls_a_real_sidecars_snapshot() {
             &format!("127.0.0.1:{port}"),
             "--",
         ])
-        .args(["sh", "-c", &format!("cat '{oom}' >&2; sleep 6")])
-        .stdin(Stdio::null())
+        .args(["sh", "-c", &format!("cat '{oom}' >&2; read line")])
+        .stdin(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap();
+        .unwrap(),
+    );
     let client = SnapshotClient::new(port, Some(token.to_string()));
     let anonymous = SnapshotClient::new(port, None);
     let up = pod("trainer-0", "127.0.0.1");
     let down = pod("trainer-1", "127.0.0.9"); // nothing listens there
-    let mut got = None;
-    for _ in 0..50 {
-        let (fu, fd) = (
-            agentlens_operator::status::PodFacts::from_pod(&up),
-            agentlens_operator::status::PodFacts::from_pod(&down),
-        );
+    let (fu, fd) = (
+        agentlens_operator::status::PodFacts::from_pod(&up),
+        agentlens_operator::status::PodFacts::from_pod(&down),
+    );
+    let got = agentlens_tests::net::wait_until_async(Duration::from_secs(30), async || {
         let (snaps, failures) = client.fetch(&[&fu, &fd]).await;
-        if let Some(s) = snaps.get("trainer-0")
-            && s.containers.first().is_some_and(|c| c.gpu_oom_events == 1)
+        let s = snaps.get("trainer-0")?;
+        let complete = s.containers.first().is_some_and(|c| c.gpu_oom_events == 1)
             && !s.tracebacks.is_empty()
-            // This machine's packages (a Debian root; elsewhere the inventory may be empty).
-            && (s.inventory.first().is_some_and(|i| i.packages > 0)
-                || !std::path::Path::new("/var/lib/dpkg/status").exists())
-        {
-            // The package list behind the inventory digest, fetched once and cached.
-            let lists = client.package_lists(&snaps, &[&fu, &fd], &[]).await;
-            got = Some((s.clone(), failures, lists));
-            break;
+            && (s.inventory.first().is_some_and(|i| i.packages > 0) || !dpkg);
+        if !complete {
+            return None;
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        // The package list behind the inventory digest, fetched once and cached.
+        let lists = client.package_lists(&snaps, &[&fu, &fd], &[]).await;
+        Some((s.clone(), failures, lists))
+    })
+    .await;
     // Without the token the same sidecar answers nothing.
     let (anon, anon_failures) = anonymous
         .fetch(&[&agentlens_operator::status::PodFacts::from_pod(&pod(
@@ -104,14 +104,14 @@ async fn pulls_a_real_sidecars_snapshot() {
             "127.0.0.1",
         ))])
         .await;
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
     assert!(
         anon.is_empty() && anon_failures == 1,
         "refused without the token"
     );
-    let (snap, failures, lists) = got.expect("snapshot with the OOM and an inventory within 10 s");
-    if let Some(inv) = snap.inventory.first().filter(|i| i.packages > 0) {
+    let (snap, failures, lists) = got.expect("snapshot with the OOM and an inventory within 30 s");
+    if dpkg {
+        let inv = &snap.inventory[0];
         let list = lists
             .get(&inv.digest)
             .expect("the package list of the inventory");

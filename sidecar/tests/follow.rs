@@ -2,6 +2,8 @@
 //! late.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::io::Write;
 use std::time::Duration;
 
@@ -24,18 +26,19 @@ async fn lines_seen(shared: &Shared) -> u64 {
     shared.observations().containers()["main"].file_lines
 }
 
-/// Waits (at most 10 s) until `want` lines were seen, then asserts it: no fixed sleep before
+/// Waits (at most 30 s) until `want` lines were seen, then asserts it: no fixed sleep before
 /// an assertion.
 async fn wait_for_lines(shared: &Shared, want: u64, what: &str) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let mut seen = lines_seen(shared).await;
-    while seen != want && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        seen = lines_seen(shared).await;
-    }
-    assert_eq!(seen, want, "{what}");
+    let seen = common::wait_until_async(Duration::from_secs(30), async || {
+        (lines_seen(shared).await == want).then_some(())
+    })
+    .await;
+    assert!(seen.is_some(), "{what}: {} lines", lines_seen(shared).await);
 }
 
+/// Lets the follower's 250 ms poll run a few times. Only where the follower must have seen a
+/// state before the test changes it (opened the file before an append it must not skip, seen
+/// the truncated size before the next append), which nothing outside it can observe.
 async fn settle() {
     tokio::time::sleep(Duration::from_millis(700)).await;
 }
@@ -79,8 +82,7 @@ async fn follows_appends_rotation_and_truncation() {
         &path,
         "Traceback (most recent call last):\n  File \"/app/x.py\", line 3, in <module>\nKeyError: 'invoice_id'\n",
     );
-    settle().await;
-    settle().await;
+    wait_for_lines(&shared, 8, "the traceback's lines").await;
     stop_tx.send(true).unwrap();
     task.await.unwrap();
     shared.settle();
@@ -99,8 +101,7 @@ async fn a_file_created_later_is_read_from_its_start() {
     let task = tokio::spawn(follow_file(path.clone(), sink, stop_rx));
     settle().await;
     append(&path, "first\nsecond\n");
-    settle().await;
+    wait_for_lines(&shared, 2, "a file created later is read from its start").await;
     stop_tx.send(true).unwrap();
     task.await.unwrap();
-    assert_eq!(lines_seen(&shared).await, 2);
 }

@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 use agentlens_sidecar::inventory::collect::{
@@ -43,23 +44,24 @@ fn assert_valid_cyclonedx(doc: &serde_json::Value) {
     );
 }
 
-struct Child(std::process::Child);
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::Reaped as Child;
 
 fn sleeping_python(py: &Path) -> Child {
-    let c = Command::new(py)
-        .args(["-c", "import time; time.sleep(60)"])
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Until the interpreter has replaced the fork.
-    std::thread::sleep(Duration::from_millis(300));
-    Child(c)
+    let c = Child(
+        Command::new(py)
+            .args(["-c", "import time; time.sleep(60)"])
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // Until the interpreter has replaced the fork (whose executable is this test's).
+    let exe = format!("/proc/{}/exe", c.0.id());
+    let me = std::env::current_exe().unwrap();
+    common::wait_until(Duration::from_secs(30), || {
+        std::fs::read_link(&exe).ok().filter(|e| *e != me)
+    })
+    .expect("the interpreter started");
+    c
 }
 
 #[test]
@@ -654,56 +656,49 @@ fn the_inventory_follows_the_process_set_not_the_scrapes() {
         return;
     };
     let port = common::free_port();
-    let mut sc = Command::new(env!("CARGO_BIN_EXE_agentlens-sidecar"))
-        .args(["run", "--gpu", "off", "--interval-ms", "200", "--listen"])
-        .arg(format!("127.0.0.1:{port}"))
-        .env("AGENTLENS_INVENTORY_CHECK_MS", "200")
-        .args(["--", "sh", "-c"])
-        .arg(format!(
-            "sleep 2; exec {} -c 'import time; time.sleep(30)'",
-            py.display()
-        ))
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
+    // The shell execs Python when the test writes a line to its stdin (a builtin `read`: no
+    // other process comes and goes meanwhile).
+    let mut sc = Child(
+        Command::new(env!("CARGO_BIN_EXE_agentlens-sidecar"))
+            .args(["run", "--gpu", "off", "--interval-ms", "200", "--listen"])
+            .arg(format!("127.0.0.1:{port}"))
+            .env("AGENTLENS_INVENTORY_CHECK_MS", "200")
+            .args(["--", "sh", "-c"])
+            .arg(format!(
+                "read line; exec {} -c 'import time; time.sleep(60)'",
+                py.display()
+            ))
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let get = |path: &str| common::get(port, path);
     let inventory = |body: &str| -> Option<serde_json::Value> {
         let s: serde_json::Value = serde_json::from_str(body).ok()?;
         s["inventory"].as_array()?.first().cloned()
     };
-    let start = Instant::now();
-    let first = loop {
-        if let Some(i) = get("/v1/snapshot").as_deref().and_then(inventory) {
-            break i;
-        }
-        assert!(start.elapsed() < Duration::from_secs(10), "no inventory");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let first = common::wait_until(Duration::from_secs(30), || {
+        get("/v1/snapshot").as_deref().and_then(inventory)
+    })
+    .expect("an inventory");
     assert!(first["counts"].get("pypi").is_none(), "{first}");
-    // Scrapes do not recompute it.
-    for _ in 0..3 {
+    // Scrapes do not recompute it: the shell's process set stays as it is until the test
+    // writes to it, so whatever the timing the inventory served is the first one.
+    for _ in 0..20 {
         let again = inventory(&get("/v1/snapshot").unwrap()).unwrap();
-        if start.elapsed() < Duration::from_millis(1500) {
-            assert_eq!(again["collectedAt"], first["collectedAt"]);
-        }
+        assert_eq!(again["collectedAt"], first["collectedAt"]);
+        assert!(get("/v1/inventory").is_some_and(|b| b.contains("\"components\"")));
     }
-    let after = loop {
-        let i = inventory(&get("/v1/snapshot").unwrap()).unwrap();
-        if i["digest"] != first["digest"] {
-            break i;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(15),
-            "the exec was not noticed"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    sc.0.stdin.as_mut().unwrap().write_all(b"\n").unwrap();
+    let after = common::wait_until(Duration::from_secs(30), || {
+        inventory(&get("/v1/snapshot")?).filter(|i| i["digest"] != first["digest"])
+    })
+    .expect("the exec was noticed");
     assert!(after["counts"]["pypi"].as_u64().unwrap() > 20, "{after}");
     let doc: serde_json::Value = serde_json::from_str(&get("/v1/inventory").unwrap()).unwrap();
     let one: serde_json::Value =
         serde_json::from_str(&get("/v1/inventory?container=main").unwrap()).unwrap();
-    let _ = sc.kill();
-    let _ = sc.wait();
+    drop(sc);
     assert_eq!(doc["components"][0]["name"], "main");
     assert_eq!(one["metadata"]["component"]["type"], "container");
     assert_valid_cyclonedx(&doc);

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use agentlens_crds::snapshot::{SidecarMode, Snapshot};
 use agentlens_sidecar::otlp::{self, Encoding, OtlpConfig, Receiver};
@@ -323,10 +323,10 @@ async fn bad_requests_are_refused_clearly_and_forwarding_passes_the_original_on(
     assert!(metrics.contains("agentlens_otlp_rejected_requests_total{reason=\"encoding\"} 1"));
     // Every request of an OTLP media type went on unchanged, the malformed ones too (the
     // collector decides); the text/plain one was refused before its body was read.
-    let start = Instant::now();
-    while seen.lock().unwrap().len() < 7 && start.elapsed() < Duration::from_secs(5) {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    common::wait_until_async(Duration::from_secs(30), async || {
+        (seen.lock().unwrap().len() >= 7).then_some(())
+    })
+    .await;
     let seen = seen.lock().unwrap();
     assert_eq!(seen.len(), 7);
     assert!(
@@ -381,11 +381,8 @@ fn the_python_sdk_exports_to_the_running_sidecar() {
         .stdin(Stdio::null())
         .spawn()
         .unwrap();
-    let start = Instant::now();
-    while get(port, "/healthz").is_none() {
-        assert!(start.elapsed() < Duration::from_secs(10));
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    common::wait_until(Duration::from_secs(30), || get(port, "/healthz"))
+        .expect("the sidecar answers /healthz");
     let endpoint = format!("http://127.0.0.1:{oport}");
     for enc in ["protobuf", "json"] {
         let out = Command::new(&py)
@@ -617,10 +614,10 @@ async fn a_forwarded_body_is_counted_until_its_forward_is_done() {
             .with_label_values(&["ok"])
             .get()
     };
-    let start = Instant::now();
-    while forwarded() < 1 && start.elapsed() < Duration::from_secs(10) {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    common::wait_until_async(Duration::from_secs(30), async || {
+        (forwarded() >= 1).then_some(())
+    })
+    .await;
     assert_eq!(forwarded(), 1);
     release.notify_one();
     let (status, got) = post(port, "/v1/logs", "application/json", None, body).await;

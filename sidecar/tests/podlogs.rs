@@ -3,6 +3,8 @@
 //! `sinceTime`. No line may be lost or repeated, and the traceback is still one event.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -133,15 +135,14 @@ async fn logs_resume_after_a_drop_without_loss_or_repeats() {
     ));
 
     // Wait for the third log request: both real streams have been read by then.
-    for _ in 0..100 {
-        if fake.log_requests.load(Ordering::SeqCst) >= 3 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    common::wait_until_async(Duration::from_secs(30), async || {
+        (fake.log_requests.load(Ordering::SeqCst) >= 3).then_some(())
+    })
+    .await
+    .expect("a third log request");
     // Then until the new lines and the guard container's reason arrived (deadline, no fixed
     // sleep before the assertions).
-    for _ in 0..150 {
+    common::wait_until_async(Duration::from_secs(30), async || {
         shared.settle();
         let obs = shared.observations();
         let done = obs
@@ -152,11 +153,9 @@ async fn logs_resume_after_a_drop_without_loss_or_repeats() {
                 .containers()
                 .get("guard")
                 .is_some_and(|c| c.unavailable_reason.is_some());
-        if done {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        done.then_some(())
+    })
+    .await;
     watcher.abort();
 
     assert_eq!(

@@ -272,7 +272,7 @@ async fn a_stream_reaches_the_client_before_the_upstream_finishes() {
     let rest = body.collect().await.unwrap().to_bytes();
     assert_eq!(rest, Bytes::from("data: rest\n\n"));
     // Recorded when the proxy has finished the response, just after the client saw its end.
-    let recorded = wait_until_async(Duration::from_secs(10), || {
+    let recorded = wait_until_async(Duration::from_secs(10), async || {
         metrics(&shared)
             .contains("agentlens_request_duration_seconds_count{code=\"200\",method=\"GET\",route=\"/stream\"} 1")
             .then_some(())
@@ -301,7 +301,7 @@ async fn websocket_upgrades_pass_through() {
         assert_eq!(back.into_text().unwrap().as_str(), text);
     }
     ws.close(None).await.unwrap();
-    let recorded = wait_until_async(Duration::from_secs(10), || {
+    let recorded = wait_until_async(Duration::from_secs(10), async || {
         metrics(&shared)
             .contains("agentlens_request_duration_seconds_count{code=\"101\",method=\"GET\",route=\"/ws\"} 1")
             .then_some(())
@@ -361,13 +361,13 @@ async fn a_client_that_goes_away_is_recorded_as_499_and_the_proxy_keeps_serving(
         .await
         .unwrap();
     // Gone once the request reached the upstream.
-    let arrived = wait_until_async(Duration::from_secs(10), || {
+    let arrived = wait_until_async(Duration::from_secs(10), async || {
         (release.slow_arrived.load(Ordering::SeqCst) == 1).then_some(())
     })
     .await;
     assert!(arrived.is_some(), "/slow never reached the upstream");
     drop(s);
-    let both = wait_until_async(Duration::from_secs(10), || {
+    let both = wait_until_async(Duration::from_secs(10), async || {
         let m = metrics(&shared);
         (m.contains("agentlens_request_duration_seconds_count{code=\"499\",method=\"GET\",route=\"/stream\"} 1")
             && m.contains("agentlens_request_duration_seconds_count{code=\"499\",method=\"GET\",route=\"/slow\"} 1"))

@@ -2,8 +2,8 @@
 //! containers and of the sidecar itself), without a cluster.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+mod common;
+
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -26,20 +26,11 @@ fn write_proc(root: &std::path::Path, pid: u32, id: &str, rss_pages: u64) {
     .unwrap();
 }
 
+/// The body of a 200 answer on loopback.
 fn get(port: u16, path: &str) -> Option<String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    out.starts_with("HTTP/1.1 200").then(|| {
-        out.split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_string())
-            .unwrap_or_default()
-    })
+    common::http_get(port, path)
+        .filter(|(status, _)| *status == 200)
+        .map(|(_, body)| body)
 }
 
 #[test]
@@ -48,11 +39,7 @@ fn serve_groups_pod_processes_by_container_and_stops_on_sigterm() {
     write_proc(proc_root.path(), 7, APP, 1000);
     write_proc(proc_root.path(), 8, APP, 500);
     write_proc(proc_root.path(), 9, GUARD, 10);
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let mut child = Command::new(BIN)
         .args([
             "serve",
@@ -70,16 +57,12 @@ fn serve_groups_pod_processes_by_container_and_stops_on_sigterm() {
         .stdin(Stdio::null())
         .spawn()
         .unwrap();
-    let mut body = None;
-    for _ in 0..50 {
-        if get(port, "/readyz").is_some() {
-            body = get(port, "/v1/snapshot");
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let body = common::wait_until(Duration::from_secs(30), || {
+        get(port, "/readyz")?;
+        get(port, "/v1/snapshot")
+    });
     let snap: agentlens_crds::Snapshot =
-        serde_json::from_str(&body.expect("ready within 5 s")).unwrap();
+        serde_json::from_str(&body.expect("ready within 30 s")).unwrap();
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGTERM,
@@ -116,14 +99,7 @@ fn metrics(port: u16) -> String {
 }
 
 fn poll(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let start = std::time::Instant::now();
-    while start.elapsed() < timeout {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    false
+    common::wait_until(timeout, || f().then_some(())).is_some()
 }
 
 #[test]
@@ -131,11 +107,7 @@ fn a_containers_series_go_when_its_processes_do() {
     let proc_root = tempfile::tempdir().unwrap();
     write_proc(proc_root.path(), 7, APP, 1000);
     write_proc(proc_root.path(), 9, GUARD, 10);
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let mut child = Command::new(BIN)
         .args([
             "serve",

@@ -25,11 +25,15 @@ pub fn wait_until<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Opt
     }
 }
 
-/// [`wait_until`] for async tests: sleeps on the runtime's timer between polls.
-pub async fn wait_until_async<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+/// [`wait_until`] for async tests and async conditions: sleeps on the runtime's timer
+/// between polls.
+pub async fn wait_until_async<T>(
+    timeout: Duration,
+    mut f: impl AsyncFnMut() -> Option<T>,
+) -> Option<T> {
     let deadline = Instant::now() + timeout;
     loop {
-        if let Some(v) = f() {
+        if let Some(v) = f().await {
             return Some(v);
         }
         if Instant::now() >= deadline {

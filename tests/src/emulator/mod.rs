@@ -11,6 +11,7 @@ pub mod admission;
 pub mod api;
 pub mod apply;
 pub mod authz;
+pub mod cel;
 mod deletion;
 pub mod discovery;
 pub mod http;

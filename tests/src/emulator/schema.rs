@@ -1,7 +1,7 @@
 //! Custom objects against their CRD's `openAPIV3Schema`, as the API server treats them:
 //! defaults filled in, unknown fields pruned (or refused under `fieldValidation=Strict`), then
-//! validated (types, patterns, enums, bounds, required). CEL rules
-//! (`x-kubernetes-validations`) are not evaluated.
+//! validated (types, patterns, enums, bounds, required) and its CEL rules
+//! (`x-kubernetes-validations`) evaluated ([`super::cel`]).
 
 use std::collections::BTreeMap;
 
@@ -12,7 +12,7 @@ use crate::crd_schema::to_strict_json_schema;
 
 /// The schemas of one CRD, by version.
 pub struct CrdSchema {
-    versions: BTreeMap<String, (Value, jsonschema::Validator)>,
+    versions: BTreeMap<String, (Value, jsonschema::Validator, Vec<super::cel::Rule>)>,
 }
 
 impl std::fmt::Debug for CrdSchema {
@@ -44,6 +44,16 @@ impl CrdSchema {
                 ));
                 continue;
             }
+            let rules = match super::cel::rules(
+                &raw,
+                &format!("spec.versions[{i}].schema.openAPIV3Schema"),
+            ) {
+                Ok(r) => r,
+                Err(cause) => {
+                    causes.push(cause);
+                    continue;
+                }
+            };
             let mut strict = raw.clone();
             to_strict_json_schema(&mut strict);
             if let Some(props) = strict.get_mut("properties").and_then(Value::as_object_mut) {
@@ -56,7 +66,7 @@ impl CrdSchema {
                 .build(&strict)
             {
                 Ok(validator) => {
-                    versions.insert(name, (raw, validator));
+                    versions.insert(name, (raw, validator, rules));
                 }
                 Err(e) => causes.push((
                     format!("spec.versions[{i}].schema.openAPIV3Schema"),
@@ -82,7 +92,7 @@ impl CrdSchema {
         group: &str,
         kind: &str,
     ) -> Result<Value, ApiError> {
-        let Some((raw, validator)) = self.versions.get(version) else {
+        let Some((raw, validator, rules)) = self.versions.get(version) else {
             return Ok(object);
         };
         let mut unknown = Vec::new();
@@ -122,8 +132,12 @@ impl CrdSchema {
             )));
         }
         default(&mut object, raw);
-        let causes: Vec<(String, String)> =
+        let mut causes: Vec<(String, String)> =
             validator.iter_errors(&object).map(|e| cause(&e)).collect();
+        // As the API server: CEL rules run on an object that passed the schema.
+        if causes.is_empty() {
+            causes = super::cel::violations(rules, &object);
+        }
         if causes.is_empty() {
             Ok(object)
         } else {

@@ -35,12 +35,25 @@ fn kubectl_applies_gets_and_deletes_the_crds_and_examples() {
     };
     let out = k.ok(&["apply", "-f", "crds/manifests/"]);
     assert_eq!(out.matches(" created").count(), 3, "{out}");
-    for example in [
-        "examples/consumer-rag",
-        "examples/finetuned-gpu",
-        "examples/invoice-rpa",
-    ] {
+    // Every example directory, every object of every file in it (kubectl reads the whole
+    // directory): each one created, none refused by the server's validation.
+    let root = agentlens_tests::workspace_root();
+    let mut examples: Vec<_> = std::fs::read_dir(root.join("examples"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    examples.sort();
+    assert_eq!(examples.len(), 3, "{examples:?}");
+    for dir in &examples {
+        let objects: usize = agentlens_tests::yaml_files(dir)
+            .unwrap()
+            .iter()
+            .map(|f| agentlens_tests::read_documents(f).unwrap().len())
+            .sum();
+        let example = dir.strip_prefix(&root).unwrap().to_str().unwrap();
         let out = k.ok(&["apply", "-f", example]);
+        assert_eq!(out.matches(" created").count(), objects, "{out}");
         assert!(out.contains("agentdeployment.agentlens.dev/"), "{out}");
         // A second apply computes a patch against last-applied and changes nothing.
         let again = k.ok(&["apply", "-f", example]);
@@ -133,6 +146,29 @@ fn kubectl_apply_shows_the_schema_violations_the_server_finds() {
         unknown.contains("strict decoding error: unknown field \"spec.verison\""),
         "{unknown}"
     );
-    let none = k.run(&["get", "models", "-n", "default", "-o", "name"]);
+    // The CRD's CEL rule, evaluated by the emulator with a CEL implementation: the message
+    // is the one the generated CRD carries.
+    let crd = agentlens_tests::read_documents(
+        &agentlens_tests::workspace_root().join("crds/manifests/agentdeployments.agentlens.dev.yaml"),
+    )
+    .unwrap();
+    let rule = &crd[0].value["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]
+        ["spec"]["properties"]["configs"]["items"]["x-kubernetes-validations"][0];
+    let message = rule["message"].as_str().unwrap();
+    let cel = k.fails(&[
+        "apply",
+        "-f",
+        "tests/tests/fixtures/emulator/config-sources-cel.yaml",
+    ]);
+    for item in [1, 2] {
+        assert!(
+            cel.contains(&format!(
+                "spec.configs[{item}]: Invalid value: \"object\": {message}"
+            )),
+            "{cel}"
+        );
+    }
+    assert!(!cel.contains("spec.configs[0]"), "{cel}");
+    let none = k.run(&["get", "models,agd", "-n", "default", "-o", "name"]);
     assert_eq!(String::from_utf8_lossy(&none.stdout), "");
 }
