@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use agentlens_tests::tools::{Tool, helm, kubernetes_validate, python_tool};
+use agentlens_tests::tools::{Tool, helm, kubernetes_validate, python_tool, system_tool};
 use agentlens_tests::{fake_api, workspace_root};
 use serde_json::{Value, json};
 
@@ -362,6 +362,66 @@ fn the_generated_ca_signs_the_served_certificate_and_is_the_ca_bundle() {
             .unwrap()
             .contains(&json!(format!("agentlens-webhook.{NS}.svc")))
     );
+}
+
+/// The certificate the chart generates (no cert-manager), judged by OpenSSL rather than by the
+/// chart's own output: the served certificate verifies against the CA in the `caBundle`, names
+/// the webhook Service's DNS name the API server dials, and belongs to the served key.
+#[test]
+fn openssl_verifies_the_generated_certificate_for_the_webhook_service() {
+    let Some(bin) = helm_bin() else { return };
+    let openssl = match system_tool("openssl") {
+        Tool::Found(p) => p,
+        Tool::Skip(why) => return eprintln!("skipped: {why}"),
+    };
+    let docs = render(&bin, &[]);
+    let config = find(&docs, "MutatingWebhookConfiguration", "agentlens");
+    let service = &config["webhooks"][0]["clientConfig"]["service"];
+    let secret = find(&docs, "Secret", "-webhook-tls");
+    let dir = tempfile::tempdir().unwrap();
+    let pem = |key: &str, b64: &Value| {
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(b64.as_str().unwrap())
+            .unwrap();
+        let path = dir.path().join(key);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    };
+    let ca = pem("ca.crt", &config["webhooks"][0]["clientConfig"]["caBundle"]);
+    let crt = pem("tls.crt", &secret["data"]["tls.crt"]);
+    let key = pem("tls.key", &secret["data"]["tls.key"]);
+    let openssl_out = |args: &[&std::ffi::OsStr]| {
+        let out = Command::new(&openssl).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let verified = openssl_out(&["verify".as_ref(), "-CAfile".as_ref(), ca.as_os_str(), crt.as_os_str()]);
+    assert_eq!(verified.trim(), format!("{}: OK", crt.display()));
+    let san = openssl_out(&[
+        "x509".as_ref(),
+        "-in".as_ref(),
+        crt.as_os_str(),
+        "-noout".as_ref(),
+        "-ext".as_ref(),
+        "subjectAltName".as_ref(),
+    ]);
+    let dns = format!(
+        "DNS:{}.{}.svc",
+        service["name"].as_str().unwrap(),
+        service["namespace"].as_str().unwrap()
+    );
+    assert!(
+        san.split([',', '\n']).any(|n| n.trim() == dns),
+        "{dns} not in {san}"
+    );
+    let cert_key = openssl_out(&["x509".as_ref(), "-in".as_ref(), crt.as_os_str(), "-noout".as_ref(), "-pubkey".as_ref()]);
+    let served_key = openssl_out(&["pkey".as_ref(), "-in".as_ref(), key.as_os_str(), "-pubout".as_ref()]);
+    assert_eq!(cert_key, served_key, "tls.key is the certificate's key");
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The three example systems as the operator would observe them a day after `kubectl apply`:
-//! the pods their Deployments create, injected by the real webhook code, running and ready, with
-//! registry digests; and each pod's sidecar snapshot built from the snapshot fixtures:
+//! the pods their Deployments create, injected as DESIGN.md's contract says a pod is injected
+//! (written here, not by the webhook code: these inputs judge the status code, and the webhook
+//! has its own tests), running and ready, with registry digests; and each pod's sidecar snapshot built from the snapshot fixtures:
 //! `crds/tests/fixtures/snapshot-h200-torch-oom.json` (constructed by hand with some figures of
 //! a real H200 probe, see `crds/tests/fixtures/README.md`) for GPU pods and the process
 //! figures, `crds/tests/fixtures/snapshot-otlp-two-agents.json` (the built sidecar fed
@@ -26,7 +27,8 @@
 use std::collections::BTreeMap;
 
 use agentlens_crds::{AgentDeployment, Snapshot};
-use agentlens_operator::inject::{Decision, InjectConfig, decide};
+use agentlens_operator::inject::sidecar::{CONTAINER_NAME, PORT};
+use agentlens_operator::inject::{AGENT_LABEL, INJECTED, InjectConfig};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -98,11 +100,14 @@ pub fn pods(docs: &[Value], ads: &[AgentDeployment]) -> Vec<Value> {
             meta["creationTimestamp"] = json!("2026-11-26T10:00:00Z");
             let mut pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta,
                 "spec": tpl["spec"].clone()});
-            if let Decision::Inject { patch, .. } =
-                decide(&pod, ns, ads, &InjectConfig::default()).unwrap()
-            {
-                let patch: json_patch::Patch = serde_json::from_value(patch).unwrap();
-                json_patch::patch(&mut pod, &patch).unwrap();
+            if let Some(ad) = ads.iter().find(|ad| {
+                ad.metadata.namespace.as_deref() == Some(ns)
+                    && matches(
+                        &pod["metadata"]["labels"],
+                        &serde_json::to_value(&ad.spec.selector).unwrap(),
+                    )
+            }) {
+                inject_as_designed(&mut pod, ad.metadata.name.as_deref().unwrap());
             }
             let statuses = |key: &str| -> Vec<Value> {
                 pod["spec"][key]
@@ -122,6 +127,34 @@ pub fn pods(docs: &[Value], ads: &[AgentDeployment]) -> Vec<Value> {
         }
     }
     out
+}
+
+/// Whether `labels` match a label selector's `matchLabels` (the examples use no expressions).
+fn matches(labels: &Value, selector: &Value) -> bool {
+    selector["matchLabels"]
+        .as_object()
+        .is_some_and(|m| m.iter().all(|(k, v)| &labels[k] == v))
+}
+
+/// A pod as DESIGN.md's contract describes an injected one: the idempotency annotation, the
+/// agent label, a shared process namespace and the sidecar as a native sidecar (an init
+/// container that keeps running) named `agentlens-sidecar`, serving port 9477.
+fn inject_as_designed(pod: &mut Value, agent: &str) {
+    let version = env!("CARGO_PKG_VERSION");
+    pod["metadata"]["annotations"][INJECTED] = json!(version);
+    pod["metadata"]["labels"][AGENT_LABEL] = json!(agent);
+    pod["spec"]["shareProcessNamespace"] = json!(true);
+    let sidecar = json!({
+        "name": CONTAINER_NAME,
+        "image": InjectConfig::default().image,
+        "restartPolicy": "Always",
+        "args": ["serve"],
+        "ports": [{"name": "agentlens", "containerPort": PORT}],
+    });
+    match pod["spec"]["initContainers"].as_array_mut() {
+        Some(init) => init.push(sidecar),
+        None => pod["spec"]["initContainers"] = json!([sidecar]),
+    }
 }
 
 fn runs_as_user(pod: &Value) -> bool {
@@ -164,22 +197,38 @@ fn requests_gpu(pod: &Value) -> bool {
         .any(|c| c["resources"]["limits"]["nvidia.com/gpu"].is_string())
 }
 
-/// A chat endpoint's latency through the proxy: 1,800 requests, most answered in 0.5-2.5 s.
+/// A chat endpoint's histogram through the proxy: 1,800 requests, most answered in 0.5-2.5 s
+/// (cumulative counts per upper bound, as Prometheus buckets).
+pub const CHAT_BUCKETS: [(f64, u64); 7] = [
+    (0.25, 40),
+    (0.5, 180),
+    (1.0, 760),
+    (2.5, 1610),
+    (5.0, 1770),
+    (10.0, 1796),
+    (20.0, 1800),
+];
+
+/// Its quantiles by Prometheus's `histogram_quantile` bucket math, worked by hand (not by
+/// `agentlens_crds::latency`, whose output they feed): rank = q × 1800; in the bucket whose
+/// cumulative count first reaches the rank, interpolate linearly between its bounds.
+/// `kubectl_plugin.rs` checks the three against `promtool`'s PromQL engine.
+/// - p50: rank 900, bucket (1, 2.5] holds 760..1610: 1 + 1.5 × 140/850
+/// - p95: rank 1710, bucket (2.5, 5] holds 1610..1770: 2.5 + 2.5 × 100/160
+/// - p99: rank 1782, bucket (5, 10] holds 1770..1796: 5 + 5 × 12/26
+pub const CHAT_QUANTILES: [(f64, f64); 3] = [
+    (0.5, 1.0 + 1.5 * 140.0 / 850.0),
+    (0.95, 2.5 + 2.5 * 100.0 / 160.0),
+    (0.99, 5.0 + 5.0 * 12.0 / 26.0),
+];
+
+/// The latency summary a proxying sidecar reports for [`CHAT_BUCKETS`].
 fn chat_latency() -> Value {
-    let cumulative = [
-        (0.25, 40u64),
-        (0.5, 180),
-        (1.0, 760),
-        (2.5, 1610),
-        (5.0, 1770),
-        (10.0, 1796),
-        (20.0, 1800),
-    ];
-    let pairs: Vec<(f64, u64)> = cumulative.to_vec();
-    let q = |p| agentlens_crds::latency::quantile(&pairs, 1800, p).unwrap();
+    let cumulative = CHAT_BUCKETS;
+    let [(_, p50), (_, p95), (_, p99)] = CHAT_QUANTILES;
     json!({
         "requests": 1800, "errors": 4,
-        "p50Seconds": q(0.5), "p95Seconds": q(0.95), "p99Seconds": q(0.99),
+        "p50Seconds": p50, "p95Seconds": p95, "p99Seconds": p99,
         "buckets": cumulative.iter().map(|(le, count)| json!({"le": le, "count": count})).collect::<Vec<_>>()
     })
 }
