@@ -11,9 +11,14 @@ cargo build --release --locked -q -p agentlens-sidecar -p agentlens-operator -p 
 ms() { date +%s%3N; }
 
 # 1. Log analysis throughput, one core, 500 MB mixed log; baseline grep -cE with the same triggers.
-scan=$(taskset -c 0 "$EX/bench_logscan" "$LOG" 500)
+# Both read the same file through the same (warm) page cache; the scan is reported as timed
+# inside the process and as a whole process (start included), like grep.
+taskset -c 0 "$EX/bench_logscan" "$LOG" 500 >/dev/null # generates the file once
+cat "$LOG" >/dev/null
+t0=$(ms); scan=$(taskset -c 0 "$EX/bench_logscan" "$LOG" 500); t1=$(ms)
 lines=$(sed -E 's/.*lines=([0-9]+).*/\1/' <<<"$scan")
 lps=$(sed -E 's/.*lines_per_second=([0-9]+).*/\1/' <<<"$scan")
+scan_process_lps=$(( lines * 1000 / ( (t1 - t0) > 0 ? (t1 - t0) : 1 ) ))
 pattern='out of memory|Out of memory|OUT_OF_MEMORY|OutOfMemory|MemoryAllocation|ALLOC_FAILED|OOM when allocating|No available memory for the cache blocks|failed to allocate |Failed to allocate request for|Requested amount of GPU memory|that can be stored in KV cache|To serve at least one request with the model|Traceback \(most recent call last\)|panicked at |panic: |fatal error: |Exception|Error|Throwable|UnhandledPromiseRejection|ERROR|FATAL|CRITICAL'
 # (output captured: GNU grep stops at the first match when stdout is /dev/null)
 t0=$(ms); grep_count=$(LC_ALL=C taskset -c 0 grep -cE "$pattern" "$LOG"); t1=$(ms)
@@ -200,8 +205,8 @@ read -r burst_us burst99 burst_lps <<<"$(cpu_row "$EX/bench_flood lines 100000 3
 kill $up_pid; wait $up_pid 2>/dev/null || true
 
 printf '\n| benchmark | agentlens | baseline (same run) | target |\n|---|---|---|---|\n'
-printf '| log analysis, 500 MB mixed log (%s lines), 1 core | %s lines/s | grep -cE same triggers: %s lines/s (ratio %.2f) | >= 1,000,000 lines/s |\n' \
-  "$lines" "$lps" "$grep_lps" "$(awk -v a="$lps" -v b="$grep_lps" 'BEGIN{print a/b}')"
+printf '| log analysis, 500 MB mixed log (%s lines) read from the file, 1 core | %s lines/s in the process, %s lines/s as a whole process | grep -cE same triggers, same file, whole process: %s lines/s (ratio %.2f) | >= 1,000,000 lines/s |\n' \
+  "$lines" "$lps" "$scan_process_lps" "$grep_lps" "$(awk -v a="$scan_process_lps" -v b="$grep_lps" 'BEGIN{print a/b}')"
 printf '| idle RSS, run + sleeping child | %.1f MiB | the sleep child itself: %.1f MiB | <= 10 MiB |\n' "$(awk -v k="$rss_kb" 'BEGIN{print k/1024}')" "$(awk -v k="$child_rss_kb" 'BEGIN{print k/1024}')"
 printf '| idle CPU, 1 s sampling, 20 s | %s %% of one core | - | <= 0.5 %% |\n' "$cpu_pct"
 printf '| /metrics p99, 8 GPUs (%s series), wrk 1 conn 10 s | %s | /healthz same server: %s | <= 2 ms |\n' "$series" "$m99" "$h99"

@@ -1,6 +1,7 @@
-//! Injection over 31 real-world pod shapes (`tests/data/pods/`): the decision, the patch applied
-//! with the `json-patch` crate, nothing of the pod overwritten, idempotence, and every patched
-//! pod valid for Kubernetes 1.29 and 1.32 (`kubernetes-validate --strict`).
+//! Injection over 31 hand-written pod shapes modelled on real tools (`tests/data/pods/`, see
+//! `tests/data/README.md`): the decision, the patch applied with the `json-patch` crate,
+//! nothing of the pod overwritten, idempotence, and every patched pod valid for Kubernetes 1.29
+//! and 1.32 (`kubernetes-validate --strict`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;

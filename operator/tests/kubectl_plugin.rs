@@ -166,13 +166,199 @@ fn inspect_and_maturity_from_files_match_the_golden_outputs() {
         }
     }
     eprintln!("levels: {levels:?}");
-    // Observed running, the three reference systems show three different levels of maturity.
-    let examples: std::collections::BTreeSet<u64> = levels
+}
+
+/// A check's verdict, as the rubric defines it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Pass,
+    Fail,
+    /// `applicable: false`: left out of the score.
+    NotApplicable,
+}
+use Verdict::{Fail, NotApplicable as Na, Pass};
+
+/// What the rubric (`docs/maturity.md`) says of each example system observed running, worked
+/// out by hand from the rubric's text and the example's own objects (`examples/*`, and the
+/// observation rules of `observed/mod.rs`), not from the operator's output: the check, the
+/// verdict and why.
+const EXPECTED: [(&str, [(&str, Verdict, &str); 17]); 3] = [
+    (
+        "invoice-rpa",
+        [
+            ("ENV-1", Pass, "every pod's images were pulled from ghcr.io: repo@sha256 IDs"),
+            ("ENV-2", Pass, "every Deployment sets runAsUser 10001: the sidecar reads the roots"),
+            ("ENV-3", Pass, "rpa-settings, sap-credentials and the three prompt ConfigMaps exist"),
+            ("OBS-1", Pass, "no snapshot reports logs unavailable"),
+            ("OBS-2", Pass, "every pod's logs are analysed (no traceback seen is no gap)"),
+            ("OBS-3", Pass, "every snapshot has processes and RSS per container"),
+            ("OBS-4", Na, "no pod requests nvidia.com/gpu"),
+            ("OBS-5", Fail, "no proxy, and no Service calls the agents: no SERVER spans"),
+            ("OBS-6", Pass, "scraped 30 s before the snapshots"),
+            ("MOD-1", Pass, "triage-classifier, invoice-extractor, llama: versions and digests"),
+            ("MOD-2", Pass, "both fine-tunes resolve to declared bases with digests"),
+            ("MOD-3", Pass, "both fine-tunes list datasets with digests and preprocessing"),
+            ("AGT-1", Pass, "every agent declares its prompts ConfigMap"),
+            ("AGT-2", Fail, "talksTo pdf-parser -> sap-writer is never seen in spans"),
+            ("AGT-3", Na, "no spec.rag and no retriever spans"),
+            ("AGT-4", Fail, "amount-limit has neither an Evaluation nor spans"),
+            ("AGT-5", Fail, "the passed PreDeployment names invoice-extractor only"),
+        ],
+    ),
+    (
+        "consumer-rag",
+        [
+            ("ENV-1", Pass, "every pod's images were pulled from ghcr.io: repo@sha256 IDs"),
+            ("ENV-2", Pass, "every Deployment sets runAsUser 10001"),
+            ("ENV-3", Pass, "retrieval-settings and the two prompt ConfigMaps exist"),
+            ("OBS-1", Pass, "no snapshot reports logs unavailable"),
+            ("OBS-2", Pass, "every pod's logs are analysed"),
+            ("OBS-3", Pass, "every snapshot has processes and RSS per container"),
+            ("OBS-4", Na, "no pod requests nvidia.com/gpu"),
+            ("OBS-5", Pass, "the router's Service targets agentlens-proxy: the proxy measures"),
+            ("OBS-6", Pass, "scraped 30 s before the snapshots"),
+            ("MOD-1", Pass, "both assistants and bge-small (also the RAG embedder) declared"),
+            ("MOD-2", Pass, "both assistants resolve to mistral-7b-instruct with a digest"),
+            ("MOD-3", Pass, "both assistants list a dataset with digest and preprocessing"),
+            ("AGT-1", Pass, "every agent declares its prompt key"),
+            ("AGT-2", Fail, "talksTo router -> assistant-business is never seen in spans"),
+            ("AGT-3", Pass, "collection, index version, bge-small declared with a digest"),
+            ("AGT-4", Fail, "grounding-check has neither an Evaluation nor spans"),
+            ("AGT-5", Pass, "the passed PreDeployment names all three running versions; Online"),
+        ],
+    ),
+    (
+        "finetuned-gpu",
+        [
+            ("ENV-1", Pass, "vLLM and the aws-cli init image from docker.io by digest"),
+            ("ENV-2", Pass, "the pod sets runAsUser 1000"),
+            ("ENV-3", Pass, "vllm-settings and summarizer-prompts exist"),
+            ("OBS-1", Pass, "no snapshot reports logs unavailable"),
+            ("OBS-2", Pass, "the pod's logs are analysed"),
+            ("OBS-3", Pass, "the snapshot has processes and RSS per container"),
+            ("OBS-4", Pass, "the pod requests a GPU and the sidecar reads it through NVML"),
+            ("OBS-5", Pass, "the Service targets agentlens-proxy: the proxy measures"),
+            ("OBS-6", Pass, "scraped 30 s before the snapshot"),
+            ("MOD-1", Pass, "clinical-notes-dpo has a version and a digest"),
+            ("MOD-2", Pass, "dpo -> sft -> llama-3.1-8b, every link with a digest"),
+            ("MOD-3", Pass, "dpo and sft list datasets with digests and preprocessing"),
+            ("AGT-1", Pass, "the one agent declares its prompts ConfigMap"),
+            ("AGT-2", Na, "one agent, no talksTo, no spans"),
+            ("AGT-3", Na, "no spec.rag and no retriever spans"),
+            ("AGT-4", Pass, "phi-leak-check has an Online guardrail Evaluation"),
+            ("AGT-5", Pass, "the gate names clinical-notes-dpo 1.3.0; an Online Evaluation"),
+        ],
+    ),
+];
+
+/// The rubric's score (share of applicable checks passing, rounded down) and level table.
+fn rubric_level(verdicts: &[Verdict]) -> (u64, u64) {
+    let applicable = verdicts.iter().filter(|v| **v != Na).count() as u64;
+    let passed = verdicts.iter().filter(|v| **v == Pass).count() as u64;
+    let score = (100 * passed).checked_div(applicable).unwrap_or(0);
+    let level = match score {
+        0..=24 => 0,
+        25..=49 => 1,
+        50..=74 => 2,
+        75..=89 => 3,
+        _ => 4,
+    };
+    (score, level)
+}
+
+#[test]
+fn each_examples_checks_are_what_the_rubric_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let systems: BTreeMap<String, PathBuf> = systems(dir.path()).into_iter().collect();
+    let mut levels = std::collections::BTreeSet::new();
+    for (example, expected) in EXPECTED {
+        let file = &systems[&format!("example-{example}")];
+        let (ok, json, err) = plugin(&["maturity", "-f", file.to_str().unwrap(), "-o", "json"]);
+        assert!(ok, "{example}: {err}");
+        let m: Value = serde_json::from_str(&json).unwrap();
+        let got: BTreeMap<&str, Verdict> = m["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                let verdict = if c["applicable"] == false {
+                    Na
+                } else if c["passed"] == true {
+                    Pass
+                } else {
+                    Fail
+                };
+                (c["id"].as_str().unwrap(), verdict)
+            })
+            .collect();
+        assert_eq!(got.len(), expected.len(), "{example}: {got:?}");
+        let wrong: Vec<String> = expected
+            .iter()
+            .filter(|(id, want, _)| got.get(id) != Some(want))
+            .map(|(id, want, why)| format!("{id}: want {want:?} ({why}), got {:?}", got.get(id)))
+            .collect();
+        assert!(wrong.is_empty(), "{example}:\n{}", wrong.join("\n"));
+        let verdicts: Vec<Verdict> = expected.iter().map(|(_, v, _)| *v).collect();
+        let (score, level) = rubric_level(&verdicts);
+        assert_eq!(m["score"].as_u64(), Some(score), "{example}");
+        assert_eq!(m["level"].as_u64(), Some(level), "{example}");
+        levels.insert(level);
+    }
+    // The three reference systems, judged by the rubric's text, sit at three different levels.
+    assert_eq!(levels.len(), 3, "{levels:?}");
+}
+
+/// The chat histogram's quantiles in `observed/mod.rs` were worked out by hand; Prometheus's
+/// own `histogram_quantile` (promtool's PromQL engine) must agree.
+#[test]
+fn the_hand_worked_latency_quantiles_are_prometheus_histogram_quantile() {
+    let found = std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join("promtool"))
+            .find(|p| p.is_file())
+    });
+    let Some(promtool) = found else {
+        agentlens_tests::tools::missing("promtool");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let series: String = observed::CHAT_BUCKETS
         .iter()
-        .filter(|(n, _)| n.starts_with("example-"))
-        .map(|(_, l)| *l)
+        .map(|(le, count)| {
+            format!("      - series: 'request_duration_seconds_bucket{{le=\"{le}\"}}'\n        values: '0 {count}'\n")
+        })
+        .chain(std::iter::once(
+            "      - series: 'request_duration_seconds_bucket{le=\"+Inf\"}'\n        values: '0 1800'\n"
+                .to_string(),
+        ))
         .collect();
-    assert_eq!(examples.len(), 3, "{levels:?}");
+    let tests: String = observed::CHAT_QUANTILES
+        .iter()
+        .map(|(q, v)| {
+            format!(
+                "      - expr: histogram_quantile({q}, request_duration_seconds_bucket)\n        eval_time: 1m\n        exp_samples:\n          - labels: '{{}}'\n            value: {v:.17}\n"
+            )
+        })
+        .collect();
+    let file = dir.path().join("quantiles.test.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "rule_files: []\ntests:\n  - interval: 1m\n    input_series:\n{series}    promql_expr_test:\n{tests}"
+        ),
+    )
+    .unwrap();
+    let out = Command::new(promtool)
+        .args(["test", "rules"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

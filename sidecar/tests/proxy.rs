@@ -168,6 +168,17 @@ fn metrics(shared: &Shared) -> String {
     String::from_utf8(shared.metrics.render().unwrap()).unwrap()
 }
 
+/// Waits (with a deadline) until every one of `lines` is in the metrics: a request is recorded
+/// when the proxy has finished it, just after the client saw its end.
+async fn wait_for_metrics(shared: &Shared, lines: &[&str]) {
+    let seen = wait_until_async(Duration::from_secs(10), async || {
+        let m = metrics(shared);
+        lines.iter().all(|l| m.contains(l)).then_some(())
+    })
+    .await;
+    assert!(seen.is_some(), "{lines:?} not in\n{}", metrics(shared));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bodies_are_byte_exact_in_http1_and_h2c_and_headers_are_forwarded() {
     let up = upstream(Arc::default()).await;
@@ -271,14 +282,11 @@ async fn a_stream_reaches_the_client_before_the_upstream_finishes() {
     release.release.notify_one();
     let rest = body.collect().await.unwrap().to_bytes();
     assert_eq!(rest, Bytes::from("data: rest\n\n"));
-    // Recorded when the proxy has finished the response, just after the client saw its end.
-    let recorded = wait_until_async(Duration::from_secs(10), async || {
-        metrics(&shared)
-            .contains("agentlens_request_duration_seconds_count{code=\"200\",method=\"GET\",route=\"/stream\"} 1")
-            .then_some(())
-    })
+    wait_for_metrics(
+        &shared,
+        &["agentlens_request_duration_seconds_count{code=\"200\",method=\"GET\",route=\"/stream\"} 1"],
+    )
     .await;
-    assert!(recorded.is_some(), "{}", metrics(&shared));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -301,13 +309,11 @@ async fn websocket_upgrades_pass_through() {
         assert_eq!(back.into_text().unwrap().as_str(), text);
     }
     ws.close(None).await.unwrap();
-    let recorded = wait_until_async(Duration::from_secs(10), async || {
-        metrics(&shared)
-            .contains("agentlens_request_duration_seconds_count{code=\"101\",method=\"GET\",route=\"/ws\"} 1")
-            .then_some(())
-    })
+    wait_for_metrics(
+        &shared,
+        &["agentlens_request_duration_seconds_count{code=\"101\",method=\"GET\",route=\"/ws\"} 1"],
+    )
     .await;
-    assert!(recorded.is_some(), "{}", metrics(&shared));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -367,14 +373,14 @@ async fn a_client_that_goes_away_is_recorded_as_499_and_the_proxy_keeps_serving(
     .await;
     assert!(arrived.is_some(), "/slow never reached the upstream");
     drop(s);
-    let both = wait_until_async(Duration::from_secs(10), async || {
-        let m = metrics(&shared);
-        (m.contains("agentlens_request_duration_seconds_count{code=\"499\",method=\"GET\",route=\"/stream\"} 1")
-            && m.contains("agentlens_request_duration_seconds_count{code=\"499\",method=\"GET\",route=\"/slow\"} 1"))
-        .then_some(())
-    })
+    wait_for_metrics(
+        &shared,
+        &[
+            "agentlens_request_duration_seconds_count{code=\"499\",method=\"GET\",route=\"/stream\"} 1",
+            "agentlens_request_duration_seconds_count{code=\"499\",method=\"GET\",route=\"/slow\"} 1",
+        ],
+    )
     .await;
-    assert!(both.is_some(), "{}", metrics(&shared));
     release.release.notify_waiters();
     let resp = client()
         .request(
