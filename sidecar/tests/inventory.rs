@@ -47,20 +47,23 @@ fn assert_valid_cyclonedx(doc: &serde_json::Value) {
 use common::Reaped as Child;
 
 fn sleeping_python(py: &Path) -> Child {
-    let c = Child(
+    let mut c = Child(
         Command::new(py)
-            .args(["-c", "import time; time.sleep(60)"])
+            .args(["-c", "import time; print('ready', flush=True); time.sleep(60)"])
             .stdin(Stdio::null())
+            .stdout(Stdio::piped())
             .spawn()
             .unwrap(),
     );
-    // Until the interpreter has replaced the fork (whose executable is this test's).
-    let exe = format!("/proc/{}/exe", c.0.id());
-    let me = std::env::current_exe().unwrap();
-    common::wait_until(Duration::from_secs(30), || {
-        std::fs::read_link(&exe).ok().filter(|e| *e != me)
-    })
-    .expect("the interpreter started");
+    // Until the interpreter runs our code: its command line and prefix are final then (right
+    // after the exec `/proc/<pid>/cmdline` can still be empty).
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(c.0.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line, "ready\n");
     c
 }
 

@@ -346,11 +346,37 @@ fn the_schema_refuses_what_the_api_server_must_refuse() {
     );
 }
 
+/// Every CEL rule of every generated CRD, compiled and evaluated by the `cel` crate (cel-rust,
+/// as `kube-emulator` evaluates them) on values written from the rule's message: one that must
+/// pass and ones that must be refused. A new rule without cases here fails the test.
 #[test]
-fn config_source_one_of_rule_is_in_the_schema() {
-    // Exactly one of configMap/secret is a CEL rule the API server evaluates.
-    let s = schema_of("AgentDeployment");
-    let rules =
-        &s["properties"]["spec"]["properties"]["configs"]["items"]["x-kubernetes-validations"];
-    assert_eq!(rules[0]["rule"], "has(self.configMap) != has(self.secret)");
+fn every_cel_rule_accepts_and_refuses_what_its_message_says() {
+    use agentlens_tests::emulator::cel::{evaluate, rules};
+    // (kind, message, values that pass, values that are refused)
+    let cases: [(&str, &str, Vec<Value>, Vec<Value>); 1] = [(
+        "AgentDeployment",
+        "set exactly one of configMap and secret",
+        vec![json!({"configMap": "settings"}), json!({"secret": "credentials"})],
+        vec![
+            json!({"configMap": "settings", "secret": "credentials"}),
+            json!({}),
+        ],
+    )];
+    let mut seen = 0;
+    for kind in ["AgentDeployment", "Model", "Evaluation"] {
+        for rule in rules(&schema_of(kind), kind).unwrap() {
+            seen += 1;
+            let (_, _, pass, refuse) = cases
+                .iter()
+                .find(|(k, m, _, _)| *k == kind && *m == rule.message)
+                .unwrap_or_else(|| panic!("{kind}: no cases for rule {:?}", rule.rule));
+            for v in pass {
+                assert_eq!(evaluate(&rule.rule, v), Ok(true), "{}: {v}", rule.rule);
+            }
+            for v in refuse {
+                assert_eq!(evaluate(&rule.rule, v), Ok(false), "{}: {v}", rule.rule);
+            }
+        }
+    }
+    assert_eq!(seen, cases.len(), "every case belongs to a rule");
 }
