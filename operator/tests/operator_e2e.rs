@@ -114,11 +114,7 @@ fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
 }
 
 /// Waits on `f` (polled) for at most `deadline`; fails with `what` when it passes.
-fn wait_until<T>(
-    what: impl Fn() -> String,
-    deadline: Duration,
-    f: impl FnMut() -> Option<T>,
-) -> T {
+fn wait_until<T>(what: impl Fn() -> String, deadline: Duration, f: impl FnMut() -> Option<T>) -> T {
     agentlens_tests::net::wait_until(deadline, f)
         .unwrap_or_else(|| panic!("not within {deadline:?}: {}", what()))
 }

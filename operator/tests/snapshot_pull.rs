@@ -57,23 +57,23 @@ async fn pulls_a_real_sidecars_snapshot() {
     // The command prints the OOM and waits on its stdin: it lives as long as the test.
     let child = Reaped(
         Command::new(bin)
-        .args([
-            "run",
-            "--gpu",
-            "off",
-            "--interval-ms",
-            "200",
-            "--api-token-sha256",
-            &hash,
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--",
-        ])
-        .args(["sh", "-c", &format!("cat '{oom}' >&2; read line")])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap(),
+            .args([
+                "run",
+                "--gpu",
+                "off",
+                "--interval-ms",
+                "200",
+                "--api-token-sha256",
+                &hash,
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--",
+            ])
+            .args(["sh", "-c", &format!("cat '{oom}' >&2; read line")])
+            .stdin(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
     );
     let client = SnapshotClient::new(port, Some(token.to_string()));
     let anonymous = SnapshotClient::new(port, None);

@@ -7,9 +7,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::io::Write;
 use std::time::{Duration, Instant};
 
 use agentlens_sidecar::inventory::collect::{
@@ -49,7 +49,10 @@ use common::Reaped as Child;
 fn sleeping_python(py: &Path) -> Child {
     let mut c = Child(
         Command::new(py)
-            .args(["-c", "import time; print('ready', flush=True); time.sleep(60)"])
+            .args([
+                "-c",
+                "import time; print('ready', flush=True); time.sleep(60)",
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .spawn()

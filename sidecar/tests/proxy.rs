@@ -337,8 +337,11 @@ async fn upstream_down_is_502_and_slow_upstream_is_504() {
 
     let up = upstream(Arc::default()).await;
     let (port, shared) = start_proxy(up, Duration::from_millis(500)).await;
-    // `/slow` never answers here: only the proxy's timeout can end the request.
-    let resp = get(port, "/slow").await;
+    // `/slow` never answers here: only the proxy's timeout can end the request (the client's
+    // own deadline only keeps a broken proxy from hanging the test).
+    let resp = tokio::time::timeout(Duration::from_secs(60), get(port, "/slow"))
+        .await
+        .expect("the proxy answered before the client gave up");
     assert_eq!(resp.status(), 504);
     assert!(metrics(&shared).contains("agentlens_proxy_upstream_errors_total{kind=\"timeout\"} 1"));
 }

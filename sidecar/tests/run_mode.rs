@@ -214,7 +214,10 @@ fn without_nvml_there_are_no_gpu_series_and_the_snapshot_says_why() {
     if snap.gpu.state == agentlens_crds::snapshot::GpuState::Available {
         // A GPU machine: the same endpoints say the opposite, and the series are there.
         assert!(metrics.contains("agentlens_gpu_available 1"), "{metrics}");
-        assert!(metrics.contains("agentlens_gpu_memory_total_bytes{"), "{metrics}");
+        assert!(
+            metrics.contains("agentlens_gpu_memory_total_bytes{"),
+            "{metrics}"
+        );
         return;
     }
     assert!(snap.gpu.reason.unwrap().contains("NVML"));

@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 pub mod crd_schema;
-pub mod net;
 pub mod emulator;
 pub mod emulator_process;
 pub mod fake_api;
+pub mod net;
 pub mod tools;
 
 /// Errors of the test helpers.

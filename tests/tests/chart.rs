@@ -400,7 +400,12 @@ fn openssl_verifies_the_generated_certificate_for_the_webhook_service() {
         );
         String::from_utf8_lossy(&out.stdout).to_string()
     };
-    let verified = openssl_out(&["verify".as_ref(), "-CAfile".as_ref(), ca.as_os_str(), crt.as_os_str()]);
+    let verified = openssl_out(&[
+        "verify".as_ref(),
+        "-CAfile".as_ref(),
+        ca.as_os_str(),
+        crt.as_os_str(),
+    ]);
     assert_eq!(verified.trim(), format!("{}: OK", crt.display()));
     let san = openssl_out(&[
         "x509".as_ref(),
@@ -419,8 +424,19 @@ fn openssl_verifies_the_generated_certificate_for_the_webhook_service() {
         san.split([',', '\n']).any(|n| n.trim() == dns),
         "{dns} not in {san}"
     );
-    let cert_key = openssl_out(&["x509".as_ref(), "-in".as_ref(), crt.as_os_str(), "-noout".as_ref(), "-pubkey".as_ref()]);
-    let served_key = openssl_out(&["pkey".as_ref(), "-in".as_ref(), key.as_os_str(), "-pubout".as_ref()]);
+    let cert_key = openssl_out(&[
+        "x509".as_ref(),
+        "-in".as_ref(),
+        crt.as_os_str(),
+        "-noout".as_ref(),
+        "-pubkey".as_ref(),
+    ]);
+    let served_key = openssl_out(&[
+        "pkey".as_ref(),
+        "-in".as_ref(),
+        key.as_os_str(),
+        "-pubout".as_ref(),
+    ]);
     assert_eq!(cert_key, served_key, "tls.key is the certificate's key");
 }
 

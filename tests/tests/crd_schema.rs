@@ -356,7 +356,10 @@ fn every_cel_rule_accepts_and_refuses_what_its_message_says() {
     let cases: [(&str, &str, Vec<Value>, Vec<Value>); 1] = [(
         "AgentDeployment",
         "set exactly one of configMap and secret",
-        vec![json!({"configMap": "settings"}), json!({"secret": "credentials"})],
+        vec![
+            json!({"configMap": "settings"}),
+            json!({"secret": "credentials"}),
+        ],
         vec![
             json!({"configMap": "settings", "secret": "credentials"}),
             json!({}),

@@ -72,10 +72,7 @@ fn walk(
         walk(items, path, &format!("{at}.items"), out)?;
         path.pop();
     }
-    if let Some(extra) = schema
-        .get("additionalProperties")
-        .filter(|s| s.is_object())
-    {
+    if let Some(extra) = schema.get("additionalProperties").filter(|s| s.is_object()) {
         path.push(Step::Values);
         walk(extra, path, &format!("{at}.additionalProperties"), out)?;
         path.pop();

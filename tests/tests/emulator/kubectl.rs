@@ -149,11 +149,12 @@ fn kubectl_apply_shows_the_schema_violations_the_server_finds() {
     // The CRD's CEL rule, evaluated by the emulator with a CEL implementation: the message
     // is the one the generated CRD carries.
     let crd = agentlens_tests::read_documents(
-        &agentlens_tests::workspace_root().join("crds/manifests/agentdeployments.agentlens.dev.yaml"),
+        &agentlens_tests::workspace_root()
+            .join("crds/manifests/agentdeployments.agentlens.dev.yaml"),
     )
     .unwrap();
-    let rule = &crd[0].value["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]
-        ["spec"]["properties"]["configs"]["items"]["x-kubernetes-validations"][0];
+    let rule = &crd[0].value["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+        ["properties"]["configs"]["items"]["x-kubernetes-validations"][0];
     let message = rule["message"].as_str().unwrap();
     let cel = k.fails(&[
         "apply",
