@@ -178,11 +178,14 @@ enum Verdict {
 }
 use Verdict::{Fail, NotApplicable as Na, Pass};
 
+/// One check's expected verdict and the reason for it.
+type Expectation = (&'static str, Verdict, &'static str);
+
 /// What the rubric (`docs/maturity.md`) says of each example system observed running, worked
 /// out by hand from the rubric's text and the example's own objects (`examples/*`, and the
 /// observation rules of `observed/mod.rs`), not from the operator's output: the check, the
 /// verdict and why.
-const EXPECTED: [(&str, [(&str, Verdict, &str); 17]); 3] = [
+const EXPECTED: [(&str, [Expectation; 17]); 3] = [
     (
         "invoice-rpa",
         [
