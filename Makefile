@@ -118,3 +118,7 @@ images: ## build the operator and sidecar images (docker or podman), OCI archive
 images-test: tools images ## build the images, then run them (read-only, non-root, no capabilities)
 	$(PODMAN_ENV) AGENTLENS_IMAGE_TESTS=1 AGENTLENS_CONTAINER_ENGINE=$$(scripts/images.sh engine) \
 	  $(CARGO) test --locked -p agentlens-tests --test images
+
+.PHONY: chart-readme
+chart-readme: ## regenerate charts/agentlens/README.md from values.yaml comments (scripts/chart-readme.py)
+	python3 scripts/chart-readme.py

@@ -9,8 +9,8 @@
 #                                          `scripts/images.sh context dist/context`
 #   scripts/release.sh push-arch ARCH      build both images for linux/ARCH from dist/context,
 #                                          push them as <ref>-ARCH, write their SBOMs to
-#                                          dist/sbom/ and `<component>-digest=` lines to
-#                                          $GITHUB_OUTPUT
+#                                          dist/sbom/ and `<component>-{ref,digest,sbom}=`
+#                                          lines to $GITHUB_OUTPUT
 #   scripts/release.sh merge               one multi-arch index per image: <ref> over <ref>-amd64
 #                                          and <ref>-arm64
 #   scripts/release.sh chart REGISTRY      package the chart, push it to oci://REGISTRY
@@ -61,7 +61,7 @@ context() {
 }
 
 push_arch() {
-  local arch="${1:?usage: $0 push-arch amd64|arm64}" version revision i=0 ref c digest
+  local arch="${1:?usage: $0 push-arch amd64|arm64}" version revision i=0 ref c digest sbom
   version="$(app_version)"
   revision="$(git rev-parse HEAD)"
   mapfile -t refs < <(scripts/images.sh refs)
@@ -75,10 +75,13 @@ push_arch() {
     docker push "$ref-$arch"
     digest="$(docker inspect --format '{{index .RepoDigests 0}}' "$ref-$arch")"
     digest="${digest#*@}"
-    AGENTLENS_CONTAINER_ENGINE=docker scripts/images.sh sbom "$ref-$arch" \
-      "$dist/sbom/agentlens-$c-$version-$arch.cdx.json"
-    echo "$c-digest=$digest" >>"${GITHUB_OUTPUT:-/dev/stdout}"
-    echo "$c-ref=${ref%:*}" >>"${GITHUB_OUTPUT:-/dev/stdout}"
+    sbom="$dist/sbom/agentlens-$c-$version-$arch.cdx.json"
+    AGENTLENS_CONTAINER_ENGINE=docker scripts/images.sh sbom "$ref-$arch" "$sbom"
+    {
+      echo "$c-ref=${ref%:*}"
+      echo "$c-digest=$digest"
+      echo "$c-sbom=$sbom"
+    } >>"${GITHUB_OUTPUT:-/dev/stdout}"
   done
 }
 
