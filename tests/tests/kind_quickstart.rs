@@ -316,7 +316,12 @@ fn the_kind_quickstart_after_the_cluster_runs_against_the_emulator() {
                     let out = Command::new(&kubectl)
                         .arg("--kubeconfig")
                         .arg(&admin)
-                        .args(["patch", "deployment", "--subresource=status", "--type=merge"])
+                        .args([
+                            "patch",
+                            "deployment",
+                            "--subresource=status",
+                            "--type=merge",
+                        ])
                         .args(["-n", d["metadata"]["namespace"].as_str().unwrap()])
                         .arg(d["metadata"]["name"].as_str().unwrap())
                         .args(["-p", &status.to_string()])
@@ -346,8 +351,10 @@ fn the_kind_quickstart_after_the_cluster_runs_against_the_emulator() {
     // What a user sees: the release, the AgentDeployment in `kubectl get agd` and its
     // inspection, after the namespace was created before being labelled.
     let agd = serde_saphyr::from_str::<Value>(
-        &std::fs::read_to_string(workspace_root().join("examples/invoice-rpa/agentdeployment.yaml"))
-            .unwrap(),
+        &std::fs::read_to_string(
+            workspace_root().join("examples/invoice-rpa/agentdeployment.yaml"),
+        )
+        .unwrap(),
     )
     .unwrap();
     let name = agd["metadata"]["name"].as_str().unwrap();
@@ -364,9 +371,15 @@ fn the_kind_quickstart_after_the_cluster_runs_against_the_emulator() {
         .split(&format!("==> kubectl agentlens inspect {name} -n {ns}"))
         .nth(1)
         .unwrap();
+    // The operator resolved the agents' models (their lineage is in the inspection).
     for agent in agd["spec"]["agents"].as_array().unwrap() {
-        let agent = agent["name"].as_str().unwrap();
-        assert!(inspect.contains(agent), "inspect names {agent}:\n{inspect}");
+        for model in agent["models"].as_array().into_iter().flatten() {
+            let model = model["name"].as_str().unwrap();
+            assert!(
+                inspect.lines().any(|l| l.trim_start().starts_with(model)),
+                "inspect lists {model}:\n{inspect}"
+            );
+        }
     }
     let create = out.find(&format!("namespace/{ns}")).unwrap();
     let label = out.find(&format!("namespace/{ns} labeled")).unwrap();
@@ -376,7 +389,10 @@ fn the_kind_quickstart_after_the_cluster_runs_against_the_emulator() {
         .arg(&admin)
         .output()
         .unwrap();
-    assert_eq!(String::from_utf8_lossy(&releases.stdout).trim(), "agentlens");
+    assert_eq!(
+        String::from_utf8_lossy(&releases.stdout).trim(),
+        "agentlens"
+    );
 
     // The CRD upgrade path of the upgrade notes, over the CRDs helm installed.
     let crds = Command::new(&operator).arg("crds").output().unwrap();
@@ -410,18 +426,25 @@ fn agentlens_operator_crds_prints_the_charts_crds() {
     };
     let out = Command::new(operator).arg("crds").output().unwrap();
     assert!(out.status.success());
-    let mut printed: Vec<Value> = serde_saphyr::from_multiple(&String::from_utf8_lossy(&out.stdout))
-        .unwrap()
-        .into_iter()
-        .filter(Value::is_object)
-        .collect();
-    let mut chart: Vec<Value> = agentlens_tests::yaml_files(&workspace_root().join("charts/agentlens/crds"))
-        .unwrap()
-        .iter()
-        .flat_map(|p| agentlens_tests::read_documents(p).unwrap())
-        .map(|d| d.value)
-        .collect();
-    let key = |d: &Value| d["metadata"]["name"].as_str().unwrap_or_default().to_string();
+    let mut printed: Vec<Value> =
+        serde_saphyr::from_multiple(&String::from_utf8_lossy(&out.stdout))
+            .unwrap()
+            .into_iter()
+            .filter(Value::is_object)
+            .collect();
+    let mut chart: Vec<Value> =
+        agentlens_tests::yaml_files(&workspace_root().join("charts/agentlens/crds"))
+            .unwrap()
+            .iter()
+            .flat_map(|p| agentlens_tests::read_documents(p).unwrap())
+            .map(|d| d.value)
+            .collect();
+    let key = |d: &Value| {
+        d["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
     printed.sort_by_key(key);
     chart.sort_by_key(key);
     assert_eq!(chart.len(), 3);

@@ -119,9 +119,14 @@ fn the_two_commands_observe_a_job_that_stays_alive_and_serve_its_metrics() {
         || {
             let out = bash(metrics_cmd).output().ok()?;
             let text = String::from_utf8_lossy(&out.stdout).into_owned();
-            (text.contains("agentlens_tracebacks_total{container=\"main\",language=\"python\"}")
-                && text.contains("agentlens_memory_rss_bytes{container=\"main\"}"))
-            .then_some(text)
+            let value = |series: &str| -> f64 {
+                text.lines()
+                    .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+                    .unwrap_or(0.0)
+            };
+            (value("agentlens_tracebacks_total{container=\"main\",language=\"python\"}") >= 1.0
+                && value("agentlens_memory_rss_bytes{container=\"main\"}") > 0.0)
+                .then_some(text)
         },
     );
     eprintln!("{metrics}");
