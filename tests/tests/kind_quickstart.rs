@@ -303,36 +303,37 @@ fn the_kind_quickstart_after_the_cluster_runs_against_the_emulator() {
                     ));
                 }
             }
-            (Some(r), Some(d)) if d["status"]["availableReplicas"].is_null() => {
-                if r.metrics.iter().all(|m| readyz(m) == Some(200)) {
-                    let n = r.children.len();
-                    let status = json!({"status": {
+            (Some(r), Some(d))
+                if d["status"]["availableReplicas"].is_null()
+                    && r.metrics.iter().all(|m| readyz(m) == Some(200)) =>
+            {
+                let n = r.children.len();
+                let status = json!({"status": {
                         "observedGeneration": d["metadata"]["generation"],
                         "replicas": n, "updatedReplicas": n, "readyReplicas": n,
                         "availableReplicas": n,
                         "conditions": [{"type": "Available", "status": "True",
                             "reason": "MinimumReplicasAvailable",
                             "message": "the test runs the replicas as processes"}]}});
-                    let out = Command::new(&kubectl)
-                        .arg("--kubeconfig")
-                        .arg(&admin)
-                        .args([
-                            "patch",
-                            "deployment",
-                            "--subresource=status",
-                            "--type=merge",
-                        ])
-                        .args(["-n", d["metadata"]["namespace"].as_str().unwrap()])
-                        .arg(d["metadata"]["name"].as_str().unwrap())
-                        .args(["-p", &status.to_string()])
-                        .output()
-                        .unwrap();
-                    assert!(
-                        out.status.success(),
-                        "{}",
-                        String::from_utf8_lossy(&out.stderr)
-                    );
-                }
+                let out = Command::new(&kubectl)
+                    .arg("--kubeconfig")
+                    .arg(&admin)
+                    .args([
+                        "patch",
+                        "deployment",
+                        "--subresource=status",
+                        "--type=merge",
+                    ])
+                    .args(["-n", d["metadata"]["namespace"].as_str().unwrap()])
+                    .arg(d["metadata"]["name"].as_str().unwrap())
+                    .args(["-p", &status.to_string()])
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
             }
             _ => {}
         }
