@@ -64,11 +64,31 @@ cluster() {
   fi
   kubectl config use-context "kind-$cluster"
   step "kind load image-archive (both images, as the chart references them)"
-  local version
+  local version engine ref archive c
   version="$(app_version)"
+  engine="$(scripts/images.sh engine)"
+  if [ "$engine" = podman ]; then
+    # The project-local podman configuration `make images` used (Makefile PODMAN_ENV).
+    export CONTAINERS_CONF="${CONTAINERS_CONF:-$root/.tools/podman/containers.conf}"
+    export CONTAINERS_STORAGE_CONF="${CONTAINERS_STORAGE_CONF:-$root/.tools/podman/storage.conf}"
+  fi
+  mapfile -t refs < <(scripts/images.sh refs)
+  local i=0
   for c in operator sidecar; do
-    kind load image-archive --name "$cluster" "dist/agentlens-$c-$version.oci.tar"
+    ref="${refs[$i]}"
+    i=$((i + 1))
+    archive="dist/agentlens-$c-$version.oci.tar"
+    if [ "$engine" = podman ]; then
+      # kind imports an archive with containerd, which names the image after the archive's
+      # own reference; podman's OCI archive keeps the tag alone, its docker-archive the
+      # repository:tag the chart pulls.
+      archive="dist/agentlens-$c-$version.docker.tar"
+      rm -f "$archive"
+      podman save --format docker-archive -o "$archive" "$ref"
+    fi
+    kind load image-archive --name "$cluster" "$archive"
   done
+  docker exec "$cluster-control-plane" crictl images 2>/dev/null | grep agentlens || true
 }
 
 install() {
