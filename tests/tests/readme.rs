@@ -220,4 +220,11 @@ fn the_notes_port_forward_runs_in_the_background_before_curl() {
         let command = line.split(" #").next().unwrap().trim_end();
         assert!(command.ends_with('&') && !command.contains("&&"), "{line}");
     }
+    // The upgrade path for the CRDs Helm never upgrades.
+    assert!(
+        notes.contains(
+            "agentlens-operator crds | kubectl apply --server-side --force-conflicts -f -"
+        ),
+        "{notes}"
+    );
 }
