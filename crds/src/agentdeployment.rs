@@ -306,9 +306,8 @@ pub struct OtlpSpec {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GpuSpec {
-    /// Fraction of a GPU's memory in use above which this system counts as under memory
-    /// pressure. Recorded only, not read yet: the `AgentLensGpuMemoryPressure` alert applies one
-    /// threshold to every system, the chart value `alerts.gpuMemoryPressureThreshold` (0.95).
+    /// Fraction of a GPU's memory in use above which the system is under memory pressure
+    /// (default 0.95), used by the `AgentLensGpuMemoryPressure` alert and status.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0.0, max = 1.0))]
     pub memory_pressure_ratio: Option<f64>,
