@@ -69,7 +69,7 @@ def strip_comment(text):
 
 
 def parse(lines):
-    """values.yaml as a list of rows (path, value, description), in file order."""
+    """values.yaml as rows (path, value, description) in file order, and as a dict."""
     rows = []
     stack = []  # (indent, key, node) of the open mappings
     root = {}
@@ -110,12 +110,9 @@ def parse(lines):
         j = i
         while j < len(lines) and (lines[j].strip() == "" or lines[j].strip().startswith("#")):
             j += 1
-        if j < len(lines) and ITEM.match(lines[j]) and len(ITEM.match(lines[j]).group("indent")) >= indent:
-            items = []
-            while j < len(lines) and ITEM.match(lines[j]) and len(ITEM.match(lines[j]).group("indent")) >= indent:
-                items.append(scalar(ITEM.match(lines[j]).group("value")))
-                j += 1
-            i = j
+        first = ITEM.match(lines[j]) if j < len(lines) else None
+        if first and len(first.group("indent")) >= indent:
+            items, i = list_items(lines, j, len(first.group("indent")))
             parent[key] = items
             rows.append((path, items, description))
             continue
@@ -123,7 +120,32 @@ def parse(lines):
         parent[key] = node
         stack.append((indent, key, node))
         rows.append((path, node, description))
-    return rows
+    return rows, root
+
+
+def list_items(lines, j, dash):
+    """The items of a block list whose dashes are at column `dash`, from line `j`: scalars, or
+    mappings read like the file itself. Returns them and the line after the list."""
+    items = []
+    while j < len(lines):
+        m = ITEM.match(lines[j])
+        if not m or len(m.group("indent")) != dash:
+            break
+        block = [" " * (dash + 2) + m.group("value")]
+        j += 1
+        while j < len(lines):
+            line = lines[j]
+            indent = len(line) - len(line.lstrip(" "))
+            if line.strip() and indent <= dash:
+                break
+            block.append(line)
+            j += 1
+        if KEY.match(block[0]):
+            _, item = parse([b[dash + 2:] if len(b) > dash + 2 else b.strip() for b in block])
+            items.append(item)
+        else:
+            items.append(scalar(m.group("value")))
+    return items, j
 
 
 def type_of(value):
@@ -171,7 +193,7 @@ def render(chart):
     template = (chart / "README.tmpl.md").read_text()
     if MARKER not in template:
         raise ValuesError(f"{chart / 'README.tmpl.md'} has no {MARKER} line")
-    rows = parse((chart / "values.yaml").read_text().splitlines())
+    rows, _ = parse((chart / "values.yaml").read_text().splitlines())
     return template.replace(MARKER + "\n", table(rows))
 
 

@@ -6,9 +6,8 @@
 #   scripts/kind-e2e.sh cluster    `make images`, `kind create cluster`, `kind load image-archive`
 #                                  of the two OCI archives in dist/
 #   scripts/kind-e2e.sh install    `helm upgrade --install` the chart, wait for the operator
-#   scripts/kind-e2e.sh demo       create and label a namespace, let its sidecars read their
-#                                  pods' logs, apply an example, wait until the operator wrote
-#                                  its status, `kubectl get agd`, the status,
+#   scripts/kind-e2e.sh demo       create and label a namespace, apply an example, wait until
+#                                  the operator wrote its status, `kubectl get agd`, the status,
 #                                  `kubectl agentlens inspect`
 #   scripts/kind-e2e.sh delete     `kind delete cluster`
 #
@@ -114,9 +113,6 @@ demo() {
   # Idempotent create (kubectl create fails when it exists).
   kubectl create namespace "$app_ns" --dry-run=client -o yaml | kubectl apply -f -
   kubectl label namespace "$app_ns" agentlens.dev/injection=enabled --overwrite
-  step "let the sidecars in $app_ns read their pods' logs"
-  helm upgrade "$release" "$chart" -n "$ns" --reuse-values \
-    --set "sidecar.rbac.namespaces={$app_ns}"
 
   step "kubectl apply -f $example"
   kubectl apply -f "$example"
