@@ -78,9 +78,9 @@ cluster() {
     i=$((i + 1))
     archive="dist/agentlens-$c-$version.oci.tar"
     if [ "$engine" = podman ]; then
-      # kind imports an archive with containerd, which names the image after the archive's
-      # own reference; podman's OCI archive keeps the tag alone, its docker-archive the
-      # repository:tag the chart pulls.
+      # kind imports the archive with containerd, which names an OCI archive's image by its
+      # own annotation (io.containerd.image.name; the OCI ref.name is a tag by the spec), and
+      # podman does not write it; a docker-archive carries the repository:tag (RepoTags).
       archive="dist/agentlens-$c-$version.docker.tar"
       rm -f "$archive"
       podman save --format docker-archive -o "$archive" "$ref"
