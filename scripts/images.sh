@@ -9,6 +9,10 @@
 #                             scripts/podman-setup.sh)
 #   scripts/images.sh build   release binaries, base root (scripts/image-rootfs.sh), both
 #                             images, OCI archives and CycloneDX 1.5 SBOMs under dist/
+#   scripts/images.sh context DIR   only the build context both Containerfiles use: the
+#                             stripped release binaries (bin/) and the base root (rootfs/)
+#   scripts/images.sh sbom REF OUT  the CycloneDX 1.5 SBOM of the built image REF, made by
+#                             `agentlens-sidecar inventory --root` over its exported root
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -52,6 +56,32 @@ engine() {
   fi
 }
 
+target="${CARGO_TARGET_DIR:-$root/target}/release"
+
+# The release binaries, stripped, and the base root: the context of both Containerfiles.
+context() {
+  local ctx="${1:?usage: $0 context DIR}"
+  "${CARGO:-cargo}" build --release --locked -p agentlens-operator -p agentlens-sidecar --bins
+  rm -rf "$ctx"
+  mkdir -p "$ctx/bin"
+  scripts/image-rootfs.sh "$ctx/rootfs"
+  for b in agentlens-operator kubectl-agentlens agentlens-sidecar; do
+    strip -o "$ctx/bin/$b" "$target/$b"
+  done
+}
+
+# The SBOM: our own inventory reading the image's root filesystem as the engine exports it.
+sbom() {
+  local ref="${1:?usage: $0 sbom REF OUT}" out="${2:?usage: $0 sbom REF OUT}" eng fs cid
+  eng="$(engine)"
+  fs="$(mktemp -d)"
+  cid="$("$eng" create "$ref")"
+  "$eng" export "$cid" | tar -x -C "$fs"
+  "$eng" rm "$cid" >/dev/null
+  "$target/agentlens-sidecar" inventory --root "$fs" --name "$ref" >"$out"
+  rm -rf "$fs"
+}
+
 build() {
   local eng version revision start
   start=$(date +%s)
@@ -65,16 +95,8 @@ build() {
   revision="$(git rev-parse HEAD 2>/dev/null || echo unknown)"
   mapfile -t image_refs < <(refs)
 
-  "${CARGO:-cargo}" build --release --locked -p agentlens-operator -p agentlens-sidecar --bins
-  local target="${CARGO_TARGET_DIR:-$root/target}/release"
-
   local ctx="$dist/context"
-  rm -rf "$ctx"
-  mkdir -p "$ctx/bin"
-  scripts/image-rootfs.sh "$ctx/rootfs"
-  for b in agentlens-operator kubectl-agentlens agentlens-sidecar; do
-    strip -o "$ctx/bin/$b" "$target/$b"
-  done
+  context "$ctx"
 
   local i=0
   for c in operator sidecar; do
@@ -91,14 +113,7 @@ build() {
     else
       docker save -o "$dist/$name-$version.oci.tar" "$ref"
     fi
-    # The SBOM: our own inventory reading the image's root filesystem as exported.
-    local fs cid
-    fs="$(mktemp -d)"
-    cid="$("$eng" create "$ref")"
-    "$eng" export "$cid" | tar -x -C "$fs"
-    "$eng" rm "$cid" >/dev/null
-    "$target/agentlens-sidecar" inventory --root "$fs" --name "$ref" >"$dist/$name-$version.cdx.json"
-    rm -rf "$fs"
+    sbom "$ref" "$dist/$name-$version.cdx.json"
     printf '%s\t%s bytes (image)\t%s bytes (archive)\n' "$ref" \
       "$("$eng" image inspect --format '{{.Size}}' "$ref")" \
       "$(stat -c %s "$dist/$name-$version.oci.tar")" | tee -a "$dist/sizes.txt.new"
@@ -112,5 +127,7 @@ case "${1:-}" in
   refs) refs ;;
   engine) engine ;;
   build) build ;;
-  *) echo "usage: $0 refs|engine|build" >&2; exit 2 ;;
+  context) context "${2:-}" ;;
+  sbom) sbom "${2:-}" "${3:-}" ;;
+  *) echo "usage: $0 refs|engine|build|context DIR|sbom REF OUT" >&2; exit 2 ;;
 esac

@@ -31,13 +31,29 @@ pub fn kubectl() -> Tool {
     find("kubectl", "kubectl")
 }
 
-/// Finds a system tool (`openssl`, `cc`) on `PATH`; like [`python_tool`] a missing one fails
-/// under `make test`.
+/// Finds a system tool (`openssl`, `cc`, `shellcheck`) on `PATH`; like [`python_tool`] a
+/// missing one fails under `make test`.
 pub fn system_tool(name: &str) -> Tool {
     find(name, "bin")
 }
 
-fn find(name: &str, under_tools: &str) -> Tool {
+/// Finds the directory of an npm package that `make tools` installs into `.tools/node`
+/// (`node_modules/<package>`), and `node` on `PATH` to run it: `(node, package_dir)`. Like
+/// [`python_tool`] a missing one fails under `make test`.
+pub fn node_package(package: &str) -> Result<(PathBuf, PathBuf), String> {
+    let node = match find("node", "node/bin") {
+        Tool::Found(p) => p,
+        Tool::Skip(why) => return Err(why),
+    };
+    let dir = Path::new("node_modules").join(package);
+    match found_or_skip(package, tool_candidates(&dir, "node"), Path::is_dir) {
+        Tool::Found(p) => Ok((node, p)),
+        Tool::Skip(why) => Err(why),
+    }
+}
+
+/// `$AGENTLENS_TOOLS_DIR/<under_tools>/<name>`, then `<root>/.tools/<under_tools>/<name>`.
+fn tool_candidates(name: &Path, under_tools: &str) -> Vec<PathBuf> {
     let mut candidates = Vec::new();
     if let Some(dir) = std::env::var_os("AGENTLENS_TOOLS_DIR") {
         candidates.push(PathBuf::from(dir).join(under_tools).join(name));
@@ -48,10 +64,19 @@ fn find(name: &str, under_tools: &str) -> Tool {
             .join(under_tools)
             .join(name),
     );
+    candidates
+}
+
+fn find(name: &str, under_tools: &str) -> Tool {
+    let mut candidates = tool_candidates(Path::new(name), under_tools);
     if let Some(path) = std::env::var_os("PATH") {
         candidates.extend(std::env::split_paths(&path).map(|d| d.join(name)));
     }
-    if let Some(found) = candidates.into_iter().find(|p| p.is_file()) {
+    found_or_skip(name, candidates, Path::is_file)
+}
+
+fn found_or_skip(name: &str, candidates: Vec<PathBuf>, exists: fn(&Path) -> bool) -> Tool {
+    if let Some(found) = candidates.into_iter().find(|p| exists(p)) {
         return Tool::Found(found);
     }
     let why = format!("{name} is not installed: run `make tools` (or `make test`)");

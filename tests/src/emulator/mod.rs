@@ -19,6 +19,7 @@ pub mod kubeconfig;
 mod objects;
 pub mod openapi;
 pub mod patch;
+pub mod protobuf;
 mod reads;
 pub mod request;
 pub mod resources;
