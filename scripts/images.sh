@@ -4,11 +4,15 @@
 #   scripts/images.sh refs    print the two image references (operator, sidecar): the
 #                             repositories of charts/agentlens/values.yaml, tagged with the
 #                             chart's appVersion (the chart's defaults, read, never retyped)
+#   scripts/images.sh demo-ref
+#                             print the demo agent image's reference: agentlens-demo-agent
+#                             beside the operator's repository, same tag
 #   scripts/images.sh engine  print the container engine: $AGENTLENS_CONTAINER_ENGINE, else
 #                             docker when its daemon answers, else podman (set up by
 #                             scripts/podman-setup.sh)
-#   scripts/images.sh build   release binaries, base root (scripts/image-rootfs.sh), both
-#                             images, OCI archives and CycloneDX 1.5 SBOMs under dist/
+#   scripts/images.sh build   release binaries, base root (scripts/image-rootfs.sh), the
+#                             operator, sidecar and demo agent images, OCI archives and
+#                             CycloneDX 1.5 SBOMs under dist/
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -42,6 +46,30 @@ refs() {
   done
 }
 
+demo_ref() {
+  local op
+  op="$(refs | head -n 1)"
+  echo "${op%/*}/agentlens-demo-agent:${op##*:}"
+}
+
+# The demo image's root: Python from Debian packages with a dpkg database, the pip packages of
+# images/demo-agent/requirements.txt (pure wheels and cp311 manylinux wheels, for the image's
+# CPython, whatever Python runs pip here), the app and the real H200 OOM report it prints.
+demo_context() {
+  local ctx="$1" pip site
+  mapfile -t demo_packages < <(grep -v '^[[:space:]]*\(#\|$\)' images/demo-agent/packages.txt)
+  scripts/image-rootfs.sh --dpkg-status "$ctx/demo-rootfs" "${demo_packages[@]}"
+  site="$ctx/demo-rootfs/usr/local/lib/python3.11/dist-packages"
+  pip=(python3 -m pip)
+  [ ! -x "$root/.tools/venv/bin/python" ] || pip=("$root/.tools/venv/bin/python" -m pip)
+  "${pip[@]}" install --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+    --platform "manylinux2014_$(uname -m)" --python-version 3.11 --implementation cp --abi cp311 \
+    --target "$site" -r images/demo-agent/requirements.txt
+  rm -rf "$site/bin"
+  mkdir -p "$ctx/demo"
+  cp images/demo-agent/app/*.py sidecar/tests/data/logscan/torch-cuda-oom-h200.stderr "$ctx/demo/"
+}
+
 engine() {
   if [ -n "${AGENTLENS_CONTAINER_ENGINE:-}" ]; then
     echo "$AGENTLENS_CONTAINER_ENGINE"
@@ -63,7 +91,7 @@ build() {
   fi
   version="$(app_version)"
   revision="$(git rev-parse HEAD 2>/dev/null || echo unknown)"
-  mapfile -t image_refs < <(refs)
+  mapfile -t image_refs < <(refs; demo_ref)
 
   "${CARGO:-cargo}" build --release --locked -p agentlens-operator -p agentlens-sidecar --bins
   local target="${CARGO_TARGET_DIR:-$root/target}/release"
@@ -72,12 +100,13 @@ build() {
   rm -rf "$ctx"
   mkdir -p "$ctx/bin"
   scripts/image-rootfs.sh "$ctx/rootfs"
+  demo_context "$ctx"
   for b in agentlens-operator kubectl-agentlens agentlens-sidecar; do
     strip -o "$ctx/bin/$b" "$target/$b"
   done
 
   local i=0
-  for c in operator sidecar; do
+  for c in operator sidecar demo-agent; do
     local ref="${image_refs[$i]}" name="agentlens-$c"
     i=$((i + 1))
     "$eng" build -f "images/$c/Containerfile" \
@@ -110,7 +139,8 @@ build() {
 
 case "${1:-}" in
   refs) refs ;;
+  demo-ref) demo_ref ;;
   engine) engine ;;
   build) build ;;
-  *) echo "usage: $0 refs|engine|build" >&2; exit 2 ;;
+  *) echo "usage: $0 refs|demo-ref|engine|build" >&2; exit 2 ;;
 esac
