@@ -48,7 +48,8 @@ refs() {
 
 demo_ref() {
   local op
-  op="$(refs | head -n 1)"
+  op="$(refs)"
+  op="${op%%$'\n'*}"
   echo "${op%/*}/agentlens-demo-agent:${op##*:}"
 }
 

@@ -18,6 +18,7 @@ pub mod kubeconfig;
 mod objects;
 pub mod openapi;
 pub mod patch;
+pub mod podlog;
 mod reads;
 pub mod request;
 pub mod resources;
