@@ -24,6 +24,8 @@
 //!   listen on loopback only, which a pod network namespace cannot reach. So the listen
 //!   addresses of the sidecar and the agents, which a pod would bind on its own IP, are moved
 //!   to free loopback ports (environment values only).
+//!   podman 4.3 also refuses `containerPort`s on the host network (it maps them), so the
+//!   podman copy of the pod has none; on the host network they would only name ports.
 //! - `podman kube play` (4.3) starts the containers of a pod in the order given and has no
 //!   native sidecars (`restartPolicy: Always` init containers): hence the classic form.
 //!
@@ -112,7 +114,9 @@ impl Podman {
                 None
             }
             Err(e) => {
-                missing(&format!("podman is not installed ({e}): run `make podman-setup`"));
+                missing(&format!(
+                    "podman is not installed ({e}): run `make podman-setup`"
+                ));
                 None
             }
         }
@@ -236,7 +240,11 @@ fn admit(pod: &Value, ads: &[AgentDeployment], cfg: &InjectConfig) -> Value {
     let r = &resp["response"];
     assert_eq!(r["allowed"], true, "{resp}");
     let patch = base64::engine::general_purpose::STANDARD
-        .decode(r["patch"].as_str().expect("the webhook injects the demo pod"))
+        .decode(
+            r["patch"]
+                .as_str()
+                .expect("the webhook injects the demo pod"),
+        )
         .unwrap();
     let patch: json_patch::Patch = serde_json::from_slice(&patch).unwrap();
     let mut doc = pod.clone();
@@ -280,6 +288,7 @@ fn resolve_downward_api(pod: &mut Value, node: &str) {
 /// Free loopback ports for what the pod listens on.
 struct Ports {
     sidecar: u16,
+    proxy: u16,
     model: u16,
     planner: u16,
     worker: u16,
@@ -297,9 +306,27 @@ fn for_podman(pod: &Value, ports: &Ports, emulator: &str, sa_dir: &Path) -> Valu
         .unwrap();
     let model_url = format!("http://127.0.0.1:{}/v1", ports.model);
     for c in containers_mut(&mut pod) {
+        // podman 4.3 turns every containerPort into a port mapping, which it refuses on the
+        // host network ("PortMappings can only be used with Bridge or slirp4netns
+        // networking"); on the host network they only name ports, so they go.
+        c.as_object_mut().unwrap().remove("ports");
         match c["name"].as_str().unwrap() {
             CONTAINER_NAME => {
-                set_env(c, "AGENTLENS_LISTEN", &format!("127.0.0.1:{}", ports.sidecar));
+                set_env(
+                    c,
+                    "AGENTLENS_LISTEN",
+                    &format!("127.0.0.1:{}", ports.sidecar),
+                );
+                set_env(
+                    c,
+                    "AGENTLENS_PROXY_LISTEN",
+                    &format!("127.0.0.1:{}", ports.proxy),
+                );
+                set_env(
+                    c,
+                    "AGENTLENS_PROXY_UPSTREAM",
+                    &format!("127.0.0.1:{}", ports.planner),
+                );
                 set_env(c, "KUBERNETES_SERVICE_HOST", host);
                 set_env(c, "KUBERNETES_SERVICE_PORT", port);
                 let mounts = c["volumeMounts"].as_array_mut();
@@ -510,7 +537,11 @@ fn the_demo_pod_injected_by_the_webhook_runs_as_real_containers() {
         .as_array()
         .unwrap()
     {
-        assert_eq!(c["image"], demo_image.as_str(), "the example runs the demo image");
+        assert_eq!(
+            c["image"],
+            demo_image.as_str(),
+            "the example runs the demo image"
+        );
     }
     let ads: Vec<AgentDeployment> = docs
         .iter()
@@ -566,6 +597,7 @@ fn the_demo_pod_injected_by_the_webhook_runs_as_real_containers() {
     // Play the pod.
     let ports = Ports {
         sidecar: free_port().unwrap(),
+        proxy: free_port().unwrap(),
         model: free_port().unwrap(),
         planner: free_port().unwrap(),
         worker: free_port().unwrap(),
@@ -588,12 +620,7 @@ fn the_demo_pod_injected_by_the_webhook_runs_as_real_containers() {
     eprintln!("podman kube play: {:?}", play_started.elapsed());
 
     // The real containers: ids, log files, and the settings podman gave them.
-    let inspect: Value = serde_json::from_str(&podman.ok(&[
-        "pod",
-        "inspect",
-        &pod_name,
-    ]))
-    .unwrap();
+    let inspect: Value = serde_json::from_str(&podman.ok(&["pod", "inspect", &pod_name])).unwrap();
     let mut ids: BTreeMap<String, String> = BTreeMap::new();
     let mut logs: BTreeMap<String, String> = BTreeMap::new();
     for c in inspect["Containers"].as_array().unwrap() {
@@ -602,10 +629,10 @@ fn the_demo_pod_injected_by_the_webhook_runs_as_real_containers() {
         let Some(short) = name.strip_prefix(&format!("{pod_name}-")) else {
             continue; // the infra container (catatonit)
         };
-        let info: Value =
-            serde_json::from_str(&podman.ok(&["container", "inspect", id])).unwrap();
+        let info: Value = serde_json::from_str(&podman.ok(&["container", "inspect", id])).unwrap();
         let info = &info[0];
-        assert_eq!(info["Config"]["User"], "65532", "{short}: {}", info["Config"]);
+        let user = info["Config"]["User"].as_str().unwrap();
+        assert_eq!(user.split(':').next(), Some("65532"), "{short}: {user}");
         assert_eq!(info["HostConfig"]["ReadonlyRootfs"], true, "{short}");
         assert_eq!(
             info["EffectiveCaps"],
@@ -696,7 +723,9 @@ fn the_demo_pod_injected_by_the_webhook_runs_as_real_containers() {
         .collect();
     assert!(
         names.iter().all(|n| ids.contains_key(*n)),
-        "every process is attributed to a container of the pod by name: {names:?}"
+        "every process is attributed to a container of the pod by name: {names:?} {}\n{}",
+        snap["containers"],
+        podman.ok(&["ps", "-a", "--pod", "--no-trunc"])
     );
     let metrics = wait_until(
         || "RSS and CPU series of the agent containers".into(),
@@ -708,8 +737,7 @@ fn the_demo_pod_injected_by_the_webhook_runs_as_real_containers() {
                 .all(|a| {
                     metric(&m, "agentlens_memory_rss_bytes", &[("container", a)])
                         .is_some_and(|v| v > 1e6)
-                        && metric(&m, "agentlens_cpu_seconds_total", &[("container", a)])
-                            .is_some()
+                        && metric(&m, "agentlens_cpu_seconds_total", &[("container", a)]).is_some()
                 })
                 .then_some(m)
         },
@@ -781,7 +809,12 @@ fn the_demo_pod_injected_by_the_webhook_runs_as_real_containers() {
             .cloned()
     };
     let snap = wait_until(
-        || format!("the OOM in the snapshot: {:?}", snapshot().map(|s| worker_status(&s))),
+        || {
+            format!(
+                "the OOM in the snapshot: {:?}",
+                snapshot().map(|s| worker_status(&s))
+            )
+        },
         Duration::from_secs(60),
         || {
             let s = snapshot()?;
@@ -798,8 +831,7 @@ fn the_demo_pod_injected_by_the_webhook_runs_as_real_containers() {
                 .as_array()?
                 .iter()
                 .find(|a| {
-                    a["labels"]["alertname"] == "AgentLensGpuOutOfMemory"
-                        && a["state"] == "firing"
+                    a["labels"]["alertname"] == "AgentLensGpuOutOfMemory" && a["state"] == "firing"
                 })
                 .cloned()
         },

@@ -7,7 +7,13 @@ use std::time::{Duration, Instant};
 
 /// A port free on 127.0.0.1 now (the kernel's choice; a process started next binds it).
 pub fn free_port() -> Option<u16> {
-    Some(TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port())
+    Some(
+        TcpListener::bind("127.0.0.1:0")
+            .ok()?
+            .local_addr()
+            .ok()?
+            .port(),
+    )
 }
 
 /// One request on its own connection (`Connection: close`): the status and the body, or
@@ -36,7 +42,14 @@ pub fn request(
     let chunked = head
         .lines()
         .any(|l| l.eq_ignore_ascii_case("transfer-encoding: chunked"));
-    Some((code, if chunked { dechunk(body)? } else { body.to_string() }))
+    Some((
+        code,
+        if chunked {
+            dechunk(body)?
+        } else {
+            body.to_string()
+        },
+    ))
 }
 
 /// GET with extra header lines.

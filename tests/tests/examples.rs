@@ -397,7 +397,11 @@ fn the_demo_runs_the_image_make_images_builds() {
         .arg("demo-ref")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let image = String::from_utf8(out.stdout).unwrap().trim().to_string();
     let demo = System::load("demo");
     let ns = demo.of_kind("Namespace");
@@ -414,7 +418,10 @@ fn the_demo_runs_the_image_make_images_builds() {
         assert!(selects(&selector, &labels), "{workload} not selected");
         for c in spec["containers"].as_array().unwrap() {
             assert_eq!(c["image"], image.as_str(), "{workload}/{}", c["name"]);
-            assert_eq!(c["imagePullPolicy"], "IfNotPresent", "kind load, no registry");
+            assert_eq!(
+                c["imagePullPolicy"], "IfNotPresent",
+                "kind load, no registry"
+            );
         }
     }
 }

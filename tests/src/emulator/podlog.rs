@@ -23,15 +23,17 @@ pub struct Entry {
     pub text: String,
 }
 
-/// The complete lines of a CRI log file; partial (`P`) entries are joined with the entries
-/// that end them, a trailing partial line without its end is left out (it is not written yet),
-/// and malformed lines are skipped.
+/// The complete lines of a CRI log file, in the order they were completed. Partial (`P`)
+/// entries are joined with the entry of the same stream that ends them (the runtime splits
+/// long lines, and another stream's lines may come in between: the kubelet writes the parts
+/// as they are, here a line stays whole); a partial line without its end is left out (it is
+/// not written yet); malformed lines are skipped.
 pub fn parse(file: &str) -> Vec<Entry> {
     let mut out = Vec::new();
-    let mut pending: Option<Entry> = None;
+    let mut pending: std::collections::BTreeMap<&str, Entry> = std::collections::BTreeMap::new();
     for line in file.lines() {
         let mut parts = line.splitn(4, ' ');
-        let (Some(time), Some(_stream), Some(tag)) = (parts.next(), parts.next(), parts.next())
+        let (Some(time), Some(stream), Some(tag)) = (parts.next(), parts.next(), parts.next())
         else {
             continue;
         };
@@ -39,13 +41,13 @@ pub fn parse(file: &str) -> Vec<Entry> {
             continue;
         };
         let text = parts.next().unwrap_or_default();
-        let entry = pending.get_or_insert_with(|| Entry {
+        let entry = pending.entry(stream).or_insert_with(|| Entry {
             time,
             text: String::new(),
         });
         entry.text.push_str(text);
         if tag != "P" {
-            out.extend(pending.take());
+            out.extend(pending.remove(stream));
         }
     }
     out
@@ -69,15 +71,21 @@ pub fn render(entries: &[Entry], since: Option<Timestamp>, timestamps: bool) -> 
 mod tests {
     use super::*;
 
-    /// The first lines of a demo agent container's log as podman 4.3 wrote it (`k8s-file`
-    /// driver), the last one the start of a line split by the runtime.
+    /// A demo agent container's log as podman 4.3 wrote it (`k8s-file` driver): a line, a
+    /// 9,000-byte stdout line the runtime split in two with the H200 OOM report's three
+    /// stderr lines written in between, and a last line.
     const PODMAN: &str = include_str!("../../tests/fixtures/podman-k8s-file.log");
+    const OOM: &str =
+        include_str!("../../../sidecar/tests/data/logscan/torch-cuda-oom-h200.stderr");
 
     #[test]
     fn podman_k8s_file_lines_and_partials() {
-        let entries = parse(PODMAN);
-        assert!(entries.len() >= 3, "{entries:?}");
-        assert!(entries.iter().all(|e| !e.text.ends_with('\n')));
+        let texts: Vec<String> = parse(PODMAN).into_iter().map(|e| e.text).collect();
+        let mut want = vec!["worker: serving on 127.0.0.1:8081".to_string()];
+        want.extend(OOM.lines().map(str::to_string));
+        want.push("x".repeat(9000));
+        want.push("worker: done".into());
+        assert_eq!(texts, want);
         let joined = parse(
             "2026-12-05T20:00:00.100000000+00:00 stderr P first half, \n\
              2026-12-05T20:00:00.200000000+00:00 stderr F second half\n\

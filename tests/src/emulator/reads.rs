@@ -71,9 +71,7 @@ impl Api {
     /// `pods/log` from the container's CRI log file (see [`podlog`]).
     fn runtime_log(c: &Ctx<'_>, files: &str) -> ApiResult<Reply> {
         let files: std::collections::BTreeMap<String, String> = serde_json::from_str(files)
-            .map_err(|e| {
-                ApiError::bad_request(format!("{}: {e}", podlog::LOG_FILES_ANNOTATION))
-            })?;
+            .map_err(|e| ApiError::bad_request(format!("{}: {e}", podlog::LOG_FILES_ANNOTATION)))?;
         let container = match c.q("container") {
             "" if files.len() == 1 => files.keys().next().cloned().unwrap_or_default(),
             "" => {
@@ -88,9 +86,10 @@ impl Api {
         })?;
         let since = match c.q("sinceTime") {
             "" => None,
-            t => Some(t.parse().map_err(|e| {
-                ApiError::bad_request(format!("sinceTime {t}: {e}"))
-            })?),
+            t => Some(
+                t.parse()
+                    .map_err(|e| ApiError::bad_request(format!("sinceTime {t}: {e}")))?,
+            ),
         };
         // A container that has not written yet has no file: an empty log, as the kubelet's.
         let text = std::fs::read_to_string(path).unwrap_or_default();
