@@ -47,7 +47,7 @@ use agentlens_operator::inject::{AGENT_LABEL, InjectConfig};
 use agentlens_tests::emulator::podlog::LOG_FILES_ANNOTATION;
 use agentlens_tests::emulator_process::{self, Emulator};
 use agentlens_tests::loopback::{free_port, get, request, wait_until};
-use agentlens_tests::tools::{Tool, kubectl};
+use agentlens_tests::tools::{Tool, debian_tool, kubectl};
 use agentlens_tests::workspace_root;
 use base64::Engine;
 use serde_json::{Value, json};
@@ -521,9 +521,9 @@ fn the_demo_pod_injected_by_the_webhook_runs_as_real_containers() {
         Tool::Found(p) => p,
         Tool::Skip(why) => return missing(&why),
     };
-    let prometheus = match which("prometheus") {
-        Some(p) => p,
-        None => return missing("prometheus is not installed (make tools)"),
+    let prometheus = match debian_tool("prometheus") {
+        Tool::Found(p) => p,
+        Tool::Skip(why) => return missing(&why),
     };
 
     // The demo's pod, through the webhook's admission code, classic sidecar form.
@@ -549,11 +549,11 @@ fn the_demo_pod_injected_by_the_webhook_runs_as_real_containers() {
         .map(|d| serde_json::from_value(d.clone()).unwrap())
         .collect();
     let token = format!("real-pods-{}", std::process::id());
-    let token_sha256 = hex(&sha2::Sha256::digest(token.as_bytes()));
+    let token_sha256 = format!("{:x}", sha2::Sha256::digest(token.as_bytes()));
     let cfg = InjectConfig {
         image: sidecar_image.clone(),
         native_sidecars: false,
-        api_token_sha256: Some(token_sha256),
+        api_token_sha256: Some(token_sha256.clone()),
         ..InjectConfig::default()
     };
     let pod_name = format!("demo-agents-{}", std::process::id());
@@ -573,6 +573,14 @@ fn the_demo_pod_injected_by_the_webhook_runs_as_real_containers() {
     assert_eq!(sc["runAsUser"], 65532, "{sc}");
     assert_eq!(sc["allowPrivilegeEscalation"], false, "{sc}");
     assert_eq!(sc["capabilities"]["drop"], json!(["ALL"]), "{sc}");
+    assert!(
+        sidecar["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["name"] == TOKEN_SHA256_ENV && v["value"] == token_sha256.as_str()),
+        "the webhook wrote the token's hash"
+    );
 
     // The API: the namespace, the sidecar's RBAC, then the service account's token.
     let emu = match Emulator::start() {
@@ -603,6 +611,22 @@ fn the_demo_pod_injected_by_the_webhook_runs_as_real_containers() {
         worker: free_port().unwrap(),
     };
     let played = for_podman(&injected, &ports, emu.server(), &sa_dir);
+    // Nothing of what the webhook and the example set for security is changed for podman.
+    assert_eq!(
+        played["spec"]["securityContext"],
+        injected["spec"]["securityContext"]
+    );
+    for (p, i) in played["spec"]["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(injected["spec"]["containers"].as_array().unwrap())
+    {
+        assert_eq!(p["name"], i["name"]);
+        assert_eq!(p["securityContext"], i["securityContext"], "{}", p["name"]);
+        assert_eq!(p["image"], i["image"]);
+        assert_eq!(p["resources"], i["resources"]);
+    }
     let yaml = work.path().join("pod.json");
     std::fs::write(&yaml, serde_json::to_vec_pretty(&played).unwrap()).unwrap();
     let _pod = PlayedPod {
@@ -942,24 +966,4 @@ fn the_demo_pod_injected_by_the_webhook_runs_as_real_containers() {
         peak_rss_kib(sidecar_pid).unwrap_or(0),
         started.elapsed()
     );
-    assert!(
-        sidecar.get("env").is_some_and(|e| e
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|v| v["name"] == TOKEN_SHA256_ENV)),
-        "the webhook wrote the token's hash"
-    );
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn which(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|d| Path::new(d).join(name))
-        .find(|p| p.is_file())
 }

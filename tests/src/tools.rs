@@ -31,6 +31,12 @@ pub fn kubectl() -> Tool {
     find("kubectl", "kubectl")
 }
 
+/// Finds a tool `make tools` installs from Debian packages (prometheus, promtool) on `PATH`;
+/// like [`python_tool`] a missing one fails under `make test`.
+pub fn debian_tool(name: &str) -> Tool {
+    find(name, "bin")
+}
+
 fn find(name: &str, under_tools: &str) -> Tool {
     let mut candidates = Vec::new();
     if let Some(dir) = std::env::var_os("AGENTLENS_TOOLS_DIR") {
