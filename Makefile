@@ -29,7 +29,7 @@ export AGENTLENS_TOOLS_DIR := $(TOOLS)
 # Under `make test` a test whose tool is missing fails instead of skipping.
 export AGENTLENS_REQUIRE_TOOLS := 1
 
-.PHONY: help test tools debian-tools fmt-check clippy rust-test crds build bench images images-test podman-setup
+.PHONY: help test tools debian-tools fmt-check clippy rust-test crds build bench images images-test podman-setup test-images
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -94,9 +94,17 @@ RELEASE_BINS := AGENTLENS_OPERATOR_BIN=$(CURDIR)/target/release/agentlens-operat
 	AGENTLENS_SIDECAR_BIN=$(CURDIR)/target/release/agentlens-sidecar \
 	KUBE_EMULATOR=$(CURDIR)/target/release/kube-emulator
 
-rust-test: tools ## the Rust tests: unit, CRD drift, examples against the CRDs and kubernetes-validate, the release operator against the API emulator
+rust-test: tools ## the Rust tests: unit, CRD drift, examples against the CRDs and kubernetes-validate, the release operator against the API emulator, the demo pod on podman
 	$(CARGO) build --locked --release --bins
-	$(RELEASE_BINS) $(CARGO) test --locked --workspace
+	$(MAKE) --no-print-directory test-images
+	$(RELEASE_BINS) $(PODMAN_ENV) $(CARGO) test --locked --workspace
+
+# The sidecar and demo images operator/tests/real_pods.rs runs with `podman kube play`, built
+# with podman wherever podman runs (where it cannot, that test says why and is skipped).
+test-images: podman-setup
+	@if $(PODMAN_ENV) podman info >/dev/null 2>&1; then \
+	  $(PODMAN_ENV) AGENTLENS_CONTAINER_ENGINE=podman scripts/images.sh build; \
+	else echo "podman cannot run containers here: no images for operator/tests/real_pods.rs"; fi
 
 crds: ## regenerate the CRD manifests from the Rust types
 	$(CARGO) run --locked -q -p agentlens-crds --bin crdgen

@@ -7,11 +7,21 @@
 # one dpkg `status.d/<package>` file per package, which SBOM tools (ours included) read.
 # No shell, no package manager.
 #
-# usage: scripts/image-rootfs.sh OUT_DIR
+# Further packages given after OUT_DIR are unpacked whole (the demo agent image's Python). With
+# --dpkg-status the package records go into one /var/lib/dpkg/status file instead, as on a
+# Debian system, so that dpkg-query (when the packages include dpkg) reads them.
+#
+# usage: scripts/image-rootfs.sh [--dpkg-status] OUT_DIR [PACKAGE...]
 set -euo pipefail
 
-out="${1:?usage: $0 OUT_DIR}"
-packages=(libc6 libgcc-s1 ca-certificates base-files)
+status_file=0
+if [ "${1:-}" = --dpkg-status ]; then
+  status_file=1
+  shift
+fi
+out="${1:?usage: $0 [--dpkg-status] OUT_DIR [PACKAGE...]}"
+shift
+packages=(libc6 libgcc-s1 ca-certificates base-files "$@")
 arch="$(dpkg --print-architecture)"
 multiarch="$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multiarch)"
 
@@ -28,7 +38,6 @@ for pkg in "${packages[@]}"; do
   deb=$(ls "$work/${pkg}"_*.deb)
   dpkg-deb -f "$deb" >"$out/var/lib/dpkg/status.d/$pkg"
   case "$pkg" in
-    libc6|libgcc-s1) dpkg-deb -x "$deb" "$out" ;;
     ca-certificates)
       # The bundle update-ca-certificates would write; the script itself needs a shell.
       dpkg-deb -x "$deb" "$work/ca"
@@ -45,8 +54,20 @@ for pkg in "${packages[@]}"; do
       ln -sf ../usr/lib/os-release "$out/etc/os-release"
       cp "$work/base/usr/share/doc/base-files/copyright" "$out/usr/share/doc/base-files/"
       ;;
+    *) dpkg-deb -x "$deb" "$out" ;;
   esac
 done
+
+if [ "$status_file" = 1 ]; then
+  # dpkg's own database: one stanza per package, installed, in dpkg's field order.
+  for pkg in "${packages[@]}"; do
+    sed '/^Package:/a Status: install ok installed' "$out/var/lib/dpkg/status.d/$pkg"
+    echo
+  done >"$out/var/lib/dpkg/status"
+  rm -rf "$out/var/lib/dpkg/status.d"
+  mkdir -p "$out/var/lib/dpkg/info" "$out/var/lib/dpkg/updates"
+  touch "$out/var/lib/dpkg/available"
+fi
 
 # Documentation and locale data the binaries never read (licences stay).
 find "$out/usr/share/doc" -type f ! -name copyright -delete
@@ -71,7 +92,7 @@ GROUP
 chmod 1777 "$out/tmp"
 chown 65532:65532 "$out/home/nonroot" 2>/dev/null || true
 
-if find "$out" -name sh -o -name bash -o -name dash | grep -q .; then
+if find "$out" \( -type f -o -type l \) \( -name sh -o -name bash -o -name dash \) | grep -q .; then
   echo "image-rootfs: a shell slipped into $out" >&2
   exit 1
 fi

@@ -4,13 +4,18 @@
 #   scripts/images.sh refs    print the two image references (operator, sidecar): the
 #                             repositories of charts/agentlens/values.yaml, tagged with the
 #                             chart's appVersion (the chart's defaults, read, never retyped)
+#   scripts/images.sh demo-ref
+#                             print the demo agent image's reference: agentlens-demo-agent
+#                             beside the operator's repository, same tag
 #   scripts/images.sh engine  print the container engine: $AGENTLENS_CONTAINER_ENGINE, else
 #                             docker when its daemon answers, else podman (set up by
 #                             scripts/podman-setup.sh)
-#   scripts/images.sh build   release binaries, base root (scripts/image-rootfs.sh), both
-#                             images, OCI archives and CycloneDX 1.5 SBOMs under dist/
-#   scripts/images.sh context DIR   only the build context both Containerfiles use: the
-#                             stripped release binaries (bin/) and the base root (rootfs/)
+#   scripts/images.sh build   release binaries, base root (scripts/image-rootfs.sh), the
+#                             operator, sidecar and demo agent images, OCI archives and
+#                             CycloneDX 1.5 SBOMs under dist/
+#   scripts/images.sh context DIR   only the build context the operator and sidecar
+#                             Containerfiles use: the stripped release binaries (bin/) and the
+#                             base root (rootfs/)
 #   scripts/images.sh sbom REF OUT  the CycloneDX 1.5 SBOM of the built image REF, made by
 #                             `agentlens-sidecar inventory --root` over its exported root
 set -euo pipefail
@@ -44,6 +49,31 @@ refs() {
     [ -n "$r" ] || { echo "images.sh: no $c.image.repository in $chart/values.yaml" >&2; exit 1; }
     echo "$r:$v"
   done
+}
+
+demo_ref() {
+  local op
+  op="$(refs)"
+  op="${op%%$'\n'*}"
+  echo "${op%/*}/agentlens-demo-agent:${op##*:}"
+}
+
+# The demo image's root: Python from Debian packages with a dpkg database, the pip packages of
+# images/demo-agent/requirements.txt (pure wheels and cp311 manylinux wheels, for the image's
+# CPython, whatever Python runs pip here), the app and the real H200 OOM report it prints.
+demo_context() {
+  local ctx="$1" pip site
+  mapfile -t demo_packages < <(grep -v '^[[:space:]]*\(#\|$\)' images/demo-agent/packages.txt)
+  scripts/image-rootfs.sh --dpkg-status "$ctx/demo-rootfs" "${demo_packages[@]}"
+  site="$ctx/demo-rootfs/usr/local/lib/python3.11/dist-packages"
+  pip=(python3 -m pip)
+  [ ! -x "$root/.tools/venv/bin/python" ] || pip=("$root/.tools/venv/bin/python" -m pip)
+  "${pip[@]}" install --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+    --platform "manylinux2014_$(uname -m)" --python-version 3.11 --implementation cp --abi cp311 \
+    --target "$site" -r images/demo-agent/requirements.txt
+  rm -rf "$site/bin"
+  mkdir -p "$ctx/demo"
+  cp images/demo-agent/app/*.py sidecar/tests/data/logscan/torch-cuda-oom-h200.stderr "$ctx/demo/"
 }
 
 engine() {
@@ -93,13 +123,14 @@ build() {
   fi
   version="$(app_version)"
   revision="$(git rev-parse HEAD 2>/dev/null || echo unknown)"
-  mapfile -t image_refs < <(refs)
+  mapfile -t image_refs < <(refs; demo_ref)
 
   local ctx="$dist/context"
   context "$ctx"
+  demo_context "$ctx"
 
   local i=0
-  for c in operator sidecar; do
+  for c in operator sidecar demo-agent; do
     local ref="${image_refs[$i]}" name="agentlens-$c"
     i=$((i + 1))
     "$eng" build -f "images/$c/Containerfile" \
@@ -125,9 +156,10 @@ build() {
 
 case "${1:-}" in
   refs) refs ;;
+  demo-ref) demo_ref ;;
   engine) engine ;;
   build) build ;;
   context) context "${2:-}" ;;
   sbom) sbom "${2:-}" "${3:-}" ;;
-  *) echo "usage: $0 refs|engine|build|context DIR|sbom REF OUT" >&2; exit 2 ;;
+  *) echo "usage: $0 refs|demo-ref|engine|build|context DIR|sbom REF OUT" >&2; exit 2 ;;
 esac

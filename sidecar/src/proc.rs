@@ -58,7 +58,8 @@ pub fn process_tree(root: u32, stats: &[Stat]) -> BTreeSet<u32> {
 }
 
 /// The container id in a `/proc/<pid>/cgroup` file: the 64-hex-digit id in the cgroup path
-/// (cgroup v1 and v2, Docker, containerd and CRI-O layouts).
+/// (cgroup v1 and v2, Docker, containerd, CRI-O and podman layouts; the last 64-hex segment,
+/// so a pod's own id above its containers' is passed over).
 pub fn container_id(cgroup: &str) -> Option<String> {
     for line in cgroup.lines() {
         let path = line.splitn(3, ':').nth(2).unwrap_or(line);

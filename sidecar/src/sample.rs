@@ -135,12 +135,17 @@ pub fn group(
                 if own_container_id.as_deref() == Some(id.as_str()) {
                     continue;
                 }
-                // Unknown ids (API not reachable yet) are named by their short id: still
-                // bounded by the pod's containers.
-                let name = names
-                    .get(&id)
-                    .cloned()
-                    .unwrap_or_else(|| id[..12].to_string());
+                let name = match names.get(&id) {
+                    Some(name) => name.clone(),
+                    // The pod's containers are known and this is none of them: the pod
+                    // sandbox, whose pause process shares the PID namespace (PID 1 under
+                    // containerd, CRI-O and podman alike), or a restarted container the
+                    // pod's status does not list yet (named once it does).
+                    None if !names.is_empty() => continue,
+                    // Names not known yet (API not reachable): the short id, still bounded
+                    // by the pod's containers.
+                    None => id[..12].to_string(),
+                };
                 out.entry(name).or_default().push(*s);
             }
         }
@@ -241,7 +246,11 @@ fn sampler_loop(shared: &Shared, cfg: &SamplerConfig, stop: &AtomicBool) {
             last_cpu.remove(&gone);
         }
         for name in containers.keys() {
-            if !live.contains_key(name) {
+            // Only containers known by name enter the analysis (their counters start at 0):
+            // a pod container seen before the API named it would stay there under its short
+            // id, a container that never existed.
+            let named = matches!(cfg.target, Target::Tree { .. }) || ids.contains_key(name);
+            if named && !live.contains_key(name) {
                 shared.analysis.container(name);
             }
         }
@@ -609,10 +618,13 @@ mod tests {
             stime: 50,
             rss_pages: 10,
         };
+        // PID 1 is the pod sandbox's pause process, in its own container's cgroup (as
+        // observed in a `podman kube play` pod: podman's pause, catatonit).
+        let sandbox = "c".repeat(64);
         let stats = [st(1), st(7), st(8), st(9)];
         let cg = move |pid: u32| -> Option<String> {
             Some(match pid {
-                1 => "0::/kubepods/pod1/pause".to_string(),
+                1 => format!("0::/kubepods/burstable/pod1/{sandbox}"),
                 7 | 8 => format!("0::/kubepods/burstable/pod1/{app}"),
                 _ => format!("0::/kubepods/burstable/pod1/{side}"),
             })
@@ -623,8 +635,18 @@ mod tests {
         )])));
         let target = Target::Pod {
             own_container_id: Some("b".repeat(64)),
-            names,
+            names: names.clone(),
         };
+        // Before the API named the containers: short ids, the sandbox's too.
+        let unnamed = Target::Pod {
+            own_container_id: Some("b".repeat(64)),
+            names: Arc::new(Mutex::new(BTreeMap::new())),
+        };
+        assert_eq!(
+            group(&unnamed, &stats, &cg).keys().collect::<Vec<_>>(),
+            ["aaaaaaaaaaaa", "cccccccccccc"]
+        );
+        // Named: the pod's containers only, not the sandbox.
         let groups = group(&target, &stats, &cg);
         assert_eq!(groups.keys().collect::<Vec<_>>(), ["extractor"]);
         let s = summarise(&groups, 4096, 100.0);

@@ -386,3 +386,42 @@ fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     format!("sha256:{:x}", sha2::Sha256::digest(bytes))
 }
+
+/// The demo (`examples/demo/`) runs the image `make images` builds (its reference derived from
+/// the chart by `scripts/images.sh demo-ref`, so a new appVersion fails here until the example
+/// follows), is selected by its AgentDeployment and opted in to injection. Its pod running for
+/// real is `operator/tests/real_pods.rs`.
+#[test]
+fn the_demo_runs_the_image_make_images_builds() {
+    let out = std::process::Command::new(workspace_root().join("scripts/images.sh"))
+        .arg("demo-ref")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let image = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let demo = System::load("demo");
+    let ns = demo.of_kind("Namespace");
+    assert_eq!(ns.len(), 1);
+    assert_eq!(
+        ns[0].value["metadata"]["labels"]["agentlens.dev/injection"],
+        "enabled"
+    );
+    let ad = ad_of(&demo);
+    let selector = serde_json::to_value(&ad.spec.selector).unwrap();
+    let templates = demo.pod_templates();
+    assert!(!templates.is_empty());
+    for (workload, labels, spec) in templates {
+        assert!(selects(&selector, &labels), "{workload} not selected");
+        for c in spec["containers"].as_array().unwrap() {
+            assert_eq!(c["image"], image.as_str(), "{workload}/{}", c["name"]);
+            assert_eq!(
+                c["imagePullPolicy"], "IfNotPresent",
+                "kind load, no registry"
+            );
+        }
+    }
+}

@@ -2,9 +2,9 @@
 //!
 //! Always: the references `make images` tags are the chart's defaults, derived from the same
 //! files (also for a chart whose appVersion and repository changed), and hadolint passes on
-//! both Containerfiles. With `AGENTLENS_IMAGE_TESTS=1` (set by `make images-test` after it built
-//! the images; building takes minutes): the images run as the chart runs them, read-only, as
-//! 65532, all capabilities dropped; the sidecar answers `/healthz` and finds a library mounted
+//! the three Containerfiles (the demo agent's too). With `AGENTLENS_IMAGE_TESTS=1` (set by
+//! `make images-test` after it built the images; building takes minutes): the images run as
+//! the chart runs them, read-only, as 65532, all capabilities dropped; the sidecar answers `/healthz` and finds a library mounted
 //! as `libnvidia-ml.so.1` where the NVIDIA toolkit mounts it; the operator prints its CRDs and
 //! carries the kubectl plugin; neither has a shell; the SBOMs beside the archives list the
 //! Debian packages the root was assembled from and pass cyclonedx-python-lib's strict
@@ -21,9 +21,10 @@ use agentlens_tests::tools::{Tool, helm, python_tool};
 use agentlens_tests::workspace_root;
 use serde_json::Value;
 
-const CONTAINERFILES: [&str; 2] = [
+const CONTAINERFILES: [&str; 3] = [
     "images/operator/Containerfile",
     "images/sidecar/Containerfile",
+    "images/demo-agent/Containerfile",
 ];
 
 fn images_sh(args: &[&str], chart: Option<&Path>) -> String {

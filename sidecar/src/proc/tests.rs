@@ -63,6 +63,18 @@ fn container_ids_from_real_cgroup_layouts() {
         format!("12:memory:/docker/{id}\n11:cpu,cpuacct:/docker/{id}"),
         // CRI-O
         format!("0::/kubepods.slice/kubepods-pod1.slice/crio-{id}.scope"),
+        // podman 4.3, `podman kube play` pod, cgroupfs manager, cgroup v1 + v2 hybrid (as read
+        // from a container of the pod here): the pod's own id is a bare 64-hex segment above
+        // the container's `libpod-<id>`
+        format!(
+            "9:name=systemd:/libpod_parent/38d4179b80923ef58c6222708ccd0861b00f63d29b6feaaef1f77a6ba32d16f6/libpod-{id}\n\
+             4:memory:/libpod_parent/38d4179b80923ef58c6222708ccd0861b00f63d29b6feaaef1f77a6ba32d16f6/libpod-{id}\n\
+             0::/libpod_parent/38d4179b80923ef58c6222708ccd0861b00f63d29b6feaaef1f77a6ba32d16f6/libpod-{id}"
+        ),
+        // podman, a container outside a pod
+        format!("0::/libpod_parent/libpod-{id}"),
+        // podman with the systemd manager
+        format!("0::/machine.slice/libpod-{id}.scope"),
     ];
     for c in cases {
         assert_eq!(container_id(&c).as_deref(), Some(id), "{c}");

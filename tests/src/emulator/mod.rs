@@ -20,6 +20,7 @@ mod objects;
 pub mod openapi;
 pub mod patch;
 pub mod protobuf;
+pub mod podlog;
 mod reads;
 pub mod request;
 pub mod resources;

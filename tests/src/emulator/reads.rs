@@ -11,6 +11,7 @@ use base64::Engine;
 use serde_json::{Value, json};
 
 use super::api::{Api, Ctx, Reply, WatchStart};
+use super::podlog;
 use super::selector::{FieldSelector, LabelSelector};
 use super::status::{ApiError, ApiResult};
 use super::table::table;
@@ -59,10 +60,41 @@ impl Api {
             .store
             .get(&c.t.group, &c.t.plural, &c.namespace, &c.name)
             .ok_or_else(|| ApiError::not_found(&c.t.group, &c.t.plural, &c.name))?;
-        let text = o["metadata"]["annotations"][LOG_ANNOTATION]
-            .as_str()
-            .unwrap_or_default();
+        let annotations = &o["metadata"]["annotations"];
+        if let Some(files) = annotations[podlog::LOG_FILES_ANNOTATION].as_str() {
+            return Self::runtime_log(c, files);
+        }
+        let text = annotations[LOG_ANNOTATION].as_str().unwrap_or_default();
         Ok(Reply::Text(200, text.to_string()))
+    }
+
+    /// `pods/log` from the container's CRI log file (see [`podlog`]).
+    fn runtime_log(c: &Ctx<'_>, files: &str) -> ApiResult<Reply> {
+        let files: std::collections::BTreeMap<String, String> = serde_json::from_str(files)
+            .map_err(|e| ApiError::bad_request(format!("{}: {e}", podlog::LOG_FILES_ANNOTATION)))?;
+        let container = match c.q("container") {
+            "" if files.len() == 1 => files.keys().next().cloned().unwrap_or_default(),
+            "" => {
+                return Err(ApiError::bad_request(
+                    "a container name must be specified".to_string(),
+                ));
+            }
+            name => name.to_string(),
+        };
+        let path = files.get(&container).ok_or_else(|| {
+            ApiError::bad_request(format!("container {container} is not valid for pod"))
+        })?;
+        let since = match c.q("sinceTime") {
+            "" => None,
+            t => Some(
+                t.parse()
+                    .map_err(|e| ApiError::bad_request(format!("sinceTime {t}: {e}")))?,
+            ),
+        };
+        // A container that has not written yet has no file: an empty log, as the kubelet's.
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let body = podlog::render(&podlog::parse(&text), since, c.q("timestamps") == "true");
+        Ok(Reply::Text(200, body))
     }
 
     fn selected<'a>(

@@ -1,0 +1,151 @@
+"""A small agent of the agentlens demo: asks the model, and its peer agent, now and then.
+
+Each agent calls the OpenAI-compatible model (DEMO_MODEL_URL) every DEMO_INTERVAL_SECONDS with
+`requests`, logs the answer's token usage, and, when DEMO_PEER_URL is set, hands the answer to
+its peer agent's /task. It serves:
+
+  GET  /healthz                 "ok"
+  POST /task                    asks the model about the posted text, answers with its reply
+  POST /fail?kind=oom           prints a real PyTorch CUDA out-of-memory report (an H200 run's
+                                stderr, /opt/demo/torch-cuda-oom-h200.stderr) to stderr
+  POST /fail?kind=exception     raises an exception in a thread (a Python traceback on stderr)
+
+DEMO_FAIL=oom|exception does the same once, DEMO_FAIL_AFTER_SECONDS (default 10) after start.
+Other settings: DEMO_AGENT_NAME (default "agent"), DEMO_LISTEN (default 0.0.0.0:8080).
+"""
+
+import json
+import os
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+import requests
+
+NAME = os.environ.get("DEMO_AGENT_NAME", "agent")
+MODEL_URL = os.environ.get("DEMO_MODEL_URL", "http://127.0.0.1:8000/v1").rstrip("/")
+PEER_URL = os.environ.get("DEMO_PEER_URL", "").rstrip("/")
+INTERVAL = float(os.environ.get("DEMO_INTERVAL_SECONDS", "5"))
+OOM_REPORT = os.environ.get("DEMO_OOM_REPORT", "/opt/demo/torch-cuda-oom-h200.stderr")
+MAX_BODY = 1 << 20
+
+
+def log(msg):
+    print(f"{NAME}: {msg}", flush=True)
+
+
+def ask_model(question):
+    """The model's answer and token usage for one question."""
+    r = requests.post(
+        f"{MODEL_URL}/chat/completions",
+        json={
+            "model": "demo-llm",
+            "messages": [
+                {"role": "system", "content": f"You are the {NAME} agent of the agentlens demo."},
+                {"role": "user", "content": question},
+            ],
+        },
+        timeout=10,
+    )
+    r.raise_for_status()
+    body = r.json()
+    return body["choices"][0]["message"]["content"], body.get("usage", {})
+
+
+def fail(kind):
+    """Prints the OOM report, or raises in a thread of its own (the server keeps serving)."""
+    if kind == "oom":
+        with open(OOM_REPORT, encoding="utf-8") as f:
+            sys.stderr.write(f.read())
+        sys.stderr.flush()
+    elif kind == "exception":
+
+        def boom():
+            raise RuntimeError(f"{NAME}: the tool call failed on purpose (DEMO_FAIL=exception)")
+
+        threading.Thread(target=boom, name=f"{NAME}-task").start()
+    else:
+        raise ValueError(f"unknown failure kind {kind!r}: oom or exception")
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def reply(self, code, body):
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def body(self):
+        length = min(int(self.headers.get("Content-Length") or 0), MAX_BODY)
+        return self.rfile.read(length).decode("utf-8", "replace")
+
+    def do_GET(self):
+        if self.path == "/healthz":
+            self.reply(200, {"status": "ok"})
+        else:
+            self.reply(404, {"error": "not found"})
+
+    def do_POST(self):
+        url = urlparse(self.path)
+        if url.path == "/task":
+            try:
+                answer, usage = ask_model(self.body() or "What should I do next?")
+            except requests.RequestException as e:
+                self.reply(502, {"error": f"model: {e}"})
+                return
+            self.reply(200, {"agent": NAME, "answer": answer, "usage": usage})
+        elif url.path == "/fail":
+            kind = parse_qs(url.query).get("kind", ["oom"])[0]
+            try:
+                fail(kind)
+            except ValueError as e:
+                self.reply(400, {"error": str(e)})
+                return
+            self.reply(200, {"agent": NAME, "failed": kind})
+        else:
+            self.reply(404, {"error": "not found"})
+
+    def log_message(self, fmt, *args):
+        log(f"{self.address_string()} {fmt % args}")
+
+
+def work():
+    """The agent's loop: ask the model, hand the answer to the peer."""
+    n = 0
+    while True:
+        n += 1
+        try:
+            answer, usage = ask_model(f"Task {n}: what is the next step?")
+            log(f"task {n}: {usage.get('prompt_tokens', 0)} prompt + "
+                f"{usage.get('completion_tokens', 0)} completion tokens")
+            if PEER_URL:
+                requests.post(f"{PEER_URL}/task", data=answer.encode(), timeout=10)
+        except requests.RequestException as e:
+            log(f"task {n}: {e}")
+        time.sleep(INTERVAL)
+
+
+def main():
+    host, _, port = os.environ.get("DEMO_LISTEN", "0.0.0.0:8080").rpartition(":")
+    server = ThreadingHTTPServer((host, int(port)), Handler)
+    threading.Thread(target=work, name="work", daemon=True).start()
+    scheduled = os.environ.get("DEMO_FAIL", "")
+    if scheduled:
+        delay = float(os.environ.get("DEMO_FAIL_AFTER_SECONDS", "10"))
+        threading.Timer(delay, fail, args=(scheduled,)).start()
+    log(f"serving on {host}:{port}, model {MODEL_URL}, peer {PEER_URL or 'none'}")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
