@@ -47,7 +47,7 @@ use agentlens_operator::inject::{AGENT_LABEL, InjectConfig};
 use agentlens_tests::emulator::podlog::LOG_FILES_ANNOTATION;
 use agentlens_tests::emulator_process::{self, Emulator};
 use agentlens_tests::net::{free_port, http_request_to};
-use agentlens_tests::tools::{Tool, system_tool, kubectl};
+use agentlens_tests::tools::{Tool, kubectl, system_tool};
 use agentlens_tests::workspace_root;
 use base64::Engine;
 use serde_json::{Value, json};

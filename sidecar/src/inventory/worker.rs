@@ -1,5 +1,5 @@
 //! The inventory thread: recomputes a container's inventory when its set of programs changes
-//! (executables and working directories of its processes; a new worker of the same program is
+//! (executables, working directories and `argv[0]` of its processes; a new worker of the same program is
 //! no change), and every 10 minutes for what changes underneath them (`pip install` at run
 //! time). Never on a scrape: `/v1/inventory` and the snapshot serve the last one.
 
@@ -37,9 +37,11 @@ impl InventoryConfig {
     }
 }
 
-/// The programs of a set of processes (executable, working directory): what the inventory
-/// depends on.
-pub type Signature = BTreeSet<(String, String)>;
+/// The programs of a set of processes (executable, working directory, `argv[0]`): what the
+/// inventory depends on. `argv[0]` is there because a venv's interpreter is found from it, and
+/// right after `exec` `/proc/<pid>/cmdline` can still be empty: a pass in that moment would
+/// keep the base interpreter's packages until the 10-minute refresh.
+pub type Signature = BTreeSet<(String, String, String)>;
 
 /// What the thread remembers per container: the signature it inventoried, and when.
 pub type Seen = BTreeMap<String, (Signature, Instant)>;
@@ -51,9 +53,14 @@ fn signature(cfg: &InventoryConfig, pids: &BTreeSet<u32>) -> Signature {
             let dir = cfg.proc_root.join(pid.to_string());
             let exe = std::fs::read_link(dir.join("exe")).ok()?;
             let cwd = std::fs::read_link(dir.join("cwd")).unwrap_or_default();
+            let argv0 = std::fs::read(dir.join("cmdline"))
+                .ok()
+                .and_then(|c| c.split(|b| *b == 0).next().map(<[u8]>::to_vec))
+                .unwrap_or_default();
             Some((
                 exe.to_string_lossy().into_owned(),
                 cwd.to_string_lossy().into_owned(),
+                String::from_utf8_lossy(&argv0).into_owned(),
             ))
         })
         .collect()
@@ -153,4 +160,45 @@ pub fn spawn(
                 }
             }
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `/proc/<pid>` with the links and file [`signature`] reads.
+    fn fake_proc(root: &std::path::Path, pid: u32, exe: &str, cmdline: &[u8]) {
+        let dir = root.join(pid.to_string());
+        std::fs::create_dir_all(&dir).unwrap();
+        std::os::unix::fs::symlink(exe, dir.join("exe")).unwrap();
+        std::os::unix::fs::symlink("/srv/agent", dir.join("cwd")).unwrap();
+        std::fs::write(dir.join("cmdline"), cmdline).unwrap();
+    }
+
+    #[test]
+    fn a_venv_interpreter_whose_cmdline_appears_after_exec_is_a_change() {
+        let before = tempfile::tempdir().unwrap();
+        let after = tempfile::tempdir().unwrap();
+        // Right after exec the kernel may not have the new argv yet.
+        fake_proc(before.path(), 7, "/usr/bin/python3.11", b"");
+        fake_proc(
+            after.path(),
+            7,
+            "/usr/bin/python3.11",
+            b"/srv/venv/bin/python\0agent.py\0",
+        );
+        let pids = BTreeSet::from([7]);
+        let sig =
+            |root: &std::path::Path| signature(&InventoryConfig::new(root.into(), vec![]), &pids);
+        assert_ne!(sig(before.path()), sig(after.path()));
+        // Arguments after argv[0] are not part of it: a new worker of the same program is no change.
+        let other_args = tempfile::tempdir().unwrap();
+        fake_proc(
+            other_args.path(),
+            7,
+            "/usr/bin/python3.11",
+            b"/srv/venv/bin/python\0worker.py\0",
+        );
+        assert_eq!(sig(after.path()), sig(other_args.path()));
+    }
 }
