@@ -73,6 +73,9 @@ pub struct Ctx {
     pub now: fn() -> Time,
     /// Publishes Kubernetes Events (`None` in tests that do not look at events).
     pub recorder: Option<kube::runtime::events::Recorder>,
+    /// Binds the agents' service accounts for their sidecars' log access (`None`: not
+    /// managed by this operator).
+    pub sidecar_access: Option<Arc<super::sidecar_access::SidecarAccess>>,
 }
 
 impl std::fmt::Debug for Ctx {
@@ -187,6 +190,9 @@ pub async fn reconcile_agent_deployment(
         if !done.is_empty() {
             tracing::info!(agentdeployment = %ad.name_any(), "rolled out {} for sidecar injection", done.join(", "));
         }
+    }
+    if let Some(access) = &ctx.sidecar_access {
+        access.ensure(&ctx.client, &ad, &matched).await?;
     }
     let labels = [ns.as_str(), ad.metadata.name.as_deref().unwrap_or_default()];
     let uninjected = new_status.pods.as_ref().map_or(0, |p| p.uninjected_count);
