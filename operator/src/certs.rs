@@ -131,8 +131,12 @@ pub fn issue(
 
     let ca_key = KeyPair::generate().map_err(rcgen_err("generating the CA key"))?;
     let mut ca = CertificateParams::default();
-    ca.distinguished_name
-        .push(DnType::CommonName, format!("{service}.{namespace}.svc CA"));
+    // A name of its own per issuance: while two CAs share the bundle, verifiers pick the
+    // issuer by name (OpenSSL tried the newer CA for the older certificate and failed).
+    ca.distinguished_name.push(
+        DnType::CommonName,
+        format!("{service}.{namespace}.svc CA {}", now.as_second()),
+    );
     ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     ca.not_before = offset(not_before)?;

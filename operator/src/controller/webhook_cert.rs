@@ -77,25 +77,30 @@ fn stored(secret: &Secret) -> Stored {
     }
 }
 
-/// Runs until `stop` turns true: one step per [`interval`]; a failed step is logged once with
-/// its cause and retried on the next.
+/// Runs until `stop` turns true: one step per [`interval`], and one at once when this replica
+/// becomes leader (the first certificate is not left waiting a whole interval); a failed step
+/// is logged once with its cause and retried on the next.
 pub async fn run(
     client: Client,
     cfg: ManagedCert,
-    leading: watch::Receiver<bool>,
+    mut leading: watch::Receiver<bool>,
     serving: watch::Sender<Option<Arc<CertifiedKey>>>,
     mut stop: watch::Receiver<bool>,
 ) {
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &cfg.namespace);
     let configs: Api<MutatingWebhookConfiguration> = Api::all(client);
     let mut served: Option<Vec<u8>> = None;
+    // Once the election has ended (shutdown), its channel is closed: stop listening to it
+    // rather than spinning on its error.
+    let mut election_open = true;
     loop {
-        let lead = *leading.borrow();
+        let lead = *leading.borrow_and_update();
         if let Err(e) = step(&secrets, &configs, &cfg, lead, &serving, &mut served).await {
             tracing::warn!("webhook certificate: {}", crate::error::chain(&e));
         }
         tokio::select! {
             () = tokio::time::sleep(interval(cfg.validity)) => {}
+            changed = leading.changed(), if election_open => election_open = changed.is_ok(),
             _ = stop.wait_for(|s| *s) => return,
         }
     }
