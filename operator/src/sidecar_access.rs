@@ -48,16 +48,12 @@ pub fn service_accounts(matched: &[&PodFacts]) -> BTreeSet<String> {
         .collect()
 }
 
-/// The RoleBinding to apply (server-side) for `ad`, binding `accounts` to `cluster_role`;
-/// `None` when there is no account to bind yet.
+/// The RoleBinding to apply (server-side) for `ad`, binding `accounts` to `cluster_role`.
 pub fn role_binding(
     ad: &AgentDeployment,
     accounts: &BTreeSet<String>,
     cluster_role: &str,
-) -> Option<Value> {
-    if accounts.is_empty() {
-        return None;
-    }
+) -> Value {
     let ns = ad.meta().namespace.clone().unwrap_or_default();
     let name = ad.meta().name.clone().unwrap_or_default();
     let mut binding = json!({
@@ -91,7 +87,7 @@ pub fn role_binding(
             "blockOwnerDeletion": false,
         }]);
     }
-    Some(binding)
+    binding
 }
 
 #[cfg(test)]
@@ -127,7 +123,7 @@ mod tests {
         ];
         let refs: Vec<&PodFacts> = pods.iter().collect();
         let accounts = service_accounts(&refs);
-        let rb = role_binding(&ad(), &accounts, DEFAULT_CLUSTER_ROLE).unwrap();
+        let rb = role_binding(&ad(), &accounts, DEFAULT_CLUSTER_ROLE);
         assert_eq!(rb["metadata"]["name"], "agentlens-sidecar-invoice-rpa");
         assert_eq!(rb["roleRef"]["name"], DEFAULT_CLUSTER_ROLE);
         let subjects: Vec<&str> = rb["subjects"]
@@ -148,7 +144,12 @@ mod tests {
             rb["metadata"]["ownerReferences"][0]["kind"],
             "AgentDeployment"
         );
-        assert!(role_binding(&ad(), &BTreeSet::new(), DEFAULT_CLUSTER_ROLE).is_none());
+        let emptied = role_binding(&ad(), &BTreeSet::new(), DEFAULT_CLUSTER_ROLE);
+        assert_eq!(
+            emptied["subjects"],
+            json!([]),
+            "pods gone: nobody keeps the grant"
+        );
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! ([`crate::sidecar_access`] builds it): server-side apply under the fixed field manager, only
 //! when the bound accounts differ from what this process last applied for the system, so a
 //! reconcile of an unchanged system writes nothing (after a restart, one write per system).
+//! Bindings of deleted systems go with them (owner reference); a system whose pods are all
+//! gone keeps a binding without subjects.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
