@@ -52,13 +52,13 @@ impl SidecarAccess {
         let accounts = crate::sidecar_access::service_accounts(matched);
         let ns = ad.namespace().unwrap_or_default();
         let key = (ns.clone(), ad.name_any());
-        if self.last(&key).as_ref() == Some(&accounts) {
+        let last = self.last(&key);
+        // Nothing to grant and nothing granted by this process: no binding yet. Once one was
+        // applied, an empty set is applied too, so accounts whose pods are gone lose the grant.
+        if last.as_ref() == Some(&accounts) || (accounts.is_empty() && last.is_none()) {
             return Ok(false);
         }
-        let Some(binding) = crate::sidecar_access::role_binding(ad, &accounts, &self.cluster_role)
-        else {
-            return Ok(false);
-        };
+        let binding = crate::sidecar_access::role_binding(ad, &accounts, &self.cluster_role);
         let name = crate::sidecar_access::binding_name(&ad.name_any());
         let api: Api<RoleBinding> = Api::namespaced(client.clone(), &ns);
         api.patch(
