@@ -191,9 +191,6 @@ pub async fn reconcile_agent_deployment(
             tracing::info!(agentdeployment = %ad.name_any(), "rolled out {} for sidecar injection", done.join(", "));
         }
     }
-    if let Some(access) = &ctx.sidecar_access {
-        access.ensure(&ctx.client, &ad, &matched).await?;
-    }
     let labels = [ns.as_str(), ad.metadata.name.as_deref().unwrap_or_default()];
     let uninjected = new_status.pods.as_ref().map_or(0, |p| p.uninjected_count);
     ctx.metrics
@@ -252,6 +249,11 @@ pub async fn reconcile_agent_deployment(
             .writes
             .with_label_values(&["agentdeployment"])
             .inc();
+    }
+    // After the status: a binding the API refuses (RBAC of an older chart) fails the
+    // reconcile, and is retried, without holding the status back.
+    if let Some(access) = &ctx.sidecar_access {
+        access.ensure(&ctx.client, &ad, &matched).await?;
     }
     ctx.metrics
         .duration
