@@ -147,6 +147,7 @@ fn main() {
             metrics: OperatorMetrics::new().unwrap(),
             now,
             recorder: None,
+        sidecar_access: None,
         });
         let rss_stores = rss_mib();
 

@@ -4,6 +4,7 @@
 
 pub mod admission;
 pub mod agentdeployments;
+pub mod certs;
 pub mod controller;
 pub mod dump;
 pub mod error;
@@ -11,6 +12,7 @@ pub mod inject;
 pub mod inspect;
 pub mod rbac;
 pub mod selector;
+pub mod sidecar_access;
 pub mod status;
 pub mod tls;
 pub mod webhook;

@@ -34,6 +34,8 @@ enum Output {
     Yaml,
 }
 
+// Parsed once at start-up: the size of the `run` variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Run the operator in a cluster: controllers (while leading), the webhook, /metrics.
@@ -72,6 +74,25 @@ enum Command {
         /// Port of the sidecars' API on the pod IPs.
         #[arg(long, default_value_t = 9477)]
         sidecar_port: u16,
+        /// Keep the webhook's certificate in this Secret of the operator's namespace: the
+        /// leader creates and renews it and keeps --webhook-configuration's caBundle current;
+        /// every replica serves it (--tls-cert/--tls-key are then not read).
+        #[arg(long)]
+        webhook_cert_secret: Option<String>,
+        /// The MutatingWebhookConfiguration whose caBundle follows the managed certificate.
+        #[arg(long, default_value = agentlens_operator::certs::DEFAULT_WEBHOOK_CONFIGURATION)]
+        webhook_configuration: String,
+        /// The webhook's Service: the managed certificate's DNS names.
+        #[arg(long, default_value = agentlens_operator::certs::DEFAULT_SERVICE)]
+        webhook_service: String,
+        /// Validity of each managed CA and certificate (e.g. 8760h, 90m); renewed when a third
+        /// is left.
+        #[arg(long, default_value = "8760h", value_parser = agentlens_operator::certs::parse_duration)]
+        webhook_cert_validity: std::time::Duration,
+        /// Bind the service accounts of each AgentDeployment's pods to this ClusterRole (pods
+        /// and pods/log `get`, for their sidecars) with a RoleBinding in its namespace.
+        #[arg(long)]
+        sidecar_cluster_role: Option<String>,
     },
     /// Print, as a v1 List, every AgentDeployment and Model of a dump with the status the
     /// operator would write (the dump: `kubectl get pods,configmaps,secrets,agentdeployments.agentlens.dev,models.agentlens.dev,evaluations.agentlens.dev -A -o yaml`).
@@ -142,7 +163,21 @@ fn main() -> anyhow::Result<()> {
             config_namespaces,
             refresh_seconds,
             sidecar_port,
+            webhook_cert_secret,
+            webhook_configuration,
+            webhook_service,
+            webhook_cert_validity,
+            sidecar_cluster_role,
         } => {
+            let managed_cert = webhook_cert_secret.map(|secret| {
+                agentlens_operator::controller::webhook_cert::ManagedCert {
+                    secret,
+                    namespace: namespace.clone(),
+                    service: webhook_service,
+                    webhook_configuration,
+                    validity: webhook_cert_validity,
+                }
+            });
             let opts = agentlens_operator::controller::run::RunOptions {
                 webhook_listen,
                 tls_cert,
@@ -159,6 +194,8 @@ fn main() -> anyhow::Result<()> {
                 snapshot_port: sidecar_port,
                 config_namespaces: config_namespaces.map(|v| v.into_iter().collect()),
                 refresh: std::time::Duration::from_secs(refresh_seconds.max(1)),
+                managed_cert,
+                sidecar_cluster_role,
             };
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

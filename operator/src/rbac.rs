@@ -7,10 +7,12 @@
 use std::collections::BTreeSet;
 
 use agentlens_crds::{AgentDeployment, Evaluation, Model};
+use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
 use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::api::rbac::v1::{ClusterRole, RoleBinding};
 use kube::Resource;
 use serde::Serialize;
 
@@ -38,6 +40,17 @@ pub enum Caller {
     Sidecar,
 }
 
+/// When a rule is needed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Need {
+    /// Always.
+    Always,
+    /// Only when the operator manages the webhook certificate (`--webhook-cert-secret`, the
+    /// chart's default `webhook.certificate.mode: operator`).
+    ManagedCertificate,
+}
+
 /// One permission: a verb on a resource of an API group.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Rule {
@@ -51,12 +64,21 @@ pub struct Rule {
     pub resource: String,
     /// The verb.
     pub verb: &'static str,
+    /// The one object it is limited to (`resourceNames`), named as the chart names it for
+    /// the release `agentlens`.
+    pub name: Option<&'static str>,
+    /// When it is needed.
+    pub need: Need,
 }
 
 impl Rule {
-    /// `group/resource verb`, the form tests compare.
+    /// `group/resource verb`, with ` name=N` when limited to one object: the form tests
+    /// compare.
     pub fn flat(&self) -> String {
-        format!("{}/{} {}", self.group, self.resource, self.verb)
+        match self.name {
+            Some(n) => format!("{}/{} {} name={n}", self.group, self.resource, self.verb),
+            None => format!("{}/{} {}", self.group, self.resource, self.verb),
+        }
     }
 }
 
@@ -79,6 +101,20 @@ fn of<K: Resource<DynamicType = ()>>(
             group: K::group(&()).into_owned(),
             resource: resource.clone(),
             verb,
+            name: None,
+            need: Need::Always,
+        })
+        .collect()
+}
+
+/// Limits rules to the one object `name`, needed only when `need` holds.
+fn named(rules: Vec<Rule>, name: &'static str, need: Need) -> Vec<Rule> {
+    rules
+        .into_iter()
+        .map(|r| Rule {
+            name: Some(name),
+            need,
+            ..r
         })
         .collect()
 }
@@ -111,12 +147,34 @@ pub fn rules() -> Vec<Rule> {
         of::<DaemonSet>(Operator, Cluster, None, &["get", "patch"]),
         // GPU OOM and OOMKill Events (kube's Recorder creates, then patches a series).
         of::<Event>(Operator, Cluster, None, &["create", "patch"]),
+        // The sidecars' log access: a RoleBinding per AgentDeployment, server-side applied
+        // (an apply that creates is authorised as create too), binding only the one sidecar
+        // ClusterRole (controller/sidecar_access.rs).
+        of::<RoleBinding>(Operator, Cluster, None, &["create", "patch"]),
+        named(
+            of::<ClusterRole>(Operator, Cluster, None, &["bind"]),
+            crate::sidecar_access::DEFAULT_CLUSTER_ROLE,
+            Need::Always,
+        ),
+        // The managed webhook certificate: the caBundle of the chart's webhook configuration
+        // (controller/webhook_cert.rs).
+        named(
+            of::<MutatingWebhookConfiguration>(Operator, Cluster, None, &["get", "update"]),
+            crate::certs::DEFAULT_WEBHOOK_CONFIGURATION,
+            Need::ManagedCertificate,
+        ),
     ];
     let own = [
         // Leader election (controller/leader.rs).
         of::<Lease>(Operator, OwnNamespace, None, &["get", "create", "patch"]),
-        // The HMAC key and the sidecar API token, created on first start (controller/keys.rs).
+        // The HMAC key and the sidecar API token, created on first start (controller/keys.rs);
+        // the managed webhook certificate is read, created and renewed (server-side apply).
         of::<Secret>(Operator, OwnNamespace, None, &["get", "create"]),
+        named(
+            of::<Secret>(Operator, OwnNamespace, None, &["patch"]),
+            crate::certs::DEFAULT_SECRET,
+            Need::ManagedCertificate,
+        ),
     ];
     // The sidecar reads its own pod (container names) and its containers' logs.
     let sidecar = [
@@ -134,32 +192,45 @@ pub fn rules() -> Vec<Rule> {
     out
 }
 
-/// The rules of one caller in the given scopes, in the `group/resource verb` form.
+/// The rules of one caller in the given scopes, in the `group/resource verb` form, as the
+/// chart's defaults grant them (every [`Need`]).
 pub fn flat(caller: Caller, scopes: &[Scope]) -> BTreeSet<String> {
+    flat_for(caller, scopes, &[Need::Always, Need::ManagedCertificate])
+}
+
+/// [`flat`], for the rules whose need is among `needs`.
+pub fn flat_for(caller: Caller, scopes: &[Scope], needs: &[Need]) -> BTreeSet<String> {
     rules()
         .iter()
-        .filter(|r| r.caller == caller && scopes.contains(&r.scope))
+        .filter(|r| r.caller == caller && scopes.contains(&r.scope) && needs.contains(&r.need))
         .map(Rule::flat)
         .collect()
 }
 
-/// The rules as RBAC `rules:` entries (one per group and resource), for `agentlens-operator rbac`.
+/// The rules as RBAC `rules:` entries (one per group, resource and name), for
+/// `agentlens-operator rbac`.
 pub fn policy_rules(caller: Caller, scopes: &[Scope]) -> Vec<serde_json::Value> {
-    let mut grouped: std::collections::BTreeMap<(String, String), Vec<&'static str>> =
+    type Key = (String, String, Option<&'static str>);
+    let mut grouped: std::collections::BTreeMap<Key, Vec<&'static str>> =
         std::collections::BTreeMap::new();
     for r in rules()
         .into_iter()
         .filter(|r| r.caller == caller && scopes.contains(&r.scope))
     {
         grouped
-            .entry((r.group, r.resource))
+            .entry((r.group, r.resource, r.name))
             .or_default()
             .push(r.verb);
     }
     grouped
         .into_iter()
-        .map(|((group, resource), verbs)| {
-            serde_json::json!({"apiGroups": [group], "resources": [resource], "verbs": verbs})
+        .map(|((group, resource, name), verbs)| {
+            let mut rule =
+                serde_json::json!({"apiGroups": [group], "resources": [resource], "verbs": verbs});
+            if let Some(n) = name {
+                rule["resourceNames"] = serde_json::json!([n]);
+            }
+            rule
         })
         .collect()
 }
@@ -223,14 +294,26 @@ mod tests {
     }
 
     #[test]
-    fn nothing_writes_pods_secrets_cluster_wide_or_rbac() {
+    fn nothing_writes_pods_secrets_cluster_wide_and_rbac_only_binds_the_sidecar_role() {
         for r in rules() {
             let write = !matches!(r.verb, "get" | "list" | "watch");
             assert!(
                 !(write && r.scope != Scope::OwnNamespace && r.group.is_empty()),
                 "{r:?}"
             );
-            assert!(!r.group.starts_with("rbac."), "{r:?}");
+            if r.group.starts_with("rbac.") {
+                let binds_one_role = r.resource == "clusterroles"
+                    && r.verb == "bind"
+                    && r.name == Some(crate::sidecar_access::DEFAULT_CLUSTER_ROLE);
+                let writes_bindings = r.resource == "rolebindings";
+                assert!(binds_one_role || writes_bindings, "{r:?}");
+            }
+            if r.resource == "mutatingwebhookconfigurations" {
+                assert!(
+                    r.name.is_some(),
+                    "only the chart's own configuration: {r:?}"
+                );
+            }
         }
     }
 }

@@ -1,6 +1,7 @@
 //! TLS for the webhook: the serving certificate and key from files, re-read when they change
 //! (cert-manager or the chart rotates them) without a restart or a dropped request. A
 //! half-written pair during rotation keeps the previous certificate until the next check.
+//! Or, when the operator manages the certificate, from a watch channel fed from its Secret.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -46,21 +47,55 @@ fn stamp(cert: &Path, key: &Path) -> (Option<SystemTime>, Option<SystemTime>, u6
 
 /// Reads a PEM certificate chain and private key into a signing key.
 pub fn load(cert: &Path, key: &Path) -> Result<CertifiedKey> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| Error::Tls(format!("{}: {e}", cert.display())))?
+    let read = |p: &Path| {
+        std::fs::read(p).map_err(|source| Error::Read {
+            path: p.to_path_buf(),
+            source,
+        })
+    };
+    certified_key(
+        &read(cert)?,
+        &read(key)?,
+        &cert.display().to_string(),
+        &key.display().to_string(),
+    )
+}
+
+/// A PEM certificate chain and private key (named `cert_name`, `key_name` in errors) as a
+/// signing key.
+pub fn certified_key(
+    cert_pem: &[u8],
+    key_pem: &[u8],
+    cert_name: &str,
+    key_name: &str,
+) -> Result<CertifiedKey> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem)
         .collect::<std::result::Result<_, _>>()
-        .map_err(|e| Error::Tls(format!("{}: {e}", cert.display())))?;
+        .map_err(|e| Error::Tls(format!("{cert_name}: {e}")))?;
     if certs.is_empty() {
-        return Err(Error::Tls(format!("{}: no certificate", cert.display())));
+        return Err(Error::Tls(format!("{cert_name}: no certificate")));
     }
-    let key_der = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| Error::Tls(format!("{}: {e}", key.display())))?;
+    let key_der = PrivateKeyDer::from_pem_slice(key_pem)
+        .map_err(|e| Error::Tls(format!("{key_name}: {e}")))?;
     let signing =
-        any_supported_type(&key_der).map_err(|e| Error::Tls(format!("{}: {e}", key.display())))?;
+        any_supported_type(&key_der).map_err(|e| Error::Tls(format!("{key_name}: {e}")))?;
     let ck = CertifiedKey::new(certs, signing);
     ck.keys_match()
         .map_err(|e| Error::Tls(format!("certificate and key do not match: {e}")))?;
     Ok(ck)
+}
+
+/// The certificate the operator keeps in a Secret (`controller::webhook_cert`), handed to the
+/// webhook through a watch channel: the task that reads the Secret owns it, handshakes borrow
+/// the latest. `None` until the first one is read: handshakes fail until then (the webhook's
+/// `failurePolicy: Ignore` admits pods meanwhile, which show up as uninjected).
+#[derive(Debug)]
+pub struct SharedCert(pub tokio::sync::watch::Receiver<Option<Arc<CertifiedKey>>>);
+
+impl ResolvesServerCert for SharedCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        self.0.borrow().clone()
+    }
 }
 
 impl ReloadingCert {
@@ -114,7 +149,12 @@ impl ResolvesServerCert for ReloadingCert {
 
 /// A rustls server configuration (ring provider, HTTP/1.1 and h2) over the reloading resolver.
 pub fn server_config(cert_path: &Path, key_path: &Path) -> Result<Arc<ServerConfig>> {
-    let resolver = Arc::new(ReloadingCert::new(cert_path, key_path)?);
+    server_config_with(Arc::new(ReloadingCert::new(cert_path, key_path)?))
+}
+
+/// A rustls server configuration (ring provider, HTTP/1.1 and h2) over any certificate
+/// resolver.
+pub fn server_config_with(resolver: Arc<dyn ResolvesServerCert>) -> Result<Arc<ServerConfig>> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut cfg = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

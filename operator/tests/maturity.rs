@@ -219,7 +219,7 @@ fn cases() -> Vec<(
             true,
             false,
             "logs read from 0/6",
-            "sidecar.rbac.namespaces",
+            agentlens_operator::sidecar_access::BINDING_PREFIX,
         ),
         (
             "OBS-3",

@@ -6,7 +6,8 @@
 use std::collections::BTreeSet;
 use std::process::Command;
 
-use agentlens_operator::rbac::{self, Caller, Scope};
+use agentlens_operator::rbac::{self, Caller, Need, Scope};
+use agentlens_operator::{certs, sidecar_access};
 use agentlens_tests::tools::{Tool, helm, helm_template};
 use serde_json::Value;
 
@@ -27,7 +28,8 @@ fn object<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {kind} {name}"))
 }
 
-/// `group/resource verb` for every combination a role's rules grant.
+/// `group/resource verb` (with ` name=N` for each of `resourceNames`) for every combination a
+/// role's rules grant.
 fn granted(role: &Value) -> BTreeSet<String> {
     let strs = |v: &Value| -> Vec<String> {
         v.as_array()
@@ -38,10 +40,20 @@ fn granted(role: &Value) -> BTreeSet<String> {
     };
     let mut out = BTreeSet::new();
     for r in role["rules"].as_array().unwrap() {
+        let names: Vec<String> = if r["resourceNames"].is_array() {
+            strs(&r["resourceNames"])
+                .into_iter()
+                .map(|n| format!(" name={n}"))
+                .collect()
+        } else {
+            vec![String::new()]
+        };
         for g in strs(&r["apiGroups"]) {
             for res in strs(&r["resources"]) {
                 for v in strs(&r["verbs"]) {
-                    out.insert(format!("{g}/{res} {v}"));
+                    for n in &names {
+                        out.insert(format!("{g}/{res} {v}{n}"));
+                    }
                 }
             }
         }
@@ -51,7 +63,7 @@ fn granted(role: &Value) -> BTreeSet<String> {
 
 #[test]
 fn chart_grants_exactly_the_calls_in_the_code() {
-    let Some(docs) = render(&["--set", "sidecar.rbac.namespaces={invoice-rpa}"]) else {
+    let Some(docs) = render(&[]) else {
         return;
     };
     let cluster = granted(object(&docs, "ClusterRole", "agentlens-operator"));
@@ -111,6 +123,78 @@ fn listed_config_namespaces_replace_the_cluster_wide_grant() {
             .contains(&Value::from("--config-namespaces=invoice-rpa,consumer-rag")),
         "{args}"
     );
+}
+
+/// With cert-manager or an own Secret the operator touches neither the certificate Secret nor
+/// the webhook configuration, and the chart grants neither; the names it grants in the default
+/// mode are the ones it passes to the operator.
+#[test]
+fn certificate_rules_follow_the_certificate_mode() {
+    for mode in ["certManager", "secret"] {
+        let mut args = vec![
+            "--set".to_string(),
+            format!("webhook.certificate.mode={mode}"),
+        ];
+        if mode == "secret" {
+            args.extend(
+                [
+                    "--set",
+                    "webhook.certificate.secretName=own",
+                    "--set",
+                    "webhook.certificate.caBundle=QUJD",
+                ]
+                .map(String::from),
+            );
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let Some(docs) = render(&args) else {
+            return;
+        };
+        let always = [Need::Always];
+        assert_eq!(
+            granted(object(&docs, "ClusterRole", "agentlens-operator")),
+            rbac::flat_for(
+                Caller::Operator,
+                &[Scope::Cluster, Scope::ConfigNamespaces],
+                &always
+            ),
+            "{mode}"
+        );
+        assert_eq!(
+            granted(object(&docs, "Role", "agentlens-operator")),
+            rbac::flat_for(Caller::Operator, &[Scope::OwnNamespace], &always),
+            "{mode}"
+        );
+    }
+    let Some(docs) = render(&[]) else { return };
+    let deploy = object(&docs, "Deployment", "agentlens-operator");
+    let args = deploy["spec"]["template"]["spec"]["containers"][0]["args"].clone();
+    for (flag, name) in [
+        ("--webhook-cert-secret", certs::DEFAULT_SECRET),
+        (
+            "--webhook-configuration",
+            certs::DEFAULT_WEBHOOK_CONFIGURATION,
+        ),
+        ("--webhook-service", certs::DEFAULT_SERVICE),
+        (
+            "--sidecar-cluster-role",
+            sidecar_access::DEFAULT_CLUSTER_ROLE,
+        ),
+    ] {
+        assert!(
+            args.as_array()
+                .unwrap()
+                .contains(&Value::from(format!("{flag}={name}"))),
+            "{flag}={name} in {args}"
+        );
+    }
+    object(
+        &docs,
+        "MutatingWebhookConfiguration",
+        certs::DEFAULT_WEBHOOK_CONFIGURATION,
+    );
+    object(&docs, "Service", certs::DEFAULT_SERVICE);
+    object(&docs, "ClusterRole", sidecar_access::DEFAULT_CLUSTER_ROLE);
 }
 
 #[test]

@@ -36,6 +36,7 @@ fn ctx_for(client: &kube::Client, d: &dump::Dump, hmac_key: Vec<u8>) -> Arc<Ctx>
         metrics: OperatorMetrics::new().unwrap(),
         now: fixed_now,
         recorder: None,
+        sidecar_access: None,
     })
 }
 

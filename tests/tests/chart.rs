@@ -8,8 +8,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use agentlens_tests::tools::{Tool, helm, kubernetes_validate, python_tool, system_tool};
-use agentlens_tests::{fake_api, workspace_root};
+use agentlens_tests::tools::{Tool, helm, kubernetes_validate, python_tool};
+use agentlens_tests::workspace_root;
 use serde_json::{Value, json};
 
 const CHART: &str = "charts/agentlens";
@@ -29,7 +29,21 @@ const MONITORING_SERVED: [&str; 6] = [
 fn value_sets() -> Vec<(&'static str, Vec<&'static str>)> {
     vec![
         ("default", vec![]),
-        ("cert-manager", vec!["--set", "certManager.enabled=true"]),
+        (
+            "cert-manager",
+            vec!["--set", "webhook.certificate.mode=certManager"],
+        ),
+        (
+            "own-secret",
+            vec![
+                "--set",
+                "webhook.certificate.mode=secret",
+                "--set",
+                "webhook.certificate.secretName=webhook-serving",
+                "--set",
+                "webhook.certificate.caBundle=Q0EgYnVuZGxl",
+            ],
+        ),
         (
             "monitoring-off",
             vec![
@@ -321,126 +335,6 @@ fn the_webhook_never_blocks_pods_and_only_sees_opted_in_namespaces() {
 }
 
 #[test]
-fn the_generated_ca_signs_the_served_certificate_and_is_the_ca_bundle() {
-    let Some(bin) = helm_bin() else { return };
-    let docs = render(&bin, &[]);
-    let secret = find(&docs, "Secret", "-webhook-tls");
-    assert_eq!(secret["type"], "kubernetes.io/tls");
-    let config = find(&docs, "MutatingWebhookConfiguration", "agentlens");
-    let bundle = &config["webhooks"][0]["clientConfig"]["caBundle"];
-    assert_eq!(bundle, &secret["data"]["ca.crt"]);
-    for key in ["ca.crt", "tls.crt", "tls.key"] {
-        assert!(
-            secret["data"][key].as_str().is_some_and(|s| s.len() > 100),
-            "{key}"
-        );
-    }
-    // The pods mount that Secret.
-    let deploy = find(&docs, "Deployment", "-operator");
-    let volumes = &deploy["spec"]["template"]["spec"]["volumes"];
-    assert_eq!(
-        volumes[0]["secret"]["secretName"],
-        secret["metadata"]["name"]
-    );
-    // With cert-manager there is no generated Secret; cert-manager injects the CA.
-    let docs = render(&bin, &["--set", "certManager.enabled=true"]);
-    assert!(!docs.iter().any(|d| d["kind"] == "Secret"));
-    let config = find(&docs, "MutatingWebhookConfiguration", "agentlens");
-    assert!(config["webhooks"][0]["clientConfig"]["caBundle"].is_null());
-    let cert = find(&docs, "Certificate", "-webhook");
-    assert_eq!(
-        config["metadata"]["annotations"]["cert-manager.io/inject-ca-from"],
-        format!("{NS}/{}", cert["metadata"]["name"].as_str().unwrap())
-    );
-    assert_eq!(
-        cert["spec"]["secretName"],
-        volumes[0]["secret"]["secretName"]
-    );
-    assert!(
-        cert["spec"]["dnsNames"]
-            .as_array()
-            .unwrap()
-            .contains(&json!(format!("agentlens-webhook.{NS}.svc")))
-    );
-}
-
-/// The certificate the chart generates (no cert-manager), judged by OpenSSL rather than by the
-/// chart's own output: the served certificate verifies against the CA in the `caBundle`, names
-/// the webhook Service's DNS name the API server dials, and belongs to the served key.
-#[test]
-fn openssl_verifies_the_generated_certificate_for_the_webhook_service() {
-    let Some(bin) = helm_bin() else { return };
-    let openssl = match system_tool("openssl") {
-        Tool::Found(p) => p,
-        Tool::Skip(why) => return eprintln!("skipped: {why}"),
-    };
-    let docs = render(&bin, &[]);
-    let config = find(&docs, "MutatingWebhookConfiguration", "agentlens");
-    let service = &config["webhooks"][0]["clientConfig"]["service"];
-    let secret = find(&docs, "Secret", "-webhook-tls");
-    let dir = tempfile::tempdir().unwrap();
-    let pem = |key: &str, b64: &Value| {
-        use base64::Engine;
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(b64.as_str().unwrap())
-            .unwrap();
-        let path = dir.path().join(key);
-        std::fs::write(&path, bytes).unwrap();
-        path
-    };
-    let ca = pem("ca.crt", &config["webhooks"][0]["clientConfig"]["caBundle"]);
-    let crt = pem("tls.crt", &secret["data"]["tls.crt"]);
-    let key = pem("tls.key", &secret["data"]["tls.key"]);
-    let openssl_out = |args: &[&std::ffi::OsStr]| {
-        let out = Command::new(&openssl).args(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).to_string()
-    };
-    let verified = openssl_out(&[
-        "verify".as_ref(),
-        "-CAfile".as_ref(),
-        ca.as_os_str(),
-        crt.as_os_str(),
-    ]);
-    assert_eq!(verified.trim(), format!("{}: OK", crt.display()));
-    let san = openssl_out(&[
-        "x509".as_ref(),
-        "-in".as_ref(),
-        crt.as_os_str(),
-        "-noout".as_ref(),
-        "-ext".as_ref(),
-        "subjectAltName".as_ref(),
-    ]);
-    let dns = format!(
-        "DNS:{}.{}.svc",
-        service["name"].as_str().unwrap(),
-        service["namespace"].as_str().unwrap()
-    );
-    assert!(
-        san.split([',', '\n']).any(|n| n.trim() == dns),
-        "{dns} not in {san}"
-    );
-    let cert_key = openssl_out(&[
-        "x509".as_ref(),
-        "-in".as_ref(),
-        crt.as_os_str(),
-        "-noout".as_ref(),
-        "-pubkey".as_ref(),
-    ]);
-    let served_key = openssl_out(&[
-        "pkey".as_ref(),
-        "-in".as_ref(),
-        key.as_os_str(),
-        "-pubout".as_ref(),
-    ]);
-    assert_eq!(cert_key, served_key, "tls.key is the certificate's key");
-}
-
-#[test]
 fn the_operator_runs_two_replicas_safely() {
     let Some(bin) = helm_bin() else { return };
     let docs = render(&bin, &[]);
@@ -487,29 +381,19 @@ fn rbac_objects_are_bound_where_the_calls_are_made() {
     assert_eq!(role["metadata"]["namespace"], NS);
     let binding = find(&docs, "RoleBinding", "-operator");
     assert_eq!(binding["subjects"][0]["namespace"], NS);
-    // Sidecar log reading: none by default; one RoleBinding per listed namespace.
+    // Sidecar log reading: the chart only defines the role; the operator binds the agents'
+    // own service accounts to it (`operator/src/sidecar_access.rs`), never a namespace's group.
+    let role = find(&docs, "ClusterRole", "-sidecar");
     assert!(
-        !docs
-            .iter()
-            .any(|d| d["metadata"]["name"] == "agentlens-sidecar")
+        !docs.iter().any(|d| d["kind"] == "RoleBinding"
+            && d["roleRef"]["name"] == role["metadata"]["name"]),
+        "no binding to the sidecar role in the chart"
     );
-    let docs = render(
-        &bin,
-        &[
-            "--set",
-            "sidecar.rbac.namespaces={invoice-rpa,consumer-rag}",
-        ],
-    );
-    find(&docs, "ClusterRole", "-sidecar");
-    let bindings: Vec<&Value> = docs
-        .iter()
-        .filter(|d| d["kind"] == "RoleBinding" && d["roleRef"]["name"] == "agentlens-sidecar")
-        .collect();
-    assert_eq!(bindings.len(), 2);
-    assert_eq!(bindings[0]["metadata"]["namespace"], "invoice-rpa");
-    assert_eq!(
-        bindings[0]["subjects"][0]["name"],
-        "system:serviceaccounts:invoice-rpa"
+    assert!(
+        !docs.iter().any(|d| d["subjects"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|s| s["kind"] == "Group"))),
+        "no group subjects"
     );
 }
 
@@ -649,7 +533,8 @@ fn a_typo_in_values_fails_the_install() {
         "operator.replicaz=3",
         "monitoring.podMonitor=maybe",
         "webhook.timeoutSeconds=60",
-        "sidecar.rbac.namespaces={Not_A_Namespace}",
+        "operator.configNamespaces={Not_A_Namespace}",
+        "webhook.certificate.mode=generated",
     ] {
         let err = run_helm(&bin, &["template", "agentlens", CHART, "--set", bad]).unwrap_err();
         assert!(err.contains("schema"), "{bad}: {err}");
@@ -689,132 +574,8 @@ fn notes_tell_how_to_opt_a_namespace_in() {
         notes.contains("kubectl label namespace NAMESPACE agentlens.dev/injection=enabled"),
         "{notes}"
     );
-    assert!(notes.contains("sidecar.rbac.namespaces"), "{notes}");
-}
-
-/// The kinds the chart renders, for the fake API's discovery.
-const CHART_KINDS: [(&str, &str, &str, bool); 12] = [
-    ("v1", "secrets", "Secret", true),
-    ("v1", "services", "Service", true),
-    ("v1", "serviceaccounts", "ServiceAccount", true),
-    ("v1", "configmaps", "ConfigMap", true),
-    ("apps/v1", "deployments", "Deployment", true),
-    (
-        "policy/v1",
-        "poddisruptionbudgets",
-        "PodDisruptionBudget",
-        true,
-    ),
-    (
-        "rbac.authorization.k8s.io/v1",
-        "clusterroles",
-        "ClusterRole",
-        false,
-    ),
-    (
-        "rbac.authorization.k8s.io/v1",
-        "clusterrolebindings",
-        "ClusterRoleBinding",
-        false,
-    ),
-    ("rbac.authorization.k8s.io/v1", "roles", "Role", true),
-    (
-        "rbac.authorization.k8s.io/v1",
-        "rolebindings",
-        "RoleBinding",
-        true,
-    ),
-    (
-        "admissionregistration.k8s.io/v1",
-        "mutatingwebhookconfigurations",
-        "MutatingWebhookConfiguration",
-        false,
-    ),
-    (
-        "apiextensions.k8s.io/v1",
-        "customresourcedefinitions",
-        "CustomResourceDefinition",
-        false,
-    ),
-];
-
-/// A fake API server for helm: discovery of the chart's kinds and, when given, the Secret a
-/// previous install left.
-fn fake_cluster(secret: Option<Value>) -> String {
-    let mut routes = fake_api::discovery(&CHART_KINDS);
-    if let Some(s) = secret {
-        let path = format!(
-            "/api/v1/namespaces/{}/secrets/{}",
-            s["metadata"]["namespace"].as_str().unwrap(),
-            s["metadata"]["name"].as_str().unwrap()
-        );
-        routes.insert(path, fake_api::Answer::ok(s));
-    }
-    fake_api::start(routes).unwrap()
-}
-
-/// `helm template --dry-run=server` against the fake API, so `lookup` runs.
-fn tempfile_dir(server: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "agentlens-kubeconfig-{}-{}",
-        std::process::id(),
-        server.rsplit(':').next().unwrap_or_default()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn render_against(bin: &Path, server: &str) -> Vec<Value> {
-    let dir = tempfile_dir(server);
-    let kubeconfig = fake_api::kubeconfig(&dir, server, None).unwrap();
-    let out = Command::new(bin)
-        .args(["template", "agentlens", CHART, "-n", NS])
-        .args(["--dry-run=server", "--disable-openapi-validation"])
-        .env("KUBECONFIG", &kubeconfig)
-        .current_dir(workspace_root())
-        .output()
-        .unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
     assert!(
-        out.status.success(),
-        "helm template --dry-run=server: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    docs(&String::from_utf8_lossy(&out.stdout))
-}
-
-/// On upgrade the chart finds the Secret of the first install and keeps its CA, so the
-/// caBundle the API server trusts stays valid; without one it generates a new pair.
-#[test]
-fn the_generated_certificate_is_kept_across_upgrades() {
-    let Some(bin) = helm_bin() else { return };
-    let first = render(&bin, &[]);
-    let installed = find(&first, "Secret", "-webhook-tls").clone();
-    // What the cluster holds after `helm install`: the Secret with Helm's ownership metadata.
-    let mut stored = installed.clone();
-    stored["metadata"]["labels"]["app.kubernetes.io/managed-by"] = json!("Helm");
-    stored["metadata"]["annotations"] = json!({
-        "meta.helm.sh/release-name": "agentlens",
-        "meta.helm.sh/release-namespace": NS,
-    });
-    let upgrade = render_against(&bin, &fake_cluster(Some(stored)));
-    let kept = find(&upgrade, "Secret", "-webhook-tls");
-    assert_eq!(
-        kept["data"], installed["data"],
-        "the upgrade reuses the pair"
-    );
-    let config = find(&upgrade, "MutatingWebhookConfiguration", "agentlens");
-    assert_eq!(
-        config["webhooks"][0]["clientConfig"]["caBundle"],
-        installed["data"]["ca.crt"]
-    );
-    // A cluster without the Secret (first install) gets a new CA.
-    let fresh = render_against(&bin, &fake_cluster(None));
-    let new = find(&fresh, "Secret", "-webhook-tls");
-    assert_ne!(new["data"]["ca.crt"], installed["data"]["ca.crt"]);
-    let config = find(&fresh, "MutatingWebhookConfiguration", "agentlens");
-    assert_eq!(
-        config["webhooks"][0]["clientConfig"]["caBundle"],
-        new["data"]["ca.crt"]
+        notes.contains("No upgrade of this release is needed"),
+        "{notes}"
     );
 }

@@ -13,5 +13,7 @@ pub mod live;
 pub mod metrics;
 pub mod reconcile;
 pub mod run;
+pub mod sidecar_access;
 pub mod snapshots;
 pub mod triggers;
+pub mod webhook_cert;

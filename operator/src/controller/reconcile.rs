@@ -73,6 +73,9 @@ pub struct Ctx {
     pub now: fn() -> Time,
     /// Publishes Kubernetes Events (`None` in tests that do not look at events).
     pub recorder: Option<kube::runtime::events::Recorder>,
+    /// Binds the agents' service accounts for their sidecars' log access (`None`: not
+    /// managed by this operator).
+    pub sidecar_access: Option<Arc<super::sidecar_access::SidecarAccess>>,
 }
 
 impl std::fmt::Debug for Ctx {
@@ -246,6 +249,11 @@ pub async fn reconcile_agent_deployment(
             .writes
             .with_label_values(&["agentdeployment"])
             .inc();
+    }
+    // After the status: a binding the API refuses (RBAC of an older chart) fails the
+    // reconcile, and is retried, without holding the status back.
+    if let Some(access) = &ctx.sidecar_access {
+        access.ensure(&ctx.client, &ad, &matched).await?;
     }
     ctx.metrics
         .duration

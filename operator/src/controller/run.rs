@@ -4,7 +4,8 @@
 //! 2. the cache, on every replica;
 //! 3. the webhook (reading the cache) and `/metrics` `/healthz` `/readyz` (ready once the
 //!    cache has listed);
-//! 4. the leader election;
+//! 4. the leader election (and, with an operator-managed webhook certificate, the task that
+//!    serves it from its Secret on every replica and issues it while leading);
 //! 5. once leading *and* the cache is ready, the controllers, until SIGTERM or the lease is lost.
 //!
 //! On SIGTERM the controllers finish their reconciles, the lease is released and the servers
@@ -35,7 +36,7 @@ use crate::webhook::{WebhookState, router, serve_tls};
 pub struct RunOptions {
     /// Webhook address.
     pub webhook_listen: SocketAddr,
-    /// Webhook certificate.
+    /// Webhook certificate (when not managed by the operator).
     pub tls_cert: PathBuf,
     /// Webhook key.
     pub tls_key: PathBuf,
@@ -56,6 +57,12 @@ pub struct RunOptions {
     pub config_namespaces: Option<BTreeSet<String>>,
     /// How often live figures are pulled and every object reconciled.
     pub refresh: Duration,
+    /// The webhook certificate kept by the operator in a Secret (`None`: read from
+    /// `tls_cert`/`tls_key`, which cert-manager or the user provide).
+    pub managed_cert: Option<super::webhook_cert::ManagedCert>,
+    /// The ClusterRole the agents' service accounts are bound to for their logs (`None`: no
+    /// bindings are written).
+    pub sidecar_cluster_role: Option<String>,
 }
 
 fn io(what: &str) -> impl FnOnce(std::io::Error) -> Error + '_ {
@@ -141,7 +148,21 @@ pub async fn run(opts: RunOptions) -> Result<()> {
         agent_deployments: cache.by_namespace.clone(),
         config: inject,
     });
-    let tls = crate::tls::server_config(&opts.tls_cert, &opts.tls_key)?;
+    let (lead_tx, lead_rx) = watch::channel(false);
+    let tls = match &opts.managed_cert {
+        None => crate::tls::server_config(&opts.tls_cert, &opts.tls_key)?,
+        Some(managed) => {
+            let (serving_tx, serving_rx) = watch::channel(None);
+            tokio::spawn(super::webhook_cert::run(
+                client.clone(),
+                managed.clone(),
+                lead_rx.clone(),
+                serving_tx,
+                stop_rx.clone(),
+            ));
+            crate::tls::server_config_with(Arc::new(crate::tls::SharedCert(serving_rx)))?
+        }
+    };
     let webhook_listener = tokio::net::TcpListener::bind(opts.webhook_listen)
         .await
         .map_err(io("binding the webhook port"))?;
@@ -166,7 +187,6 @@ pub async fn run(opts: RunOptions) -> Result<()> {
         }
     });
 
-    let (lead_tx, lead_rx) = watch::channel(false);
     let leases: Api<Lease> = Api::namespaced(client.clone(), &opts.namespace);
     let election =
         tokio::spawn(Elector::new(leases, opts.identity.clone()).run(lead_tx, stop_rx.clone()));
@@ -190,6 +210,10 @@ pub async fn run(opts: RunOptions) -> Result<()> {
                 instance: Some(opts.identity.clone()),
             },
         )),
+        sidecar_access: opts
+            .sidecar_cluster_role
+            .clone()
+            .map(|role| Arc::new(super::sidecar_access::SidecarAccess::new(role))),
     });
 
     // The controllers stop first (finishing their reconciles), then the lease is released.

@@ -47,6 +47,9 @@ pub struct PodFacts {
     pub owner: Option<(String, String)>,
     /// Whether a container requests GPUs (maturity check `OBS-4` applies).
     pub gpu: bool,
+    /// `spec.serviceAccountName` (`default` when unset): the identity its sidecar reads logs
+    /// with.
+    pub service_account: String,
     /// Init containers that ran and ended (their processes and logs are gone, so the runtime
     /// maturity checks do not expect measurements of them).
     pub finished_init: Vec<String>,
@@ -133,6 +136,10 @@ impl PodFacts {
                 .find(|o| o.controller == Some(true))
                 .map(|o| (o.kind.clone(), o.name.clone())),
             gpu: spec.is_some_and(crate::inject::requests_gpu),
+            service_account: spec
+                .and_then(|s| s.service_account_name.clone())
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| "default".into()),
             finished_init: status
                 .into_iter()
                 .flat_map(|s| s.init_container_statuses.iter().flatten())

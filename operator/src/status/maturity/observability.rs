@@ -39,7 +39,9 @@ pub(super) fn logs_collected(e: &Evidence<'_>) -> MaturityCheck {
         } else {
             format!(
                 "let the sidecar read the pods' logs (get on pods and pods/log for the pods' \
-                 service account: Helm value sidecar.rbac.namespaces): {}{}",
+                 service account: the operator binds it in RoleBinding {}<AgentDeployment> \
+                 when started with --sidecar-cluster-role, as the chart does): {}{}",
+                crate::sidecar_access::BINDING_PREFIX,
                 list(&failed),
                 reasons
                     .first()
