@@ -72,6 +72,11 @@ enum Command {
         /// Port of the sidecars' API on the pod IPs.
         #[arg(long, default_value_t = 9477)]
         sidecar_port: u16,
+        /// Add `prometheus.io/scrape|port|path` annotations to injected pods; `false` when a
+        /// PodMonitor scrapes them (selecting the `agentlens.dev/sidecar` label), so each pod
+        /// is scraped once.
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+        scrape_annotations: bool,
     },
     /// Print, as a v1 List, every AgentDeployment and Model of a dump with the status the
     /// operator would write (the dump: `kubectl get pods,configmaps,secrets,agentdeployments.agentlens.dev,models.agentlens.dev,evaluations.agentlens.dev -A -o yaml`).
@@ -142,6 +147,7 @@ fn main() -> anyhow::Result<()> {
             config_namespaces,
             refresh_seconds,
             sidecar_port,
+            scrape_annotations,
         } => {
             let opts = agentlens_operator::controller::run::RunOptions {
                 webhook_listen,
@@ -159,6 +165,7 @@ fn main() -> anyhow::Result<()> {
                 snapshot_port: sidecar_port,
                 config_namespaces: config_namespaces.map(|v| v.into_iter().collect()),
                 refresh: std::time::Duration::from_secs(refresh_seconds.max(1)),
+                scrape_annotations,
             };
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

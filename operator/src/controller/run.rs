@@ -56,6 +56,9 @@ pub struct RunOptions {
     pub config_namespaces: Option<BTreeSet<String>>,
     /// How often live figures are pulled and every object reconciled.
     pub refresh: Duration,
+    /// Whether injected pods get the `prometheus.io/*` annotations (off when a PodMonitor
+    /// scrapes them).
+    pub scrape_annotations: bool,
 }
 
 fn io(what: &str) -> impl FnOnce(std::io::Error) -> Error + '_ {
@@ -132,6 +135,7 @@ pub async fn run(opts: RunOptions) -> Result<()> {
     let mut inject = InjectConfig {
         native_sidecars: native,
         api_token_sha256: Some(super::keys::sha256_hex(&token)),
+        scrape_annotations: opts.scrape_annotations,
         ..InjectConfig::default()
     };
     if let Some(i) = &opts.sidecar_image {
@@ -140,6 +144,7 @@ pub async fn run(opts: RunOptions) -> Result<()> {
     let webhook_state = Arc::new(WebhookState {
         agent_deployments: cache.by_namespace.clone(),
         config: inject,
+        metrics: Some(metrics.clone()),
     });
     let tls = crate::tls::server_config(&opts.tls_cert, &opts.tls_key)?;
     let webhook_listener = tokio::net::TcpListener::bind(opts.webhook_listen)
