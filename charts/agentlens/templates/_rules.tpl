@@ -12,13 +12,14 @@ name; the operator's per-system series carry the system's `namespace` and `agent
 {{ .root.Values.alerts.runbookBaseUrl }}#{{ lower .alert }}
 {{- end }}
 
-{{/* The GPU OOMs of each agent container within the window: increase() plus a counter that
-appeared already above 0 (its first sample is the first OOM, which increase() cannot see). */}}
+{{/* The GPU OOMs of each agent container within the window: increase() for a counter that
+existed a window ago; for a newer one (a new container) its value, since it started at 0 (its
+first sample may already be the first OOM, which increase() cannot see). */}}
 {{- define "agentlens.oomCount" -}}
 sum by (namespace, agentdeployment, pod, container) (
-  round(increase(agentlens_gpu_oom_events_total[{{ .window }}]))
+  (round(increase(agentlens_gpu_oom_events_total[{{ .window }}])) and agentlens_gpu_oom_events_total offset {{ .window }})
   or
-  (agentlens_gpu_oom_events_total unless agentlens_gpu_oom_events_total offset {{ .window }})
+  agentlens_gpu_oom_events_total
 )
 {{- end }}
 
