@@ -10,6 +10,8 @@ pub mod crd_schema;
 pub mod emulator;
 pub mod emulator_process;
 pub mod fake_api;
+pub mod kubernetes_sd;
+pub mod promcfg;
 pub mod tools;
 
 /// Errors of the test helpers.

@@ -1,10 +1,15 @@
-//! The chart's monitoring as kube-prometheus-stack runs it: a real Prometheus (Debian's)
-//! discovers pods and endpoints through `kubernetes_sd_configs` pointed at `kube-emulator`,
-//! with the scrape configuration prometheus-operator generates for the chart's rendered
-//! PodMonitor and ServiceMonitor (built here from `helm template` following
-//! `pkg/prometheus/promcfg.go`, see [`pod_monitor_job`] and [`service_monitor_job`]), and the
-//! chart's PrometheusRule loaded as its rules. Real `agentlens-sidecar` processes serve on the
-//! pods' loopback IPs; the real operator serves its `/metrics` behind the chart's Service.
+//! The chart's monitoring as kube-prometheus-stack runs it: a real Prometheus discovers pods
+//! and endpoints of `kube-emulator`, with the scrape configuration prometheus-operator
+//! generates for the chart's rendered PodMonitor and ServiceMonitor (built from `helm template`
+//! by `agentlens_tests::promcfg`, following `pkg/prometheus/promcfg.go`), and the chart's
+//! PrometheusRule loaded as its rules. Real `agentlens-sidecar` processes serve on the pods'
+//! loopback IPs; the real operator serves its `/metrics` behind the chart's Service.
+//!
+//! Discovery: `kubernetes_sd_configs` against the emulator where the installed Prometheus has
+//! Kubernetes discovery; Debian's package is built without it (its parser rejects the field),
+//! so there the same pod and endpoints targets, with Prometheus's meta labels, are read from
+//! the emulator by `agentlens_tests::kubernetes_sd` into `file_sd_configs`. Relabelling,
+//! `honor_labels`, scraping and the rules are the real Prometheus's either way.
 //!
 //! What it proves: `AgentLensGpuOutOfMemory` fires on the real H200 OOM with the agent's
 //! `namespace`, `pod`, `container` and `agentdeployment`; no `exported_*` label exists;
@@ -23,6 +28,8 @@ use std::time::{Duration, Instant};
 use agentlens_operator::inject::sidecar::{CONTAINER_NAME, PORT};
 use agentlens_operator::inject::{AGENT_LABEL, SCRAPE_ANNOTATIONS, SCRAPE_LABEL};
 use agentlens_tests::emulator_process::{self, Emulator};
+use agentlens_tests::kubernetes_sd;
+use agentlens_tests::promcfg::{Discovery, pod_monitor_job, service_monitor_job};
 use agentlens_tests::tools::{Tool, helm, helm_template, kubectl};
 use agentlens_tests::workspace_root;
 use serde_json::{Value, json};
@@ -193,175 +200,26 @@ impl Drop for Proc {
     }
 }
 
+/// Whether this Prometheus build has Kubernetes discovery: `promtool check config` on a config
+/// that uses it.
+fn has_kubernetes_sd(promtool: &Path, dir: &Path) -> bool {
+    let probe = dir.join("probe.yml");
+    std::fs::write(
+        &probe,
+        r#"{"scrape_configs": [{"job_name": "probe", "kubernetes_sd_configs": [{"role": "pod"}]}]}"#,
+    )
+    .unwrap();
+    Command::new(promtool)
+        .args(["check", "config", "--syntax-only"])
+        .arg(&probe)
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
 fn find<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
     docs.iter()
         .find(|d| d["kind"] == kind)
         .unwrap_or_else(|| panic!("the chart renders a {kind}"))
-}
-
-/// prometheus-operator's `sanitizeLabelName`: every character outside `[a-zA-Z0-9_]` to `_`.
-fn sanitize(name: &str) -> String {
-    name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .collect()
-}
-
-/// A monitoring.coreos.com RelabelConfig as Prometheus's relabel_config (`generateRelabelConfig`:
-/// camelCase fields to snake_case, the action in lower case).
-fn relabel(r: &Value) -> Value {
-    let mut out = serde_json::Map::new();
-    for (k, v) in r.as_object().unwrap() {
-        let key = match k.as_str() {
-            "sourceLabels" => "source_labels",
-            "targetLabel" => "target_label",
-            other => other,
-        };
-        let v = if key == "action" {
-            json!(v.as_str().unwrap().to_lowercase())
-        } else {
-            v.clone()
-        };
-        out.insert(key.into(), v);
-    }
-    Value::Object(out)
-}
-
-/// The endpoint fields every generated job takes the same way (`scrape_interval`,
-/// `scrape_timeout`, `metrics_path`, `honor_labels`, `metric_relabel_configs`).
-fn endpoint_fields(job: &mut serde_json::Map<String, Value>, ep: &Value) {
-    // AddHonorLabels: written only when true (OverrideHonorLabels off, as the stack ships).
-    if ep["honorLabels"] == true {
-        job.insert("honor_labels".into(), json!(true));
-    }
-    for (from, to) in [
-        ("interval", "scrape_interval"),
-        ("scrapeTimeout", "scrape_timeout"),
-        ("path", "metrics_path"),
-    ] {
-        if let Some(v) = ep[from].as_str().filter(|s| !s.is_empty()) {
-            job.insert(to.into(), json!(v));
-        }
-    }
-    if let Some(m) = ep["metricRelabelings"].as_array().filter(|m| !m.is_empty()) {
-        job.insert(
-            "metric_relabel_configs".into(),
-            Value::Array(m.iter().map(relabel).collect()),
-        );
-    }
-}
-
-/// `generatePodMonitorConfig` for endpoint 0 of a PodMonitor, with `kubeconfig_file` in place
-/// of the in-cluster API server (prometheus-operator's `apiserverConfig` unset).
-fn pod_monitor_job(pm: &Value, kubeconfig: &Path) -> Value {
-    let (ns, name) = (
-        pm["metadata"]["namespace"].as_str().unwrap(),
-        pm["metadata"]["name"].as_str().unwrap(),
-    );
-    let ep = &pm["spec"]["podMetricsEndpoints"][0];
-    let mut job = serde_json::Map::new();
-    job.insert("job_name".into(), json!(format!("podMonitor/{ns}/{name}/0")));
-    endpoint_fields(&mut job, ep);
-    let mut sd = json!({"role": "pod", "kubeconfig_file": kubeconfig});
-    if pm["spec"]["namespaceSelector"]["any"] != true {
-        sd["namespaces"] = json!({"names": [ns]});
-    }
-    job.insert("kubernetes_sd_configs".into(), json!([sd]));
-    // initRelabelings, generateRunningFilter (filterRunning defaults to true).
-    let mut r = vec![
-        json!({"source_labels": ["job"], "target_label": "__tmp_prometheus_job_name"}),
-        json!({"action": "drop", "source_labels": ["__meta_kubernetes_pod_phase"], "regex": "(Failed|Succeeded)"}),
-    ];
-    // The selector's matchLabels as `keep` (SelectorMechanismRelabel, sorted keys).
-    let mut keys: Vec<(&String, &Value)> = pm["spec"]["selector"]["matchLabels"]
-        .as_object()
-        .map(|m| m.iter().collect())
-        .unwrap_or_default();
-    keys.sort();
-    for (k, v) in keys {
-        let k = sanitize(k);
-        r.push(json!({"action": "keep",
-            "source_labels": [format!("__meta_kubernetes_pod_label_{k}"), format!("__meta_kubernetes_pod_labelpresent_{k}")],
-            "regex": format!("({});true", v.as_str().unwrap())}));
-    }
-    assert!(
-        pm["spec"]["selector"]["matchExpressions"].is_null(),
-        "matchExpressions are not mapped here"
-    );
-    let port = ep["port"].as_str().expect("a named port");
-    r.push(json!({"action": "keep", "source_labels": ["__meta_kubernetes_pod_container_port_name"], "regex": port}));
-    r.push(json!({"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"}));
-    r.push(json!({"source_labels": ["__meta_kubernetes_pod_container_name"], "target_label": "container"}));
-    r.push(json!({"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"}));
-    r.push(json!({"target_label": "job", "replacement": format!("{ns}/{name}")}));
-    if let Some(l) = pm["spec"]["jobLabel"].as_str() {
-        r.push(json!({"source_labels": [format!("__meta_kubernetes_pod_label_{}", sanitize(l))],
-            "target_label": "job", "regex": "(.+)", "replacement": "${1}"}));
-    }
-    r.push(json!({"target_label": "endpoint", "replacement": port}));
-    for user in ep["relabelings"].as_array().into_iter().flatten() {
-        r.push(relabel(user));
-    }
-    job.insert("relabel_configs".into(), Value::Array(r));
-    Value::Object(job)
-}
-
-/// `generateServiceMonitorConfig` for endpoint 0 of a ServiceMonitor, role `endpoints` (the
-/// operator's default serviceDiscoveryRole), `kubeconfig_file` as above.
-fn service_monitor_job(sm: &Value, kubeconfig: &Path) -> Value {
-    let (ns, name) = (
-        sm["metadata"]["namespace"].as_str().unwrap(),
-        sm["metadata"]["name"].as_str().unwrap(),
-    );
-    let ep = &sm["spec"]["endpoints"][0];
-    let mut job = serde_json::Map::new();
-    job.insert(
-        "job_name".into(),
-        json!(format!("serviceMonitor/{ns}/{name}/0")),
-    );
-    endpoint_fields(&mut job, ep);
-    // An empty namespaceSelector: the ServiceMonitor's own namespace.
-    job.insert(
-        "kubernetes_sd_configs".into(),
-        json!([{"role": "endpoints", "kubeconfig_file": kubeconfig, "namespaces": {"names": [ns]}}]),
-    );
-    let mut r = vec![
-        json!({"source_labels": ["job"], "target_label": "__tmp_prometheus_job_name"}),
-    ];
-    let mut keys: Vec<(&String, &Value)> = sm["spec"]["selector"]["matchLabels"]
-        .as_object()
-        .map(|m| m.iter().collect())
-        .unwrap_or_default();
-    keys.sort();
-    for (k, v) in keys {
-        let k = sanitize(k);
-        r.push(json!({"action": "keep",
-            "source_labels": [format!("__meta_kubernetes_service_label_{k}"), format!("__meta_kubernetes_service_labelpresent_{k}")],
-            "regex": format!("({});true", v.as_str().unwrap())}));
-    }
-    let port = ep["port"].as_str().expect("a named port");
-    r.push(json!({"action": "keep", "source_labels": ["__meta_kubernetes_endpoint_port_name"], "regex": port}));
-    let target = [
-        "__meta_kubernetes_endpoint_address_target_kind",
-        "__meta_kubernetes_endpoint_address_target_name",
-    ];
-    r.push(json!({"source_labels": target, "separator": ";", "regex": "Node;(.*)", "replacement": "${1}", "target_label": "node"}));
-    r.push(json!({"source_labels": target, "separator": ";", "regex": "Pod;(.*)", "replacement": "${1}", "target_label": "pod"}));
-    r.push(json!({"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"}));
-    r.push(json!({"source_labels": ["__meta_kubernetes_service_name"], "target_label": "service"}));
-    r.push(json!({"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"}));
-    r.push(json!({"source_labels": ["__meta_kubernetes_pod_container_name"], "target_label": "container"}));
-    r.push(json!({"action": "drop", "source_labels": ["__meta_kubernetes_pod_phase"], "regex": "(Failed|Succeeded)"}));
-    r.push(json!({"source_labels": ["__meta_kubernetes_service_name"], "target_label": "job", "replacement": "${1}"}));
-    if let Some(l) = sm["spec"]["jobLabel"].as_str() {
-        r.push(json!({"source_labels": [format!("__meta_kubernetes_service_label_{}", sanitize(l))],
-            "target_label": "job", "regex": "(.+)", "replacement": "${1}"}));
-    }
-    r.push(json!({"target_label": "endpoint", "replacement": port}));
-    for user in ep["relabelings"].as_array().into_iter().flatten() {
-        r.push(relabel(user));
-    }
-    job.insert("relabel_configs".into(), Value::Array(r));
-    Value::Object(job)
 }
 
 /// A Grafana query with the dashboard's template variables substituted for the example system.
@@ -374,9 +232,12 @@ fn substitute(expr: &str) -> String {
 #[test]
 fn prometheus_scrapes_the_charts_monitors_and_fires_routable_alerts() {
     let started = Instant::now();
-    let (Some(kubectl), Some(helm), Some(prometheus)) =
-        (tool(kubectl()), tool(helm()), on_path("prometheus"))
-    else {
+    let (Some(kubectl), Some(helm), Some(prometheus), Some(promtool)) = (
+        tool(kubectl()),
+        tool(helm()),
+        on_path("prometheus"),
+        on_path("promtool"),
+    ) else {
         return;
     };
     let (Some(sidecar_bin), Some(operator_bin), Some(python)) = (
@@ -564,6 +425,32 @@ fn prometheus_scrapes_the_charts_monitors_and_fires_routable_alerts() {
         })
         .expect("the metrics Service");
     admin.apply(service);
+    let mut op_pod = json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "agentlens-0", "namespace": SYSTEM_NS,
+            "labels": deployment["spec"]["template"]["metadata"]["labels"]},
+        "spec": deployment["spec"]["template"]["spec"]});
+    for port in op_pod["spec"]["containers"][0]["ports"].as_array_mut().unwrap() {
+        if port["name"] == "http-metrics" {
+            port["containerPort"] = json!(metrics_port);
+        }
+    }
+    admin.apply(&op_pod);
+    admin.run(
+        &[
+            "patch",
+            "pod",
+            "agentlens-0",
+            "-n",
+            SYSTEM_NS,
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            &json!({"status": {"phase": "Running", "podIP": op_ip,
+                "conditions": [{"type": "Ready", "status": "True"}]}})
+            .to_string(),
+        ],
+        None,
+    );
     admin.apply(&json!({"apiVersion": "v1", "kind": "Endpoints",
         "metadata": {"name": service["metadata"]["name"], "namespace": SYSTEM_NS,
             "labels": service["metadata"]["labels"]},
@@ -607,16 +494,45 @@ fn prometheus_scrapes_the_charts_monitors_and_fires_routable_alerts() {
     );
 
     // Prometheus with the generated jobs and the chart's rules.
+    let discovery = if has_kubernetes_sd(&promtool, dir.path()) {
+        Discovery::Kubernetes {
+            kubeconfig: emu.admin_kubeconfig(),
+        }
+    } else {
+        eprintln!(
+            "this Prometheus has no kubernetes_sd_configs (Debian's build): the pod and endpoints \
+             roles are read from the emulator into file_sd_configs"
+        );
+        let list = |args: &[&str]| -> Vec<Value> {
+            let v: Value = serde_json::from_str(&admin.run(args, None)).unwrap();
+            v["items"].as_array().cloned().unwrap_or_default()
+        };
+        let pods = list(&["get", "pods", "-A", "-o", "json"]);
+        let endpoints = list(&["get", "endpoints", "-n", SYSTEM_NS, "-o", "json"]);
+        let services = list(&["get", "services", "-n", SYSTEM_NS, "-o", "json"]);
+        std::fs::write(
+            dir.path().join("pod.json"),
+            kubernetes_sd::pod_targets(&pods).to_string(),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("endpoints.json"),
+            kubernetes_sd::endpoints_targets(&endpoints, &services, &pods).to_string(),
+        )
+        .unwrap();
+        Discovery::File {
+            dir: dir.path().to_path_buf(),
+        }
+    };
     let rule = find(&docs, "PrometheusRule");
     std::fs::write(
         dir.path().join("rules.yaml"),
         serde_json::to_string(&json!({"groups": rule["spec"]["groups"]})).unwrap(),
     )
     .unwrap();
-    let kubeconfig = emu.admin_kubeconfig();
     let jobs = json!([
-        pod_monitor_job(find(&docs, "PodMonitor"), &kubeconfig),
-        service_monitor_job(find(&docs, "ServiceMonitor"), &kubeconfig),
+        pod_monitor_job(find(&docs, "PodMonitor"), &discovery),
+        service_monitor_job(find(&docs, "ServiceMonitor"), &discovery),
     ]);
     let config = json!({
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
