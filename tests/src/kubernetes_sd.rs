@@ -53,13 +53,22 @@ fn pod_labels(pod: &Value) -> Labels {
         .find(|c| c["type"] == "Ready")
         .map_or("unknown".to_string(), |c| s(&c["status"]).to_lowercase());
     let mut ls = Labels::from([
-        ("__meta_kubernetes_pod_name".into(), s(&pod["metadata"]["name"])),
+        (
+            "__meta_kubernetes_pod_name".into(),
+            s(&pod["metadata"]["name"]),
+        ),
         ("__meta_kubernetes_pod_ip".into(), s(&st["podIP"])),
         ("__meta_kubernetes_pod_ready".into(), ready),
         ("__meta_kubernetes_pod_phase".into(), s(&st["phase"])),
-        ("__meta_kubernetes_pod_node_name".into(), s(&pod["spec"]["nodeName"])),
+        (
+            "__meta_kubernetes_pod_node_name".into(),
+            s(&pod["spec"]["nodeName"]),
+        ),
         ("__meta_kubernetes_pod_host_ip".into(), s(&st["hostIP"])),
-        ("__meta_kubernetes_pod_uid".into(), s(&pod["metadata"]["uid"])),
+        (
+            "__meta_kubernetes_pod_uid".into(),
+            s(&pod["metadata"]["uid"]),
+        ),
     ]);
     if let Some(owner) = pod["metadata"]["ownerReferences"]
         .as_array()
@@ -67,8 +76,14 @@ fn pod_labels(pod: &Value) -> Labels {
         .flatten()
         .find(|o| o["controller"] == true)
     {
-        ls.insert("__meta_kubernetes_pod_controller_kind".into(), s(&owner["kind"]));
-        ls.insert("__meta_kubernetes_pod_controller_name".into(), s(&owner["name"]));
+        ls.insert(
+            "__meta_kubernetes_pod_controller_kind".into(),
+            s(&owner["kind"]),
+        );
+        ls.insert(
+            "__meta_kubernetes_pod_controller_name".into(),
+            s(&owner["name"]),
+        );
     }
     meta_labels(&mut ls, "pod", &pod["metadata"]);
     ls
@@ -91,7 +106,10 @@ fn group(targets: Vec<Labels>, labels: Labels) -> Value {
 
 fn port_labels(t: &mut Labels, c: &Value, port: &Value) {
     t.insert("__meta_kubernetes_pod_container_name".into(), s(&c["name"]));
-    t.insert("__meta_kubernetes_pod_container_image".into(), s(&c["image"]));
+    t.insert(
+        "__meta_kubernetes_pod_container_image".into(),
+        s(&c["image"]),
+    );
     t.insert(
         "__meta_kubernetes_pod_container_port_name".into(),
         s(&port["name"]),
@@ -140,8 +158,14 @@ pub fn pod_targets(pods: &[Value]) -> Value {
                 targets.push(Labels::from([
                     ("__address__".into(), ip.clone()),
                     ("__meta_kubernetes_pod_container_name".into(), s(&c["name"])),
-                    ("__meta_kubernetes_pod_container_image".into(), s(&c["image"])),
-                    ("__meta_kubernetes_pod_container_init".into(), init.to_string()),
+                    (
+                        "__meta_kubernetes_pod_container_image".into(),
+                        s(&c["image"]),
+                    ),
+                    (
+                        "__meta_kubernetes_pod_container_init".into(),
+                        init.to_string(),
+                    ),
                 ]));
                 continue;
             }
@@ -151,7 +175,10 @@ pub fn pod_targets(pods: &[Value]) -> Value {
                         "__address__".into(),
                         format!("{ip}:{}", s(&port["containerPort"])),
                     ),
-                    ("__meta_kubernetes_pod_container_init".into(), init.to_string()),
+                    (
+                        "__meta_kubernetes_pod_container_init".into(),
+                        init.to_string(),
+                    ),
                 ]);
                 port_labels(&mut t, c, port);
                 targets.push(t);
@@ -196,7 +223,10 @@ pub fn endpoints_targets(endpoints: &[Value], services: &[Value], pods: &[Value]
                                 "__address__".into(),
                                 format!("{}:{}", s(&addr["ip"]), s(&port["port"])),
                             ),
-                            ("__meta_kubernetes_endpoint_port_name".into(), s(&port["name"])),
+                            (
+                                "__meta_kubernetes_endpoint_port_name".into(),
+                                s(&port["name"]),
+                            ),
                             (
                                 "__meta_kubernetes_endpoint_port_protocol".into(),
                                 s(&port["protocol"]),
@@ -229,7 +259,11 @@ pub fn endpoints_targets(endpoints: &[Value], services: &[Value], pods: &[Value]
                                 .into_iter()
                                 .flatten()
                                 .flat_map(|c| {
-                                    c["ports"].as_array().into_iter().flatten().map(move |p| (c, p))
+                                    c["ports"]
+                                        .as_array()
+                                        .into_iter()
+                                        .flatten()
+                                        .map(move |p| (c, p))
                                 })
                                 .find(|(_, p)| p["containerPort"] == port["port"])
                             {
@@ -274,14 +308,29 @@ mod tests {
         let groups = groups.as_array().unwrap();
         assert_eq!(groups.len(), 2);
         assert_eq!(groups[0]["targets"][0], "127.0.0.2");
-        assert_eq!(groups[0]["labels"]["__meta_kubernetes_pod_container_init"], "false");
+        assert_eq!(
+            groups[0]["labels"]["__meta_kubernetes_pod_container_init"],
+            "false"
+        );
         let sidecar = &groups[1]["labels"];
         assert_eq!(groups[1]["targets"][0], "127.0.0.2:9477");
-        assert_eq!(sidecar["__meta_kubernetes_pod_container_name"], "agentlens-sidecar");
-        assert_eq!(sidecar["__meta_kubernetes_pod_container_port_name"], "agentlens");
+        assert_eq!(
+            sidecar["__meta_kubernetes_pod_container_name"],
+            "agentlens-sidecar"
+        );
+        assert_eq!(
+            sidecar["__meta_kubernetes_pod_container_port_name"],
+            "agentlens"
+        );
         assert_eq!(sidecar["__meta_kubernetes_pod_container_init"], "true");
-        assert_eq!(sidecar["__meta_kubernetes_pod_label_agentlens_dev_agent"], "invoice-rpa");
-        assert_eq!(sidecar["__meta_kubernetes_pod_labelpresent_agentlens_dev_agent"], "true");
+        assert_eq!(
+            sidecar["__meta_kubernetes_pod_label_agentlens_dev_agent"],
+            "invoice-rpa"
+        );
+        assert_eq!(
+            sidecar["__meta_kubernetes_pod_labelpresent_agentlens_dev_agent"],
+            "true"
+        );
         assert_eq!(sidecar["__meta_kubernetes_pod_annotation_a_b"], "c");
         assert_eq!(sidecar["__meta_kubernetes_pod_ready"], "true");
         assert_eq!(sidecar["__meta_kubernetes_namespace"], "invoice-rpa");
@@ -307,7 +356,10 @@ mod tests {
         assert_eq!(g["targets"][0], "127.0.0.3:8080");
         let l = &g["labels"];
         assert_eq!(l["__meta_kubernetes_service_name"], "agentlens-metrics");
-        assert_eq!(l["__meta_kubernetes_service_label_agentlens_dev_job"], "agentlens-operator");
+        assert_eq!(
+            l["__meta_kubernetes_service_label_agentlens_dev_job"],
+            "agentlens-operator"
+        );
         assert_eq!(l["__meta_kubernetes_endpoint_port_name"], "http-metrics");
         assert_eq!(l["__meta_kubernetes_endpoint_address_target_kind"], "Pod");
         assert_eq!(l["__meta_kubernetes_pod_name"], "agentlens-0");

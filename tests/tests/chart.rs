@@ -554,7 +554,13 @@ fn the_monitors_take_the_scrape_values_and_the_dashboard_its_folder() {
         assert_eq!(ep["metricRelabelings"][0]["action"], "drop");
     }
     // The sidecar series' own `container` (the agent's) wins: the target's is dropped first.
-    assert!(pm["relabelings"].as_array().unwrap().iter().any(|r| r["action"] == "labeldrop" && r["regex"] == "container"));
+    assert!(
+        pm["relabelings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["action"] == "labeldrop" && r["regex"] == "container")
+    );
     let cm = find(&docs, "ConfigMap", "-dashboard");
     assert_eq!(cm["metadata"]["annotations"]["grafana_folder"], "AI agents");
     let default = render(&bin, &[]);

@@ -165,12 +165,7 @@ impl Kubectl {
             .spawn()
             .unwrap();
         if let Some(s) = stdin {
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(s.as_bytes())
-                .unwrap();
+            child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
         }
         let out = child.wait_with_output().unwrap();
         assert!(
@@ -222,11 +217,13 @@ fn find<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("the chart renders a {kind}"))
 }
 
-/// A Grafana query with the dashboard's template variables substituted for the example system.
+/// A Grafana query with the dashboard's template variables substituted for the example system
+/// (namespace and AgentDeployment are both `invoice-rpa`).
 fn substitute(expr: &str) -> String {
     expr.replace("$__rate_interval", "1m")
         .replace("$__interval", "15s")
         .replace("$namespace", NS)
+        .replace("$agentdeployment", NS)
 }
 
 #[test]
@@ -318,8 +315,14 @@ fn prometheus_scrapes_the_charts_monitors_and_fires_routable_alerts() {
             .arg(&scrape_annotations)
             .arg(format!("--metrics-listen={op_ip}:{metrics_port}"))
             .arg(format!("--webhook-listen={webhook}"))
-            .arg(format!("--tls-cert={}", dir.path().join("tls.crt").display()))
-            .arg(format!("--tls-key={}", dir.path().join("tls.key").display()))
+            .arg(format!(
+                "--tls-cert={}",
+                dir.path().join("tls.crt").display()
+            ))
+            .arg(format!(
+                "--tls-key={}",
+                dir.path().join("tls.key").display()
+            ))
             .arg(format!("--sidecar-port={PORT}"))
             .env("KUBECONFIG", emu.admin_kubeconfig())
             .env("NO_COLOR", "1")
@@ -352,7 +355,13 @@ fn prometheus_scrapes_the_charts_monitors_and_fires_routable_alerts() {
             "namespace": NS, "operation": "CREATE", "object": pod}});
     let answer = wait_until(Duration::from_secs(30), || {
         let out = Command::new("curl")
-            .args(["-sk", "--max-time", "5", "-H", "Content-Type: application/json"])
+            .args([
+                "-sk",
+                "--max-time",
+                "5",
+                "-H",
+                "Content-Type: application/json",
+            ])
             .arg(format!("https://{webhook}/mutate-pods"))
             .args(["--data-binary", &review.to_string()])
             .output()
@@ -429,7 +438,10 @@ fn prometheus_scrapes_the_charts_monitors_and_fires_routable_alerts() {
         "metadata": {"name": "agentlens-0", "namespace": SYSTEM_NS,
             "labels": deployment["spec"]["template"]["metadata"]["labels"]},
         "spec": deployment["spec"]["template"]["spec"]});
-    for port in op_pod["spec"]["containers"][0]["ports"].as_array_mut().unwrap() {
+    for port in op_pod["spec"]["containers"][0]["ports"]
+        .as_array_mut()
+        .unwrap()
+    {
         if port["name"] == "http-metrics" {
             port["containerPort"] = json!(metrics_port);
         }
@@ -481,7 +493,15 @@ fn prometheus_scrapes_the_charts_monitors_and_fires_routable_alerts() {
     let proxy_port = free_port(&agent_ip);
     let _sidecar = Proc(
         Command::new(&sidecar_bin)
-            .args(["run", "--gpu", "off", "--interval-ms", "200", "--name", AGENT])
+            .args([
+                "run",
+                "--gpu",
+                "off",
+                "--interval-ms",
+                "200",
+                "--name",
+                AGENT,
+            ])
             .arg(format!("--listen={agent_ip}:{PORT}"))
             .arg(format!("--proxy-listen={agent_ip}:{proxy_port}"))
             .arg(format!("--proxy-upstream={agent_ip}:{upstream_port}"))
@@ -531,8 +551,8 @@ fn prometheus_scrapes_the_charts_monitors_and_fires_routable_alerts() {
     )
     .unwrap();
     let jobs = json!([
-        pod_monitor_job(find(&docs, "PodMonitor"), &discovery),
-        service_monitor_job(find(&docs, "ServiceMonitor"), &discovery),
+        pod_monitor_job(find(&docs, "PodMonitor"), &discovery).unwrap(),
+        service_monitor_job(find(&docs, "ServiceMonitor"), &discovery).unwrap(),
     ]);
     let config = json!({
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
@@ -562,7 +582,9 @@ fn prometheus_scrapes_the_charts_monitors_and_fires_routable_alerts() {
     let diagnose = || {
         format!(
             "targets: {}\nprometheus log:\n{}\noperator log:\n{}",
-            get(&prom, "/api/v1/targets").map(|t| t.1).unwrap_or_default(),
+            get(&prom, "/api/v1/targets")
+                .map(|t| t.1)
+                .unwrap_or_default(),
             std::fs::read_to_string(&prom_log).unwrap_or_default(),
             std::fs::read_to_string(&op_log).unwrap_or_default()
         )
@@ -603,15 +625,23 @@ fn prometheus_scrapes_the_charts_monitors_and_fires_routable_alerts() {
             .find(|a| a["labels"]["alertname"] == name && a["state"] == "firing")
             .cloned()
     };
-    let oom_alert = wait_until(Duration::from_secs(60), || firing("AgentLensGpuOutOfMemory"))
-        .unwrap_or_else(|| panic!("AgentLensGpuOutOfMemory fires\n{}", diagnose()));
+    let oom_alert = wait_until(Duration::from_secs(60), || {
+        firing("AgentLensGpuOutOfMemory")
+    })
+    .unwrap_or_else(|| panic!("AgentLensGpuOutOfMemory fires\n{}", diagnose()));
     eprintln!("AgentLensGpuOutOfMemory: {}", oom_alert["labels"]);
     let l = &oom_alert["labels"];
     assert_eq!(l["namespace"], NS);
     assert_eq!(l["pod"], format!("{AGENT}-0"));
-    assert_eq!(l["container"], AGENT, "the agent's container, not {CONTAINER_NAME}");
+    assert_eq!(
+        l["container"], AGENT,
+        "the agent's container, not {CONTAINER_NAME}"
+    );
     assert_eq!(l["agentdeployment"], NS);
-    assert_eq!(l["severity"], "warning", "one OOM warns; a repeated one pages");
+    assert_eq!(
+        l["severity"], "warning",
+        "one OOM warns; a repeated one pages"
+    );
     assert!(
         oom_alert["annotations"]["description"]
             .as_str()
@@ -621,8 +651,10 @@ fn prometheus_scrapes_the_charts_monitors_and_fires_routable_alerts() {
         oom_alert["annotations"]
     );
 
-    let missing = wait_until(Duration::from_secs(60), || firing("AgentLensSidecarMissing"))
-        .unwrap_or_else(|| panic!("AgentLensSidecarMissing fires\n{}", diagnose()));
+    let missing = wait_until(Duration::from_secs(60), || {
+        firing("AgentLensSidecarMissing")
+    })
+    .unwrap_or_else(|| panic!("AgentLensSidecarMissing fires\n{}", diagnose()));
     eprintln!("AgentLensSidecarMissing: {}", missing["labels"]);
     assert_eq!(missing["labels"]["namespace"], NS, "the agent's namespace");
     assert_eq!(missing["labels"]["agentdeployment"], NS);
@@ -651,11 +683,20 @@ fn prometheus_scrapes_the_charts_monitors_and_fires_routable_alerts() {
         ("agentlens_gpu_memory", "no GPU (NVML) on this machine"),
         ("agentlens_genai_", "no OTLP GenAI spans are sent here"),
         ("code=\"499\"", "no client aborts a request here"),
-        ("agentlens_proxy_upstream_errors_total", "the upstream never fails here"),
+        (
+            "agentlens_proxy_upstream_errors_total",
+            "the upstream never fails here",
+        ),
     ];
     let cm = docs
         .iter()
-        .find(|d| d["kind"] == "ConfigMap" && d["metadata"]["name"].as_str().unwrap().ends_with("-dashboard"))
+        .find(|d| {
+            d["kind"] == "ConfigMap"
+                && d["metadata"]["name"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with("-dashboard")
+        })
         .expect("the dashboard ConfigMap");
     let dashboard: Value =
         serde_json::from_str(cm["data"]["agentlens.json"].as_str().unwrap()).unwrap();
@@ -675,7 +716,11 @@ fn prometheus_scrapes_the_charts_monitors_and_fires_routable_alerts() {
             let data = wait_until(Duration::from_secs(30), || {
                 query(&prom, &q).filter(|r| !r.is_empty())
             });
-            assert!(data.is_some(), "panel {}: {q} returned no data", panel["title"]);
+            assert!(
+                data.is_some(),
+                "panel {}: {q} returned no data",
+                panel["title"]
+            );
             checked += 1;
         }
     }

@@ -188,7 +188,8 @@ impl OperatorMetrics {
         m.registry.register(Box::new(m.cache_ready.clone()))?;
         m.registry.register(Box::new(m.uninjected.clone()))?;
         m.registry.register(Box::new(m.gpu_oom.clone()))?;
-        m.registry.register(Box::new(m.gpu_memory_pressure_ratio.clone()))?;
+        m.registry
+            .register(Box::new(m.gpu_memory_pressure_ratio.clone()))?;
         m.registry.register(Box::new(m.webhook_requests.clone()))?;
         m.registry.register(Box::new(m.webhook_duration.clone()))?;
         m.registry.register(Box::new(m.maturity_score.clone()))?;

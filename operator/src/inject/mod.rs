@@ -278,10 +278,8 @@ pub fn decide(
         &annotations,
         new_annotations,
     );
-    let mut new_labels = BTreeMap::from([(
-        SCRAPE_LABEL.to_string(),
-        SCRAPE_LABEL_VALUE.to_string(),
-    )]);
+    let mut new_labels =
+        BTreeMap::from([(SCRAPE_LABEL.to_string(), SCRAPE_LABEL_VALUE.to_string())]);
     if let Some(a) = &agent {
         new_labels.insert(AGENT_LABEL.to_string(), a.clone());
     }
