@@ -677,6 +677,26 @@ fn prometheus_scrapes_the_charts_monitors_and_fires_routable_alerts() {
     .unwrap();
     assert_eq!(joined.len(), 1, "{joined:?}");
 
+    // The series the self-alerts and the pressure alert read are exported and scraped with the
+    // right namespace: the webhook counted the review above (the operator's namespace), the
+    // pressure threshold is per system (the example sets none: the default).
+    let injected_reviews = query(
+        &prom,
+        &format!("agentlens_webhook_requests_total{{outcome=\"injected\",namespace=\"{SYSTEM_NS}\"}} >= 1"),
+    )
+    .unwrap();
+    assert_eq!(injected_reviews.len(), 1, "{injected_reviews:?}");
+    let ratio = query(
+        &prom,
+        &format!("agentlens_agentdeployment_gpu_memory_pressure_ratio{{namespace=\"{NS}\",agentdeployment=\"{NS}\"}}"),
+    )
+    .unwrap();
+    assert_eq!(ratio.len(), 1, "{ratio:?}");
+    assert_eq!(
+        ratio[0]["value"][1],
+        agentlens_operator::controller::metrics::DEFAULT_MEMORY_PRESSURE_RATIO.to_string()
+    );
+
     // Every dashboard query, with its variables set to the example system, returns data,
     // except those whose source cannot exist on this machine.
     let no_source_here = [
