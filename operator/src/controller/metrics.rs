@@ -245,3 +245,26 @@ fn retain<T: prometheus::core::MetricVecBuilder>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pressure_threshold_is_the_specs_or_the_default() {
+        let finetuned: agentlens_crds::AgentDeployment = serde_saphyr::from_str(include_str!(
+            "../../../examples/finetuned-gpu/agentdeployment.yaml"
+        ))
+        .unwrap();
+        let invoice: agentlens_crds::AgentDeployment = serde_saphyr::from_str(include_str!(
+            "../../../examples/invoice-rpa/agentdeployment.yaml"
+        ))
+        .unwrap();
+        for (ad, expected) in [
+            (&finetuned, 0.97),
+            (&invoice, DEFAULT_MEMORY_PRESSURE_RATIO),
+        ] {
+            assert_eq!(memory_pressure_ratio(&ad.spec), expected);
+        }
+    }
+}
