@@ -8,6 +8,9 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use agentlens_operator::inject::sidecar::{CONTAINER_NAME, PORT_NAME};
+use agentlens_operator::inject::{AGENT_LABEL, SCRAPE_LABEL, SCRAPE_LABEL_VALUE};
+use agentlens_tests::kubernetes_sd::sanitize;
 use agentlens_tests::tools::{Tool, helm, kubernetes_validate, python_tool};
 use agentlens_tests::{fake_api, workspace_root};
 use serde_json::{Value, json};
@@ -553,6 +556,34 @@ fn the_monitors_take_the_scrape_values_and_the_dashboard_its_folder() {
         assert_eq!(relabelings.last().unwrap()["targetLabel"], "cluster");
         assert_eq!(ep["metricRelabelings"][0]["action"], "drop");
     }
+    // The names the webhook writes, from its code: the label it sets on injected pods, the
+    // AgentDeployment label relabelled to `agentdeployment`, the sidecar's port and container.
+    let pod_monitor = find(&docs, "PodMonitor", "-sidecars");
+    assert_eq!(
+        pod_monitor["spec"]["selector"]["matchLabels"][SCRAPE_LABEL],
+        SCRAPE_LABEL_VALUE
+    );
+    assert_eq!(pm["port"], PORT_NAME);
+    assert_eq!(
+        pm["relabelings"][0]["sourceLabels"][0],
+        format!("__meta_kubernetes_pod_label_{}", sanitize(AGENT_LABEL))
+    );
+    assert_eq!(pm["relabelings"][0]["targetLabel"], "agentdeployment");
+    let rule = find(&docs, "PrometheusRule", "agentlens");
+    let not_running = rule["spec"]["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["rules"].as_array().unwrap())
+        .find(|r| r["alert"] == "AgentLensSidecarNotRunning")
+        .unwrap();
+    assert!(
+        not_running["expr"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("container=\"{CONTAINER_NAME}\"")),
+        "{not_running}"
+    );
     // The sidecar series' own `container` (the agent's) wins: the target's is dropped first.
     assert!(
         pm["relabelings"]
