@@ -37,6 +37,14 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Every outcome, so the metric's series exist at 0 before the first review.
+    pub const ALL: [Outcome; 4] = [
+        Outcome::Injected,
+        Outcome::Skipped,
+        Outcome::Unhandled,
+        Outcome::BadRequest,
+    ];
+
     /// Label value.
     pub fn as_str(self) -> &'static str {
         match self {

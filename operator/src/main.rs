@@ -93,6 +93,11 @@ enum Command {
         /// and pods/log `get`, for their sidecars) with a RoleBinding in its namespace.
         #[arg(long)]
         sidecar_cluster_role: Option<String>,
+        /// Add `prometheus.io/scrape|port|path` annotations to injected pods; `false` when a
+        /// PodMonitor scrapes them (selecting the `agentlens.dev/sidecar` label), so each pod
+        /// is scraped once.
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+        scrape_annotations: bool,
     },
     /// Print, as a v1 List, every AgentDeployment and Model of a dump with the status the
     /// operator would write (the dump: `kubectl get pods,configmaps,secrets,agentdeployments.agentlens.dev,models.agentlens.dev,evaluations.agentlens.dev -A -o yaml`).
@@ -168,6 +173,7 @@ fn main() -> anyhow::Result<()> {
             webhook_service,
             webhook_cert_validity,
             sidecar_cluster_role,
+            scrape_annotations,
         } => {
             let managed_cert = webhook_cert_secret.map(|secret| {
                 agentlens_operator::controller::webhook_cert::ManagedCert {
@@ -196,6 +202,7 @@ fn main() -> anyhow::Result<()> {
                 refresh: std::time::Duration::from_secs(refresh_seconds.max(1)),
                 managed_cert,
                 sidecar_cluster_role,
+                scrape_annotations,
             };
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

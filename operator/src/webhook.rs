@@ -32,6 +32,9 @@ pub struct WebhookState {
     pub agent_deployments: tokio::sync::watch::Receiver<AdsByNamespace>,
     /// Injection defaults.
     pub config: InjectConfig,
+    /// Where answered reviews are counted and timed (`None`: the standalone webhook, which
+    /// serves no `/metrics`).
+    pub metrics: Option<crate::controller::metrics::OperatorMetrics>,
 }
 
 impl WebhookState {
@@ -49,6 +52,7 @@ impl WebhookState {
         Self {
             agent_deployments: tokio::sync::watch::channel(view).1,
             config,
+            metrics: None,
         }
     }
 }
@@ -94,9 +98,16 @@ pub fn router(state: Arc<WebhookState>) -> Router {
 }
 
 async fn mutate(State(s): State<Arc<WebhookState>>, body: Bytes) -> Response {
+    let start = std::time::Instant::now();
     let view = s.agent_deployments.borrow().clone();
     let answer = admission::review_in(&body, |ns| InNamespace::of(&view, ns), &s.config);
     tracing::debug!(outcome = answer.outcome.as_str(), "admission review");
+    if let Some(m) = &s.metrics {
+        m.webhook_requests
+            .with_label_values(&[answer.outcome.as_str()])
+            .inc();
+        m.webhook_duration.observe(start.elapsed().as_secs_f64());
+    }
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (
         status,

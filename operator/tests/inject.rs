@@ -9,7 +9,10 @@ use std::path::Path;
 
 use agentlens_crds::AgentDeployment;
 use agentlens_operator::admission::{Outcome, review};
-use agentlens_operator::inject::{Decision, InjectConfig, decide};
+use agentlens_operator::inject::{
+    AGENT_LABEL, Decision, InjectConfig, SCRAPE_ANNOTATIONS, SCRAPE_LABEL, SCRAPE_LABEL_VALUE,
+    decide,
+};
 use agentlens_tests::tools::{Tool, kubernetes_validate, python_tool};
 use base64::Engine;
 use serde_json::{Value, json};
@@ -655,4 +658,36 @@ fn example_services_reach_their_pods_after_injection() {
         proxied >= 1,
         "an example routes its Service through the proxy"
     );
+}
+
+/// Every injected pod carries the label the chart's PodMonitor selects (also a pod forced in
+/// without an AgentDeployment); with a PodMonitor in use (`scrape_annotations: false`) no
+/// `prometheus.io/*` annotation is added, so the pod is scraped once.
+#[test]
+fn injected_pods_carry_the_scrape_label_and_annotations_only_without_a_pod_monitor() {
+    for (name, agent) in [
+        ("deployment-generatename", true),
+        ("forced-no-labels", false),
+        ("gpu-vllm-runtimeclass", true),
+    ] {
+        let pod = fixture(name);
+        for scrape_annotations in [true, false] {
+            let cfg = InjectConfig {
+                scrape_annotations,
+                ..InjectConfig::default()
+            };
+            let (_, patched) = admit(&pod, &cfg);
+            let p = patched.unwrap_or_else(|| panic!("{name} is injected"));
+            let meta = &p["metadata"];
+            assert_eq!(meta["labels"][SCRAPE_LABEL], SCRAPE_LABEL_VALUE, "{name}");
+            assert_eq!(meta["labels"][AGENT_LABEL].is_string(), agent, "{name}");
+            for a in SCRAPE_ANNOTATIONS {
+                assert_eq!(
+                    meta["annotations"][a].is_string(),
+                    scrape_annotations,
+                    "{name}: {a} with scrape_annotations={scrape_annotations}"
+                );
+            }
+        }
+    }
 }

@@ -249,6 +249,13 @@ async fn pods_created_without_the_sidecar_roll_their_deployment_once() {
         ),
         "{text}"
     );
+    // The example sets no spec.sidecar.gpu.memoryPressureRatio: the alert compares against the
+    // default.
+    let line = format!(
+        "agentlens_agentdeployment_gpu_memory_pressure_ratio{{agentdeployment=\"invoice-rpa\",namespace=\"invoice-rpa\"}} {}",
+        agentlens_operator::controller::metrics::DEFAULT_MEMORY_PRESSURE_RATIO
+    );
+    assert!(text.contains(&line), "{line} not in\n{text}");
     // Once the AgentDeployment is gone its series go too (no alert on a deleted system).
     later
         .metrics

@@ -63,7 +63,8 @@ pub struct Metrics {
     pub info: IntGaugeVec,
     /// `agentlens_request_duration_seconds{route,method,code}` (proxy)
     pub request_duration: HistogramVec,
-    /// `agentlens_request_first_byte_seconds{route,method}` (proxy)
+    /// `agentlens_request_first_byte_seconds{route,method,streamed}` (proxy; `streamed`:
+    /// `"true"` for SSE and NDJSON answers)
     pub request_first_byte: HistogramVec,
     /// `agentlens_proxy_upstream_errors_total{kind}`
     pub proxy_upstream_errors: IntCounterVec,
@@ -227,9 +228,9 @@ impl Metrics {
                 histogram(
                     "agentlens_request_first_byte_seconds",
                     "Time from the request to the first response body byte through the proxy \
-                     (the first token of a streamed LLM answer).",
+                     (the first token of a streamed LLM answer; streamed=\"true\" for SSE and NDJSON).",
                 ),
-                &["route", "method"],
+                &["route", "method", "streamed"],
             )?,
             proxy_upstream_errors: IntCounterVec::new(
                 opts(

@@ -254,7 +254,7 @@ async fn bodies_are_byte_exact_in_http1_and_h2c_and_headers_are_forwarded() {
         "{m}"
     );
     assert!(m.contains(
-        "agentlens_request_first_byte_seconds_count{method=\"GET\",route=\"/headers\"} 1"
+        "agentlens_request_first_byte_seconds_count{method=\"GET\",route=\"/headers\",streamed=\"false\"} 1"
     ));
     let latency = shared.latency.summary().unwrap();
     assert_eq!((latency.requests, latency.errors), (4, 0));
@@ -275,6 +275,15 @@ async fn a_stream_reaches_the_client_before_the_upstream_finishes() {
         .unwrap()
         .unwrap();
     assert_eq!(first.data_ref().unwrap(), &Bytes::from("data: first\n\n"));
+    // The first event is the answer's latency for an SSE stream: recorded before it was
+    // passed on, labelled streamed so the latency alert reads it instead of the whole body.
+    assert!(
+        metrics(&shared).contains(
+            "agentlens_request_first_byte_seconds_count{method=\"GET\",route=\"/stream\",streamed=\"true\"} 1"
+        ),
+        "{}",
+        metrics(&shared)
+    );
     assert!(
         !metrics(&shared).contains("agentlens_request_duration_seconds_count{code=\"200\",method=\"GET\",route=\"/stream\"}"),
         "not recorded while the stream is open"

@@ -11,6 +11,8 @@ pub mod emulator;
 pub mod emulator_process;
 pub mod fake_api;
 pub mod net;
+pub mod kubernetes_sd;
+pub mod promcfg;
 pub mod tools;
 
 /// Errors of the test helpers.

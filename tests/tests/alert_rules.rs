@@ -8,8 +8,9 @@ use std::process::Command;
 
 use serde_json::Value;
 
-/// The alert names users and dashboards rely on (`../shared/DESIGN.md`, contracts).
-const ALERTS: [&str; 8] = [
+/// The alert names users and dashboards rely on (`../shared/DESIGN.md`, contracts), and the
+/// platform team's self-alerts on the operator, the webhook and the sidecars.
+const ALERTS: [&str; 13] = [
     "AgentLensGpuOutOfMemory",
     "AgentLensGpuMemoryPressure",
     "AgentLensContainerOOMKilled",
@@ -18,7 +19,16 @@ const ALERTS: [&str; 8] = [
     "AgentLensTracebackSurge",
     "AgentLensSidecarMissing",
     "AgentLensOperatorDown",
+    "AgentLensSidecarNotRunning",
+    "AgentLensWebhookErrors",
+    "AgentLensWebhookSlow",
+    "AgentLensReconcileErrors",
+    "AgentLensSnapshotPullFailing",
 ];
+
+/// Alerts about one agent: Alertmanager routes them to the owning team by these labels (the
+/// per-AgentDeployment ones carry namespace and agentdeployment only).
+const ROUTING: [&str; 4] = ["namespace", "agentdeployment", "pod", "container"];
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -66,6 +76,15 @@ fn every_contract_alert_is_defined_with_its_annotations_and_nothing_else() {
             ["critical", "warning", "info"].contains(&severity),
             "{name}: severity {severity:?}"
         );
+        if name.starts_with("AgentLensGpuOutOfMemory")
+            || name == "AgentLensTracebackSurge"
+            || name == "AgentLensContainerOOMKilled"
+        {
+            let expr = r["expr"].as_str().unwrap();
+            for l in ROUTING {
+                assert!(expr.contains(l), "{name} does not keep {l}: {expr}");
+            }
+        }
         for key in ["summary", "description", "runbook_url"] {
             assert!(
                 r["annotations"][key]

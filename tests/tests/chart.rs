@@ -8,6 +8,9 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use agentlens_operator::inject::sidecar::{CONTAINER_NAME, PORT_NAME};
+use agentlens_operator::inject::{AGENT_LABEL, SCRAPE_LABEL, SCRAPE_LABEL_VALUE};
+use agentlens_tests::kubernetes_sd::sanitize;
 use agentlens_tests::tools::{Tool, helm, kubernetes_validate, python_tool};
 use agentlens_tests::workspace_root;
 use serde_json::{Value, json};
@@ -446,21 +449,17 @@ fn rules_file() -> String {
 }
 
 #[test]
-fn the_prometheus_rule_carries_the_rules_file_and_its_threshold() {
+fn the_prometheus_rule_is_the_rules_file_and_follows_the_alert_values() {
     let Some(bin) = helm_bin() else { return };
-    let chart_copy = std::fs::read_to_string(
-        workspace_root().join("charts/agentlens/files/agentlens.rules.yaml"),
-    )
-    .unwrap();
-    assert_eq!(
-        chart_copy,
-        rules_file(),
-        "charts/agentlens/files/agentlens.rules.yaml must equal rules/agentlens.rules.yaml"
-    );
+    // rules/agentlens.rules.yaml is the chart's rendering with its defaults
+    // (scripts/render-rules.sh): a drift fails here.
     let plain: Value = serde_saphyr::from_str(&rules_file()).unwrap();
     let docs = render(&bin, &["--set", "monitoring.prometheusRule=true"]);
     let rule = find(&docs, "PrometheusRule", "agentlens");
-    assert_eq!(rule["spec"]["groups"], plain["groups"]);
+    assert_eq!(
+        rule["spec"]["groups"], plain["groups"],
+        "rules/agentlens.rules.yaml differs from the chart: run scripts/render-rules.sh"
+    );
     let docs = render(
         &bin,
         &["-f", "charts/agentlens/ci/everything-on-values.yaml"],
@@ -470,15 +469,93 @@ fn the_prometheus_rule_carries_the_rules_file_and_its_threshold() {
         rule["metadata"]["labels"]["release"],
         "kube-prometheus-stack"
     );
-    let pressure = rule["spec"]["groups"]
+    let rules: Vec<&Value> = rule["spec"]["groups"]
         .as_array()
         .unwrap()
         .iter()
         .flat_map(|g| g["rules"].as_array().unwrap())
-        .find(|r| r["alert"] == "AgentLensGpuMemoryPressure")
+        .collect();
+    // A disabled alert is left out; the OOM policy's count, window and severities follow the
+    // values; every runbook link starts at the configured base.
+    assert!(!rules.iter().any(|r| r["alert"] == "AgentLensWebhookSlow"));
+    let oom: Vec<&&Value> = rules
+        .iter()
+        .filter(|r| r["alert"] == "AgentLensGpuOutOfMemory")
+        .collect();
+    assert_eq!(oom.len(), 2);
+    assert_eq!(oom[0]["labels"]["severity"], "warning");
+    assert!(oom[0]["expr"].as_str().unwrap().contains("> 0 < 3"));
+    assert!(oom[0]["expr"].as_str().unwrap().contains("[30m]"));
+    assert_eq!(oom[1]["labels"]["severity"], "critical");
+    assert!(oom[1]["expr"].as_str().unwrap().contains(">= 3"));
+    for r in &rules {
+        assert!(
+            r["annotations"]["runbook_url"]
+                .as_str()
+                .unwrap()
+                .starts_with("https://runbooks.example.com/agentlens.md#"),
+            "{}",
+            r["alert"]
+        );
+    }
+}
+
+#[test]
+fn the_monitors_take_the_scrape_values_and_the_dashboard_its_folder() {
+    let Some(bin) = helm_bin() else { return };
+    let docs = render(
+        &bin,
+        &["-f", "charts/agentlens/ci/everything-on-values.yaml"],
+    );
+    let pm = &find(&docs, "PodMonitor", "-sidecars")["spec"]["podMetricsEndpoints"][0];
+    let sm = &find(&docs, "ServiceMonitor", "-operator")["spec"]["endpoints"][0];
+    for ep in [pm, sm] {
+        assert_eq!(ep["scrapeTimeout"], "10s");
+        assert_eq!(ep["honorLabels"], true, "no exported_* renames");
+        let relabelings = ep["relabelings"].as_array().unwrap();
+        assert_eq!(relabelings.last().unwrap()["targetLabel"], "cluster");
+        assert_eq!(ep["metricRelabelings"][0]["action"], "drop");
+    }
+    // The names the webhook writes, from its code: the label it sets on injected pods, the
+    // AgentDeployment label relabelled to `agentdeployment`, the sidecar's port and container.
+    let pod_monitor = find(&docs, "PodMonitor", "-sidecars");
+    assert_eq!(
+        pod_monitor["spec"]["selector"]["matchLabels"][SCRAPE_LABEL],
+        SCRAPE_LABEL_VALUE
+    );
+    assert_eq!(pm["port"], PORT_NAME);
+    assert_eq!(
+        pm["relabelings"][0]["sourceLabels"][0],
+        format!("__meta_kubernetes_pod_label_{}", sanitize(AGENT_LABEL))
+    );
+    assert_eq!(pm["relabelings"][0]["targetLabel"], "agentdeployment");
+    let rule = find(&docs, "PrometheusRule", "agentlens");
+    let not_running = rule["spec"]["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["rules"].as_array().unwrap())
+        .find(|r| r["alert"] == "AgentLensSidecarNotRunning")
         .unwrap();
-    let expr = pressure["expr"].as_str().unwrap();
-    assert!(expr.trim_end().ends_with("> 0.9"), "{expr}");
+    assert!(
+        not_running["expr"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("container=\"{CONTAINER_NAME}\"")),
+        "{not_running}"
+    );
+    // The sidecar series' own `container` (the agent's) wins: the target's is dropped first.
+    assert!(
+        pm["relabelings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["action"] == "labeldrop" && r["regex"] == "container")
+    );
+    let cm = find(&docs, "ConfigMap", "-dashboard");
+    assert_eq!(cm["metadata"]["annotations"]["grafana_folder"], "AI agents");
+    let default = render(&bin, &[]);
+    assert!(find(&default, "ConfigMap", "-dashboard")["metadata"]["annotations"].is_null());
 }
 
 #[test]

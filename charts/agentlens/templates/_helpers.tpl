@@ -89,3 +89,11 @@ agentlens.dev/component: operator
 true
 {{- end -}}
 {{- end }}
+
+{{/* The label the webhook sets on the pods it injects (operator::inject::SCRAPE_LABEL). */}}
+{{- define "agentlens.scrapeLabel" -}}
+agentlens.dev/sidecar
+{{- end }}
+{{- define "agentlens.scrapeLabelValue" -}}
+injected
+{{- end }}

@@ -4,6 +4,18 @@ use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
 
+/// The `spec.sidecar.gpu.memoryPressureRatio` of a system that does not set one.
+pub const DEFAULT_MEMORY_PRESSURE_RATIO: f64 = 0.95;
+
+/// The GPU memory pressure threshold of a system: its spec's, or the default.
+pub fn memory_pressure_ratio(spec: &agentlens_crds::AgentDeploymentSpec) -> f64 {
+    spec.sidecar
+        .as_ref()
+        .and_then(|s| s.gpu.as_ref())
+        .and_then(|g| g.memory_pressure_ratio)
+        .unwrap_or(DEFAULT_MEMORY_PRESSURE_RATIO)
+}
+
 /// Reconcile metrics.
 #[derive(Clone, Debug)]
 pub struct OperatorMetrics {
@@ -34,6 +46,15 @@ pub struct OperatorMetrics {
     /// `agentlens_agentdeployment_gpu_oom_events{namespace,agentdeployment}`: GPU OOMs in the
     /// system's status.
     pub gpu_oom: prometheus::IntGaugeVec,
+    /// `agentlens_agentdeployment_gpu_memory_pressure_ratio{namespace,agentdeployment}`: the
+    /// system's `spec.sidecar.gpu.memoryPressureRatio` (or its default), the threshold the
+    /// `AgentLensGpuMemoryPressure` alert compares each GPU's used/total against.
+    pub gpu_memory_pressure_ratio: prometheus::GaugeVec,
+    /// `agentlens_webhook_requests_total{outcome}`: admission reviews answered, by outcome
+    /// (`injected`, `skipped`, `unhandled`, `bad_request`).
+    pub webhook_requests: IntCounterVec,
+    /// `agentlens_webhook_duration_seconds`: time to answer an admission review.
+    pub webhook_duration: prometheus::Histogram,
     /// `agentlens_maturity_score{namespace,agentdeployment}` (0-100).
     pub maturity_score: prometheus::IntGaugeVec,
     /// `agentlens_maturity_check_passed{namespace,agentdeployment,check}`: 1 or 0 for each
@@ -117,6 +138,29 @@ impl OperatorMetrics {
                 ),
                 &["namespace", "agentdeployment"],
             )?,
+            gpu_memory_pressure_ratio: prometheus::GaugeVec::new(
+                Opts::new(
+                    "agentlens_agentdeployment_gpu_memory_pressure_ratio",
+                    "GPU memory used/total above which an AgentDeployment is under memory pressure (spec.sidecar.gpu.memoryPressureRatio).",
+                ),
+                &["namespace", "agentdeployment"],
+            )?,
+            webhook_requests: IntCounterVec::new(
+                Opts::new(
+                    "agentlens_webhook_requests_total",
+                    "Admission reviews the webhook answered, by outcome.",
+                ),
+                &["outcome"],
+            )?,
+            webhook_duration: prometheus::Histogram::with_opts(
+                HistogramOpts::new(
+                    "agentlens_webhook_duration_seconds",
+                    "Time the webhook took to answer an admission review.",
+                )
+                .buckets(vec![
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                ]),
+            )?,
             maturity_score: prometheus::IntGaugeVec::new(
                 Opts::new(
                     "agentlens_maturity_score",
@@ -144,6 +188,10 @@ impl OperatorMetrics {
         m.registry.register(Box::new(m.cache_ready.clone()))?;
         m.registry.register(Box::new(m.uninjected.clone()))?;
         m.registry.register(Box::new(m.gpu_oom.clone()))?;
+        m.registry
+            .register(Box::new(m.gpu_memory_pressure_ratio.clone()))?;
+        m.registry.register(Box::new(m.webhook_requests.clone()))?;
+        m.registry.register(Box::new(m.webhook_duration.clone()))?;
         m.registry.register(Box::new(m.maturity_score.clone()))?;
         m.registry.register(Box::new(m.maturity_check.clone()))?;
         for controller in ["agentdeployment", "model"] {
@@ -154,40 +202,20 @@ impl OperatorMetrics {
             }
         }
         m.snapshot_failures.with_label_values(&["unreachable"]);
+        for o in crate::admission::Outcome::ALL {
+            m.webhook_requests.with_label_values(&[o.as_str()]);
+        }
         Ok(m)
     }
 
     /// Drops the per-AgentDeployment series of systems that no longer exist, so a deleted
     /// AgentDeployment stops alerting and the label set stays bounded by the live objects.
     pub fn retain_agent_deployments(&self, live: &std::collections::HashSet<(String, String)>) {
-        for vec in [
-            &self.uninjected,
-            &self.gpu_oom,
-            &self.maturity_score,
-            &self.maturity_check,
-        ] {
-            for family in prometheus::core::Collector::collect(vec) {
-                for metric in family.get_metric() {
-                    let labels: Vec<(&str, &str)> = metric
-                        .get_label()
-                        .iter()
-                        .map(|p| (p.name(), p.value()))
-                        .collect();
-                    let get = |k: &str| labels.iter().find(|(n, _)| *n == k).map(|(_, v)| *v);
-                    let key = (
-                        get("namespace").unwrap_or_default().to_string(),
-                        get("agentdeployment").unwrap_or_default().to_string(),
-                    );
-                    if !live.contains(&key) {
-                        let mut by_name = std::collections::HashMap::new();
-                        for (n, v) in &labels {
-                            by_name.insert(*n, *v);
-                        }
-                        let _ = vec.remove(&by_name);
-                    }
-                }
-            }
-        }
+        retain(&self.uninjected, live);
+        retain(&self.gpu_oom, live);
+        retain(&self.gpu_memory_pressure_ratio, live);
+        retain(&self.maturity_score, live);
+        retain(&self.maturity_check, live);
     }
 
     /// Prometheus text exposition.
@@ -195,5 +223,48 @@ impl OperatorMetrics {
         let mut buf = Vec::new();
         TextEncoder::new().encode(&self.registry.gather(), &mut buf)?;
         Ok(buf)
+    }
+}
+
+/// Removes the series of `vec` whose `(namespace, agentdeployment)` is not in `live`.
+fn retain<T: prometheus::core::MetricVecBuilder>(
+    vec: &prometheus::core::MetricVec<T>,
+    live: &std::collections::HashSet<(String, String)>,
+) {
+    for family in prometheus::core::Collector::collect(vec) {
+        for metric in family.get_metric() {
+            let labels: std::collections::HashMap<&str, &str> = metric
+                .get_label()
+                .iter()
+                .map(|p| (p.name(), p.value()))
+                .collect();
+            let get = |k: &str| labels.get(k).copied().unwrap_or_default().to_string();
+            if !live.contains(&(get("namespace"), get("agentdeployment"))) {
+                let _ = vec.remove(&labels);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pressure_threshold_is_the_specs_or_the_default() {
+        let finetuned: agentlens_crds::AgentDeployment = serde_saphyr::from_str(include_str!(
+            "../../../examples/finetuned-gpu/agentdeployment.yaml"
+        ))
+        .unwrap();
+        let invoice: agentlens_crds::AgentDeployment = serde_saphyr::from_str(include_str!(
+            "../../../examples/invoice-rpa/agentdeployment.yaml"
+        ))
+        .unwrap();
+        for (ad, expected) in [
+            (&finetuned, 0.97),
+            (&invoice, DEFAULT_MEMORY_PRESSURE_RATIO),
+        ] {
+            assert_eq!(memory_pressure_ratio(&ad.spec), expected);
+        }
     }
 }

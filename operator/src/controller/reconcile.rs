@@ -197,6 +197,10 @@ pub async fn reconcile_agent_deployment(
         .uninjected
         .with_label_values(&labels)
         .set(i64::from(uninjected));
+    ctx.metrics
+        .gpu_memory_pressure_ratio
+        .with_label_values(&labels)
+        .set(super::metrics::memory_pressure_ratio(&ad.spec));
     let ooms = new_status.runtime.as_ref().map_or(0, |r| r.gpu_oom_events);
     ctx.metrics
         .gpu_oom

@@ -63,6 +63,9 @@ pub struct RunOptions {
     /// The ClusterRole the agents' service accounts are bound to for their logs (`None`: no
     /// bindings are written).
     pub sidecar_cluster_role: Option<String>,
+    /// Whether injected pods get the `prometheus.io/*` annotations (off when a PodMonitor
+    /// scrapes them).
+    pub scrape_annotations: bool,
 }
 
 fn io(what: &str) -> impl FnOnce(std::io::Error) -> Error + '_ {
@@ -139,6 +142,7 @@ pub async fn run(opts: RunOptions) -> Result<()> {
     let mut inject = InjectConfig {
         native_sidecars: native,
         api_token_sha256: Some(super::keys::sha256_hex(&token)),
+        scrape_annotations: opts.scrape_annotations,
         ..InjectConfig::default()
     };
     if let Some(i) = &opts.sidecar_image {
@@ -147,6 +151,7 @@ pub async fn run(opts: RunOptions) -> Result<()> {
     let webhook_state = Arc::new(WebhookState {
         agent_deployments: cache.by_namespace.clone(),
         config: inject,
+        metrics: Some(metrics.clone()),
     });
     let (lead_tx, lead_rx) = watch::channel(false);
     let tls = match &opts.managed_cert {

@@ -22,6 +22,19 @@ pub const INJECT: &str = "agentlens.dev/inject";
 pub const INJECTED: &str = "agentlens.dev/injected";
 /// Label naming the AgentDeployment of an injected pod.
 pub const AGENT_LABEL: &str = "agentlens.dev/agent";
+/// Label set on every pod the webhook injects: the chart's PodMonitor selects it, so only pods
+/// that carry a sidecar are scraped (`agentlens.dev/agent` is absent on pods injected by
+/// `agentlens.dev/inject: "true"` alone).
+pub const SCRAPE_LABEL: &str = "agentlens.dev/sidecar";
+/// The value of [`SCRAPE_LABEL`].
+pub const SCRAPE_LABEL_VALUE: &str = "injected";
+/// The annotations the community Prometheus charts' `kubernetes-pods` job reads; the webhook
+/// adds them only when no PodMonitor scrapes the pods (else the pods are scraped twice).
+pub const SCRAPE_ANNOTATIONS: [&str; 3] = [
+    "prometheus.io/scrape",
+    "prometheus.io/port",
+    "prometheus.io/path",
+];
 /// Annotation opting a pod out of `shareProcessNamespace`.
 pub const SHARE_PROCESS_NAMESPACE: &str = "agentlens.dev/share-process-namespace";
 /// Per-pod resource overrides.
@@ -45,6 +58,9 @@ pub struct InjectConfig {
     /// the sidecar's environment (`AGENTLENS_API_TOKEN_SHA256`); the token itself stays in the
     /// operator's Secret.
     pub api_token_sha256: Option<String>,
+    /// Add the `prometheus.io/*` annotations ([`SCRAPE_ANNOTATIONS`]); off when a PodMonitor
+    /// selects the injected pods by [`SCRAPE_LABEL`].
+    pub scrape_annotations: bool,
 }
 
 impl Default for InjectConfig {
@@ -57,6 +73,7 @@ impl Default for InjectConfig {
             native_sidecars: true,
             operator_names: vec!["agentlens".into(), "agentlens-operator".into()],
             api_token_sha256: None,
+            scrape_annotations: true,
         }
     }
 }
@@ -248,10 +265,11 @@ pub fn decide(
     // Annotations and labels: create the maps when missing, never overwrite a key.
     let mut new_annotations =
         BTreeMap::from([(INJECTED.to_string(), env!("CARGO_PKG_VERSION").to_string())]);
-    if !annotations.keys().any(|k| k.starts_with("prometheus.io/")) {
-        new_annotations.insert("prometheus.io/scrape".into(), "true".into());
-        new_annotations.insert("prometheus.io/port".into(), sidecar::PORT.to_string());
-        new_annotations.insert("prometheus.io/path".into(), "/metrics".into());
+    if cfg.scrape_annotations && !annotations.keys().any(|k| k.starts_with("prometheus.io/")) {
+        let [scrape, port, path] = SCRAPE_ANNOTATIONS;
+        new_annotations.insert(scrape.into(), "true".into());
+        new_annotations.insert(port.into(), sidecar::PORT.to_string());
+        new_annotations.insert(path.into(), "/metrics".into());
     }
     add_map_entries(
         &mut ops,
@@ -260,16 +278,18 @@ pub fn decide(
         &annotations,
         new_annotations,
     );
+    let mut new_labels =
+        BTreeMap::from([(SCRAPE_LABEL.to_string(), SCRAPE_LABEL_VALUE.to_string())]);
     if let Some(a) = &agent {
-        let new_labels = BTreeMap::from([(AGENT_LABEL.to_string(), a.clone())]);
-        add_map_entries(
-            &mut ops,
-            "labels",
-            pod.metadata.labels.is_some(),
-            &labels,
-            new_labels,
-        );
+        new_labels.insert(AGENT_LABEL.to_string(), a.clone());
     }
+    add_map_entries(
+        &mut ops,
+        "labels",
+        pod.metadata.labels.is_some(),
+        &labels,
+        new_labels,
+    );
 
     // The container: last among the init containers (after mesh proxies and other init
     // containers, right before the app starts), or last among the containers.

@@ -12,6 +12,8 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 pub const CONTAINER_NAME: &str = "agentlens-sidecar";
 /// The sidecar's metrics/API port.
 pub const PORT: i32 = 9477;
+/// Name of [`PORT`] on the container: the port the chart's PodMonitor scrapes.
+pub const PORT_NAME: &str = "agentlens";
 /// The sidecar's environment variable holding the SHA-256 (hex) of the token `/v1/*` requires
 /// (the sidecar reads it as `--api-token-sha256`).
 pub const TOKEN_SHA256_ENV: &str = "AGENTLENS_API_TOKEN_SHA256";
@@ -114,7 +116,7 @@ pub fn container(p: &SidecarParams) -> Container {
         env.push(value_env("AGENTLENS_LOG_FILES", &p.log_files.join(",")));
     }
     let mut ports = vec![ContainerPort {
-        name: Some("agentlens".into()),
+        name: Some(PORT_NAME.into()),
         container_port: PORT,
         protocol: Some("TCP".into()),
         ..ContainerPort::default()

@@ -20,6 +20,9 @@ pub(super) struct Recorder {
     pub(super) route: Arc<str>,
     pub(super) method: &'static str,
     pub(super) code: Option<StatusCode>,
+    /// `"true"` when the response is a stream of events (SSE): the label that lets the
+    /// latency alert read time to first byte for those and whole-body time for the rest.
+    pub(super) streamed: &'static str,
     pub(super) start: Instant,
     pub(super) first_byte: bool,
     pub(super) done: bool,
@@ -33,7 +36,7 @@ impl Recorder {
                 .shared
                 .metrics
                 .request_first_byte
-                .with_label_values(&[&*self.route, self.method])
+                .with_label_values(&[&*self.route, self.method, self.streamed])
                 .observe(self.start.elapsed().as_secs_f64());
         }
     }

@@ -14,6 +14,25 @@ pub(super) fn is_upgrade(h: &HeaderMap) -> bool {
         })
 }
 
+/// Content types of answers streamed as they are generated (Server-Sent Events, the NDJSON
+/// streams of Ollama and others): their whole-body time is the length of the answer, so the
+/// latency that matters is the time to the first byte.
+const STREAMED_TYPES: [&str; 3] = [
+    "text/event-stream",
+    "application/x-ndjson",
+    "application/jsonl",
+];
+
+/// The `streamed` label of a response: `"true"` for the [`STREAMED_TYPES`], else `"false"`.
+pub(super) fn streamed(h: &HeaderMap) -> &'static str {
+    let streamed = h
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or_default().trim())
+        .is_some_and(|t| STREAMED_TYPES.iter().any(|s| t.eq_ignore_ascii_case(s)));
+    if streamed { "true" } else { "false" }
+}
+
 /// Removes the headers that belong to one hop (RFC 9110 7.6.1), keeping `Connection: upgrade`
 /// and `Upgrade` on an upgrade request and `TE: trailers` (gRPC).
 pub(super) fn strip_hop_by_hop(h: &mut HeaderMap, upgrade: bool) {
@@ -86,5 +105,29 @@ pub(super) fn forwarded_headers(h: &mut HeaderMap, ip: &HeaderValue, host: Optio
         && !h.contains_key(&X_FORWARDED_HOST)
     {
         h.insert(X_FORWARDED_HOST, host);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streamed_answers_are_told_by_their_content_type() {
+        for (content_type, expected) in [
+            (Some("text/event-stream"), "true"),
+            (Some("text/event-stream; charset=utf-8"), "true"),
+            (Some("Text/Event-Stream"), "true"),
+            (Some("application/x-ndjson"), "true"),
+            (Some("application/json"), "false"),
+            (Some("text/plain"), "false"),
+            (None, "false"),
+        ] {
+            let mut h = HeaderMap::new();
+            if let Some(t) = content_type {
+                h.insert(header::CONTENT_TYPE, HeaderValue::from_static(t));
+            }
+            assert_eq!(streamed(&h), expected, "{content_type:?}");
+        }
     }
 }

@@ -107,6 +107,7 @@ impl Proxy {
             route: self.route(req.uri().path()),
             method: route::method(req.method()),
             code: None,
+            streamed: "false",
             start,
             first_byte: false,
             done: false,
@@ -174,6 +175,7 @@ impl Proxy {
             Ok(Ok(r)) => r,
         };
         rec.code = Some(resp.status());
+        rec.streamed = headers::streamed(resp.headers());
         if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
             if let Some(client_up) = client_upgrade {
                 let upstream_up = hyper::upgrade::on(&mut resp);

@@ -141,6 +141,12 @@ const BUILTINS: &[Builtin] = &[
         status: true,
         ..b("", "services", "service", "Service", true)
     },
+    // Written by the test in place of the endpoints controller; Prometheus's `endpoints` role
+    // (what prometheus-operator generates for a ServiceMonitor) lists and watches them.
+    Builtin {
+        short: &["ep"],
+        ..b("", "endpoints", "endpoints", "Endpoints", true)
+    },
     Builtin {
         short: &["sa"],
         ..b(
