@@ -25,7 +25,7 @@ export AGENTLENS_TOOLS_DIR := $(TOOLS)
 # Under `make test` a test whose tool is missing fails instead of skipping.
 export AGENTLENS_REQUIRE_TOOLS := 1
 
-.PHONY: help test tools debian-tools fmt-check clippy rust-test crds build bench images images-test podman-setup
+.PHONY: help test tools autoinstrument-tools debian-tools fmt-check clippy rust-test crds build bench images images-test podman-setup
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -36,7 +36,7 @@ test: tools fmt-check clippy rust-test ## every check CI runs
 build: ## release build of the binaries
 	$(CARGO) build --release --locked --bins
 
-tools: $(PY_TOOLS) $(HELM_TOOLS) $(NODE_TOOLS) debian-tools ## install the test tools (idempotent): .tools/{venv,helm,node}, Debian's prometheus
+tools: $(PY_TOOLS) $(HELM_TOOLS) $(NODE_TOOLS) debian-tools autoinstrument-tools ## install the test tools (idempotent): .tools/{venv,helm,node,autoinstrument}, Debian's prometheus
 
 # promtool and prometheus come from Debian's `prometheus` package (root or sudo needed once).
 debian-tools:
@@ -69,6 +69,19 @@ $(PY_TOOLS):
 	python3 -m venv $(VENV) || { apt-get update -q && apt-get install -y -q python3-venv && python3 -m venv $(VENV); }
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check $(PY_PACKAGES)
 	touch $@
+
+# Zero-code instrumentation: each provider's layout from its pinned set
+# (images/autoinstrument/<provider>.txt) in its own .tools/autoinstrument/<provider> (the
+# script skips an up-to-date one), and a plain agent's venv with the openai client, for the proof
+# test (operator/tests/autoinstrument.rs) and `make images`.
+AUTOINST_PROVIDERS := opentelemetry openinference openlit
+AUTOINST_AGENT   := $(TOOLS)/autoinstrument/agent-venv
+AUTOINST_AGENT_PACKAGES := openai==2.54.0
+autoinstrument-tools: ## the auto-instrumentation layouts and the test agent's venv (idempotent)
+	@for p in $(AUTOINST_PROVIDERS); do scripts/autoinstrument-layout.sh $$p $(TOOLS)/autoinstrument/$$p; done
+	@test -f $(AUTOINST_AGENT)/.installed-openai-2.54.0 || { rm -rf $(AUTOINST_AGENT) && python3 -m venv $(AUTOINST_AGENT) \
+	  && $(AUTOINST_AGENT)/bin/pip install --quiet --disable-pip-version-check $(AUTOINST_AGENT_PACKAGES) \
+	  && touch $(AUTOINST_AGENT)/.installed-openai-2.54.0; }
 
 fmt-check: ## cargo fmt --check
 	$(CARGO) fmt --all --check

@@ -52,6 +52,31 @@ engine() {
   fi
 }
 
+# Saves image REF as an OCI archive, writes its SBOM and appends its sizes: publish ENGINE REF
+# NAME VERSION TARGET_DIR.
+publish() {
+  local eng="$1" ref="$2" name="$3" version="$4" target="$5"
+  # vfs keeps full copies: drop the image this tag replaced (project-local storage only).
+  [ "$eng" != podman ] || podman image prune -f >/dev/null
+  rm -f "$dist/$name-$version.oci.tar"
+  if [ "$eng" = podman ]; then
+    podman save --format oci-archive -o "$dist/$name-$version.oci.tar" "$ref"
+  else
+    docker save -o "$dist/$name-$version.oci.tar" "$ref"
+  fi
+  # The SBOM: our own inventory reading the image's root filesystem as exported.
+  local fs cid
+  fs="$(mktemp -d)"
+  cid="$("$eng" create "$ref")"
+  "$eng" export "$cid" | tar -x -C "$fs"
+  "$eng" rm "$cid" >/dev/null
+  "$target/agentlens-sidecar" inventory --root "$fs" --name "$ref" >"$dist/$name-$version.cdx.json"
+  rm -rf "$fs"
+  printf '%s\t%s bytes (image)\t%s bytes (archive)\n' "$ref" \
+    "$("$eng" image inspect --format '{{.Size}}' "$ref")" \
+    "$(stat -c %s "$dist/$name-$version.oci.tar")" | tee -a "$dist/sizes.txt.new"
+}
+
 build() {
   local eng version revision start
   start=$(date +%s)
@@ -83,25 +108,23 @@ build() {
     "$eng" build -f "images/$c/Containerfile" \
       --build-arg VERSION="$version" --build-arg REVISION="$revision" \
       -t "$ref" "$ctx"
-    # vfs keeps full copies: drop the image this tag replaced (project-local storage only).
-    [ "$eng" != podman ] || podman image prune -f >/dev/null
-    rm -f "$dist/$name-$version.oci.tar"
-    if [ "$eng" = podman ]; then
-      podman save --format oci-archive -o "$dist/$name-$version.oci.tar" "$ref"
-    else
-      docker save -o "$dist/$name-$version.oci.tar" "$ref"
-    fi
-    # The SBOM: our own inventory reading the image's root filesystem as exported.
-    local fs cid
-    fs="$(mktemp -d)"
-    cid="$("$eng" create "$ref")"
-    "$eng" export "$cid" | tar -x -C "$fs"
-    "$eng" rm "$cid" >/dev/null
-    "$target/agentlens-sidecar" inventory --root "$fs" --name "$ref" >"$dist/$name-$version.cdx.json"
-    rm -rf "$fs"
-    printf '%s\t%s bytes (image)\t%s bytes (archive)\n' "$ref" \
-      "$("$eng" image inspect --format '{{.Size}}' "$ref")" \
-      "$(stat -c %s "$dist/$name-$version.oci.tar")" | tee -a "$dist/sizes.txt.new"
+    publish "$eng" "$ref" "$name" "$version" "$target"
+  done
+  # The zero-code instrumentation images, one per provider, beside the sidecar's repository and
+  # with its tag (where the operator looks by default: default_image in
+  # operator/src/inject/autoinstrument.rs), from the layouts `make tools` builds.
+  local sidecar_ref="${image_refs[1]}" p
+  for p in opentelemetry openinference openlit; do
+    local layout="$root/.tools/autoinstrument/$p"
+    scripts/autoinstrument-layout.sh "$p" "$layout"
+    rm -rf "$ctx/autoinstrument" && mkdir -p "$ctx/autoinstrument"
+    cp -a "$layout" "$ctx/autoinstrument/$p"
+    local ref="${sidecar_ref%agentlens-sidecar:*}agentlens-autoinstrument-$p:$version"
+    "$eng" build -f images/autoinstrument/Containerfile \
+      --build-arg VERSION="$version" --build-arg REVISION="$revision" \
+      --build-arg PROVIDER="$p" --build-arg PYTHON_ABI="$(cat "$layout/.python-abi")" \
+      -t "$ref" "$ctx"
+    publish "$eng" "$ref" "agentlens-autoinstrument-$p" "$version" "$target"
   done
   mv "$dist/sizes.txt.new" "$dist/sizes.txt"
   rm -rf "$ctx"

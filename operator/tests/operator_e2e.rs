@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 use agentlens_operator::controller::keys;
 use agentlens_operator::inject::sidecar::TOKEN_SHA256_ENV;
 use agentlens_tests::emulator_process::{self, Emulator};
-use agentlens_tests::tools::{Tool, helm, helm_template, kubectl};
+use agentlens_tests::tools::{
+    Tool, helm, helm_template, kubectl, required, workspace_binary as binary,
+};
 use agentlens_tests::workspace_root;
 use base64::Engine;
 use serde_json::{Value, json};
@@ -26,26 +28,6 @@ use sha2::Digest;
 const NS: &str = "agentlens-system";
 /// The chart's lease duration plus 5 s: the longest a handover may take.
 const HANDOVER: Duration = Duration::from_secs(15 + 5);
-
-fn required(what: &str) -> bool {
-    let strict = std::env::var("AGENTLENS_REQUIRE_TOOLS").as_deref() == Ok("1");
-    assert!(!strict, "{what} is missing under make test");
-    eprintln!("skipped: {what} is missing");
-    false
-}
-
-/// A binary: `$env`, else beside this test's `target/<profile>/`.
-fn binary(env: &str, name: &str) -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os(env) {
-        return Some(PathBuf::from(p));
-    }
-    let exe = std::env::current_exe().ok()?;
-    exe.ancestors()
-        .skip(1)
-        .take(3)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-}
 
 fn operator_binary() -> PathBuf {
     std::env::var_os("AGENTLENS_OPERATOR_BIN")

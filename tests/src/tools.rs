@@ -55,6 +55,48 @@ fn find(name: &str, under_tools: &str) -> Tool {
     Tool::Skip(why)
 }
 
+/// Something `make tools` installs at `.tools/<relative>` (`$AGENTLENS_TOOLS_DIR/<relative>` or
+/// `<root>/.tools/<relative>`), never from `PATH`. Like [`python_tool`] a missing one fails
+/// under `make test`.
+pub fn installed(relative: &str) -> Tool {
+    let mut candidates = Vec::new();
+    if let Some(dir) = std::env::var_os("AGENTLENS_TOOLS_DIR") {
+        candidates.push(PathBuf::from(dir).join(relative));
+    }
+    candidates.push(crate::workspace_root().join(".tools").join(relative));
+    if let Some(found) = candidates.into_iter().find(|p| p.exists()) {
+        return Tool::Found(found);
+    }
+    let why = format!(".tools/{relative} is not installed: run `make tools` (or `make test`)");
+    if std::env::var("AGENTLENS_REQUIRE_TOOLS").as_deref() == Ok("1") {
+        panic!("{why}");
+    }
+    Tool::Skip(why)
+}
+
+/// A binary of this workspace: `$env` (`make test` points it at the release build), else beside
+/// the running test's `target/<profile>/`.
+pub fn workspace_binary(env: &str, name: &str) -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os(env) {
+        return Some(PathBuf::from(p));
+    }
+    let exe = std::env::current_exe().ok()?;
+    exe.ancestors()
+        .skip(1)
+        .take(3)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// A missing prerequisite: fails the test under `AGENTLENS_REQUIRE_TOOLS=1` (`make test`), else
+/// prints why it skips. Returns false, for `if !required(..)`-free early returns.
+pub fn required(what: &str) -> bool {
+    let strict = std::env::var("AGENTLENS_REQUIRE_TOOLS").as_deref() == Ok("1");
+    assert!(!strict, "{what} is missing under make test");
+    eprintln!("skipped: {what} is missing");
+    false
+}
+
 /// What `kubernetes-validate --strict -k VERSION FILES...` said.
 pub struct Validation {
     /// Whether it exited with 0.

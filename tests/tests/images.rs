@@ -21,9 +21,10 @@ use agentlens_tests::tools::{Tool, helm, python_tool};
 use agentlens_tests::workspace_root;
 use serde_json::Value;
 
-const CONTAINERFILES: [&str; 2] = [
+const CONTAINERFILES: [&str; 3] = [
     "images/operator/Containerfile",
     "images/sidecar/Containerfile",
+    "images/autoinstrument/Containerfile",
 ];
 
 fn images_sh(args: &[&str], chart: Option<&Path>) -> String {

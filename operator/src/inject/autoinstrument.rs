@@ -31,8 +31,10 @@ pub const IMAGE_SOURCE_DIR: &str = "/autoinstrumentation";
 pub const COPY_TREE_SUBCOMMAND: &str = "copy-tree";
 /// Size limit of the shared volume: the largest layout (openlit, ~140 MB) with room to spare.
 pub const VOLUME_SIZE_LIMIT: &str = "512Mi";
-/// Image repository of a provider's instrumentation, before `<provider>:<version>`.
-pub const IMAGE_PREFIX: &str = "ghcr.io/agentlens/agentlens-autoinstrument-";
+/// Image name of a provider's instrumentation, before `-<provider>`; it lives beside the sidecar's.
+pub const IMAGE_NAME: &str = "agentlens-autoinstrument";
+/// The sidecar's image name, which the instrumentation image's name replaces.
+pub const SIDECAR_IMAGE_NAME: &str = "agentlens-sidecar";
 /// The downward-API variables `OTEL_RESOURCE_ATTRIBUTES` refers to as `$(NAME)`.
 pub const POD_NAME_ENV: &str = "OTEL_RESOURCE_ATTRIBUTES_POD_NAME";
 /// See [`POD_NAME_ENV`].
@@ -45,13 +47,19 @@ pub const AGENTDEPLOYMENT_ATTRIBUTE: &str = "agentlens.agentdeployment";
 /// Resource attribute naming the agent of the spans (also `service.name`).
 pub const AGENT_ATTRIBUTE: &str = "agentlens.agent";
 
-/// The instrumentation image of a provider at this operator's version.
-pub fn default_image(provider: InstrumentProvider) -> String {
-    format!(
-        "{IMAGE_PREFIX}{}:{}",
-        provider.as_str(),
-        env!("CARGO_PKG_VERSION")
-    )
+/// The instrumentation image of a provider: in the sidecar image's registry, with its tag
+/// (`make images` builds them side by side), else `ghcr.io/agentlens` at this operator's version.
+/// A sidecar pinned by digest gives the version tag (a digest names one image only).
+pub fn default_image(sidecar_image: &str, provider: InstrumentProvider) -> String {
+    let name = format!("{IMAGE_NAME}-{}", provider.as_str());
+    let version = env!("CARGO_PKG_VERSION");
+    match sidecar_image.rsplit_once(SIDECAR_IMAGE_NAME) {
+        Some((registry, tag)) if tag.starts_with(':') && !tag.contains('@') => {
+            format!("{registry}{name}{tag}")
+        }
+        Some((registry, _)) => format!("{registry}{name}:{version}"),
+        None => format!("ghcr.io/agentlens/{name}:{version}"),
+    }
 }
 
 /// The directory (relative to the layout) whose `sitecustomize.py` starts the provider's SDK.
@@ -92,6 +100,8 @@ pub struct Target {
     pub capture_content: bool,
     /// UID of the init container (the sidecar's).
     pub run_as_user: i64,
+    /// The sidecar's image, beside which the instrumentation images are.
+    pub sidecar_image: String,
 }
 
 /// The `OTEL_*` (and provider) variables for one container, in the order they must be defined
@@ -328,7 +338,7 @@ fn init_container(target: &Target) -> Container {
                 .spec
                 .image
                 .clone()
-                .unwrap_or_else(|| default_image(target.spec.provider)),
+                .unwrap_or_else(|| default_image(&target.sidecar_image, target.spec.provider)),
         ),
         args: Some(vec![
             COPY_TREE_SUBCOMMAND.into(),

@@ -226,7 +226,7 @@ pub fn decide(
         None => sidecar::DEFAULT_UID,
     };
     let instrument = ad.and_then(|ad| {
-        let target = instrument_target(ad, &labels, namespace, run_as_user)?;
+        let target = instrument_target(ad, &labels, namespace, run_as_user, &cfg.image)?;
         autoinstrument::plan(spec, &annotations, &target, &mut warnings)
     });
     let params = SidecarParams {
@@ -379,6 +379,7 @@ fn instrument_target(
     labels: &BTreeMap<String, String>,
     namespace: &str,
     run_as_user: i64,
+    sidecar_image: &str,
 ) -> Option<autoinstrument::Target> {
     let ad_name = ad.metadata.name.clone().unwrap_or_default();
     let sidecar = ad.spec.sidecar.as_ref();
@@ -398,6 +399,7 @@ fn instrument_target(
         spec,
         capture_content: sidecar.and_then(|s| s.capture_content).unwrap_or(false),
         run_as_user,
+        sidecar_image: sidecar_image.to_string(),
     })
 }
 

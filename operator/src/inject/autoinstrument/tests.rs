@@ -16,6 +16,7 @@ fn target(provider: InstrumentProvider, capture: bool) -> Target {
         },
         capture_content: capture,
         run_as_user: 10001,
+        sidecar_image: "registry.example/agentlens/agentlens-sidecar:0.3.1".into(),
     }
 }
 
@@ -272,7 +273,16 @@ fn the_init_container_copies_the_image_layout_with_the_sidecar_binary() {
     for provider in InstrumentProvider::ALL {
         let plan = plan(&spec, &ann, &target(provider, false), &mut Vec::new()).unwrap();
         let c = &plan.init_container;
-        assert_eq!(c.image.as_deref(), Some(default_image(provider).as_str()));
+        assert_eq!(
+            c.image.as_deref(),
+            Some(
+                format!(
+                    "registry.example/agentlens/agentlens-autoinstrument-{}:0.3.1",
+                    provider.as_str()
+                )
+                .as_str()
+            )
+        );
         assert_eq!(
             c.args.as_deref(),
             Some(
@@ -298,4 +308,34 @@ fn the_init_container_copies_the_image_layout_with_the_sidecar_binary() {
         plan.init_container.image.as_deref(),
         Some("registry.local/otel-python:1")
     );
+}
+
+#[test]
+fn the_default_image_sits_beside_the_sidecars() {
+    let v = env!("CARGO_PKG_VERSION");
+    let cases = [
+        (
+            "ghcr.io/agentlens/agentlens-sidecar:0.1.0",
+            "ghcr.io/agentlens/agentlens-autoinstrument-openlit:0.1.0".to_string(),
+        ),
+        (
+            "localhost:5000/agentlens-sidecar:dev",
+            "localhost:5000/agentlens-autoinstrument-openlit:dev".to_string(),
+        ),
+        (
+            "ghcr.io/agentlens/agentlens-sidecar@sha256:0123",
+            format!("ghcr.io/agentlens/agentlens-autoinstrument-openlit:{v}"),
+        ),
+        (
+            "mirror.local/sidecar:1",
+            format!("ghcr.io/agentlens/agentlens-autoinstrument-openlit:{v}"),
+        ),
+    ];
+    for (sidecar, want) in cases {
+        assert_eq!(
+            default_image(sidecar, InstrumentProvider::OpenLit),
+            want,
+            "{sidecar}"
+        );
+    }
 }
