@@ -10,6 +10,7 @@ pub mod crd_schema;
 pub mod emulator;
 pub mod emulator_process;
 pub mod fake_api;
+pub mod net;
 pub mod tools;
 
 /// Errors of the test helpers.
