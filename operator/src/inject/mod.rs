@@ -343,8 +343,10 @@ fn container_ops(
     plan: &autoinstrument::Plan,
 ) -> Result<(), serde_json::Error> {
     for a in &plan.containers {
+        let Some(c) = spec.containers.get(a.index) else {
+            continue;
+        };
         let i = a.index.to_string();
-        let c = &spec.containers[a.index];
         if let Some((j, value)) = &a.python_path {
             let at = path(&["spec", "containers", &i, "env", &j.to_string(), "value"]);
             ops.push(json!({"op": "replace", "path": at, "value": value}));
@@ -386,11 +388,7 @@ fn instrument_target(
     let system = sidecar
         .and_then(|s| s.otlp.as_ref())
         .and_then(|o| o.auto_instrument.clone());
-    let agent = ad.spec.agents.iter().find(|a| {
-        a.selector
-            .as_ref()
-            .is_some_and(|s| !selector::is_empty(s) && selector::matches(s, labels))
-    });
+    let agent = selector::agent_of(ad, labels);
     let spec = agent.and_then(|a| a.auto_instrument.clone()).or(system)?;
     Some(autoinstrument::Target {
         agent: agent.map_or_else(|| ad_name.clone(), |a| a.name.clone()),

@@ -12,21 +12,6 @@ use super::conditions::Computed;
 /// Condition type.
 pub const TELEMETRY_FLOWING: &str = "TelemetryFlowing";
 
-/// The agent a pod belongs to: the first agent whose selector matches it, else the system.
-fn agent_of(ad: &AgentDeployment, pod: &PodFacts) -> String {
-    ad.spec
-        .agents
-        .iter()
-        .find(|a| {
-            a.selector.as_ref().is_some_and(|s| {
-                !crate::selector::is_empty(s) && crate::selector::matches(s, &pod.labels)
-            })
-        })
-        .map(|a| a.name.clone())
-        .or_else(|| ad.metadata.name.clone())
-        .unwrap_or_default()
-}
-
 /// The condition, when a pod of the system is instrumented: `True` when every instrumented
 /// agent's sidecars have received spans, `False` (`NoSpans`) naming the agents whose have not
 /// (yet) or whose sidecars have not reported.
@@ -42,7 +27,11 @@ pub fn condition(
             .get(&p.name)
             .and_then(|s| s.genai.as_ref())
             .is_some_and(|g| g.spans > 0);
-        *agents.entry(agent_of(ad, p)).or_default() |= spans;
+        let agent = crate::selector::agent_of(ad, &p.labels)
+            .map(|a| a.name.clone())
+            .or_else(|| ad.metadata.name.clone())
+            .unwrap_or_default();
+        *agents.entry(agent).or_default() |= spans;
     }
     if agents.is_empty() {
         return None;
