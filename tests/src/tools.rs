@@ -31,47 +31,50 @@ pub fn kubectl() -> Tool {
     find("kubectl", "kubectl")
 }
 
-fn find(name: &str, under_tools: &str) -> Tool {
+/// `$AGENTLENS_TOOLS_DIR/<relative>` and `<root>/.tools/<relative>`, in that order.
+fn under_tools(relative: &Path) -> Vec<PathBuf> {
     let mut candidates = Vec::new();
     if let Some(dir) = std::env::var_os("AGENTLENS_TOOLS_DIR") {
-        candidates.push(PathBuf::from(dir).join(under_tools).join(name));
+        candidates.push(PathBuf::from(dir).join(relative));
     }
-    candidates.push(
-        crate::workspace_root()
-            .join(".tools")
-            .join(under_tools)
-            .join(name),
-    );
-    if let Some(path) = std::env::var_os("PATH") {
-        candidates.extend(std::env::split_paths(&path).map(|d| d.join(name)));
-    }
-    if let Some(found) = candidates.into_iter().find(|p| p.is_file()) {
-        return Tool::Found(found);
-    }
-    let why = format!("{name} is not installed: run `make tools` (or `make test`)");
+    candidates.push(crate::workspace_root().join(".tools").join(relative));
+    candidates
+}
+
+/// A missing tool: a panic under `AGENTLENS_REQUIRE_TOOLS=1`, else the reason to skip.
+fn missing(why: String) -> Tool {
     if std::env::var("AGENTLENS_REQUIRE_TOOLS").as_deref() == Ok("1") {
         panic!("{why}");
     }
     Tool::Skip(why)
 }
 
+fn find(name: &str, under: &str) -> Tool {
+    let mut candidates = under_tools(&Path::new(under).join(name));
+    if let Some(path) = std::env::var_os("PATH") {
+        candidates.extend(std::env::split_paths(&path).map(|d| d.join(name)));
+    }
+    match candidates.into_iter().find(|p| p.is_file()) {
+        Some(found) => Tool::Found(found),
+        None => missing(format!(
+            "{name} is not installed: run `make tools` (or `make test`)"
+        )),
+    }
+}
+
 /// Something `make tools` installs at `.tools/<relative>` (`$AGENTLENS_TOOLS_DIR/<relative>` or
 /// `<root>/.tools/<relative>`), never from `PATH`. Like [`python_tool`] a missing one fails
 /// under `make test`.
 pub fn installed(relative: &str) -> Tool {
-    let mut candidates = Vec::new();
-    if let Some(dir) = std::env::var_os("AGENTLENS_TOOLS_DIR") {
-        candidates.push(PathBuf::from(dir).join(relative));
+    match under_tools(Path::new(relative))
+        .into_iter()
+        .find(|p| p.exists())
+    {
+        Some(found) => Tool::Found(found),
+        None => missing(format!(
+            ".tools/{relative} is not installed: run `make tools` (or `make test`)"
+        )),
     }
-    candidates.push(crate::workspace_root().join(".tools").join(relative));
-    if let Some(found) = candidates.into_iter().find(|p| p.exists()) {
-        return Tool::Found(found);
-    }
-    let why = format!(".tools/{relative} is not installed: run `make tools` (or `make test`)");
-    if std::env::var("AGENTLENS_REQUIRE_TOOLS").as_deref() == Ok("1") {
-        panic!("{why}");
-    }
-    Tool::Skip(why)
 }
 
 /// A binary of this workspace: `$env` (`make test` points it at the release build), else beside
