@@ -29,7 +29,7 @@ export AGENTLENS_TOOLS_DIR := $(TOOLS)
 # Under `make test` a test whose tool is missing fails instead of skipping.
 export AGENTLENS_REQUIRE_TOOLS := 1
 
-.PHONY: help test tools debian-tools fmt-check clippy rust-test crds build bench images images-test podman-setup test-images
+.PHONY: help test tools autoinstrument-tools debian-tools fmt-check clippy rust-test crds build bench images images-test podman-setup test-images
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -40,7 +40,7 @@ test: tools fmt-check clippy rust-test ## every check CI runs
 build: ## release build of the binaries
 	$(CARGO) build --release --locked --bins
 
-tools: $(PY_TOOLS) $(HELM_TOOLS) $(NODE_TOOLS) $(ACTIONLINT_TOOL) debian-tools ## install the test tools (idempotent): .tools/{venv,helm,node}, Debian's prometheus and shellcheck
+tools: $(PY_TOOLS) $(HELM_TOOLS) $(NODE_TOOLS) $(ACTIONLINT_TOOL) debian-tools autoinstrument-tools ## install the test tools (idempotent): .tools/{venv,helm,node,autoinstrument}, Debian's prometheus and shellcheck
 
 # promtool and prometheus come from Debian's `prometheus` package (root or sudo needed once).
 debian-tools:
@@ -82,6 +82,19 @@ $(PY_TOOLS):
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check $(PY_PACKAGES)
 	touch $@
 
+# Zero-code instrumentation: each provider's layout from its pinned set
+# (images/autoinstrument/<provider>.txt) in its own .tools/autoinstrument/<provider> (the
+# script skips an up-to-date one), and a plain agent's venv with the openai client, for the proof
+# test (operator/tests/autoinstrument.rs) and `make images`.
+AUTOINST_PROVIDERS := opentelemetry openinference openlit
+AUTOINST_AGENT   := $(TOOLS)/autoinstrument/agent-venv
+AUTOINST_AGENT_PACKAGES := openai==2.54.0
+autoinstrument-tools: ## the auto-instrumentation layouts and the test agent's venv (idempotent)
+	@for p in $(AUTOINST_PROVIDERS); do scripts/autoinstrument-layout.sh $$p $(TOOLS)/autoinstrument/$$p; done
+	@test -f $(AUTOINST_AGENT)/.installed-openai-2.54.0 || { rm -rf $(AUTOINST_AGENT) && python3 -m venv $(AUTOINST_AGENT) \
+	  && $(AUTOINST_AGENT)/bin/pip install --quiet --disable-pip-version-check $(AUTOINST_AGENT_PACKAGES) \
+	  && touch $(AUTOINST_AGENT)/.installed-openai-2.54.0; }
+
 fmt-check: ## cargo fmt --check
 	$(CARGO) fmt --all --check
 
@@ -103,7 +116,7 @@ rust-test: tools ## the Rust tests: unit, CRD drift, examples against the CRDs a
 # with podman wherever podman runs (where it cannot, that test says why and is skipped).
 test-images: podman-setup
 	@if $(PODMAN_ENV) podman info >/dev/null 2>&1; then \
-	  $(PODMAN_ENV) AGENTLENS_CONTAINER_ENGINE=podman scripts/images.sh build; \
+	  $(PODMAN_ENV) AGENTLENS_CONTAINER_ENGINE=podman scripts/images.sh build base; \
 	else echo "podman cannot run containers here: no images for operator/tests/real_pods.rs"; fi
 
 crds: ## regenerate the CRD manifests from the Rust types
@@ -120,7 +133,7 @@ PODMAN_ENV := CONTAINERS_CONF=$(CURDIR)/.tools/podman/containers.conf CONTAINERS
 podman-setup: ## install and configure podman (runc, vfs, cgroupfs) under .tools/podman (idempotent)
 	scripts/podman-setup.sh
 
-images: ## build the operator and sidecar images (docker or podman), OCI archives + SBOMs in dist/
+images: ## build the operator, sidecar, demo agent and auto-instrumentation images (docker or podman), OCI archives + SBOMs in dist/
 	$(PODMAN_ENV) scripts/images.sh build
 
 images-test: tools images ## build the images, then run them (read-only, non-root, no capabilities)

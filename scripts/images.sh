@@ -10,9 +10,11 @@
 #   scripts/images.sh engine  print the container engine: $AGENTLENS_CONTAINER_ENGINE, else
 #                             docker when its daemon answers, else podman (set up by
 #                             scripts/podman-setup.sh)
-#   scripts/images.sh build   release binaries, base root (scripts/image-rootfs.sh), the
-#                             operator, sidecar and demo agent images, OCI archives and
-#                             CycloneDX 1.5 SBOMs under dist/
+#   scripts/images.sh build [all|base]
+#                             release binaries, base root (scripts/image-rootfs.sh), the
+#                             operator, sidecar and demo agent images, and with `all` (the
+#                             default) the three auto-instrumentation images, OCI archives and
+#                             CycloneDX 1.5 SBOMs under dist/ (`base`: what make test runs)
 #   scripts/images.sh context DIR   only the build context the operator and sidecar
 #                             Containerfiles use: the stripped release binaries (bin/) and the
 #                             base root (rootfs/)
@@ -71,7 +73,7 @@ demo_context() {
   "${pip[@]}" install --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
     --platform "manylinux2014_$(uname -m)" --python-version 3.11 --implementation cp --abi cp311 \
     --target "$site" -r images/demo-agent/requirements.txt
-  rm -rf "$site/bin"
+  rm -rf "${site:?}/bin"
   mkdir -p "$ctx/demo"
   cp images/demo-agent/app/*.py sidecar/tests/data/logscan/torch-cuda-oom-h200.stderr "$ctx/demo/"
 }
@@ -112,8 +114,27 @@ sbom() {
   rm -rf "$fs"
 }
 
+# Saves image REF as an OCI archive beside its SBOM and appends its sizes: publish ENGINE REF
+# NAME VERSION.
+publish() {
+  local eng="$1" ref="$2" name="$3" version="$4"
+  # vfs keeps full copies: drop the image this tag replaced (project-local storage only).
+  [ "$eng" != podman ] || podman image prune -f >/dev/null
+  rm -f "$dist/$name-$version.oci.tar"
+  if [ "$eng" = podman ]; then
+    podman save --format oci-archive -o "$dist/$name-$version.oci.tar" "$ref"
+  else
+    docker save -o "$dist/$name-$version.oci.tar" "$ref"
+  fi
+  sbom "$ref" "$dist/$name-$version.cdx.json"
+  printf '%s\t%s bytes (image)\t%s bytes (archive)\n' "$ref" \
+    "$("$eng" image inspect --format '{{.Size}}' "$ref")" \
+    "$(stat -c %s "$dist/$name-$version.oci.tar")" | tee -a "$dist/sizes.txt.new"
+}
+
 build() {
-  local eng version revision start
+  local which="${1:-all}" eng version revision start
+  case "$which" in all|base) ;; *) echo "usage: $0 build [all|base]" >&2; exit 2 ;; esac
   start=$(date +%s)
   eng="$(engine)"
   if [ "$eng" = podman ]; then
@@ -136,18 +157,24 @@ build() {
     "$eng" build -f "images/$c/Containerfile" \
       --build-arg VERSION="$version" --build-arg REVISION="$revision" \
       -t "$ref" "$ctx"
-    # vfs keeps full copies: drop the image this tag replaced (project-local storage only).
-    [ "$eng" != podman ] || podman image prune -f >/dev/null
-    rm -f "$dist/$name-$version.oci.tar"
-    if [ "$eng" = podman ]; then
-      podman save --format oci-archive -o "$dist/$name-$version.oci.tar" "$ref"
-    else
-      docker save -o "$dist/$name-$version.oci.tar" "$ref"
-    fi
-    sbom "$ref" "$dist/$name-$version.cdx.json"
-    printf '%s\t%s bytes (image)\t%s bytes (archive)\n' "$ref" \
-      "$("$eng" image inspect --format '{{.Size}}' "$ref")" \
-      "$(stat -c %s "$dist/$name-$version.oci.tar")" | tee -a "$dist/sizes.txt.new"
+    publish "$eng" "$ref" "$name" "$version"
+  done
+  [ "$which" = all ] || { mv "$dist/sizes.txt.new" "$dist/sizes.txt"; rm -rf "$ctx"; return; }
+  # The zero-code instrumentation images, one per provider, beside the sidecar's repository and
+  # with its tag (where the operator looks by default: default_image in
+  # operator/src/inject/autoinstrument.rs), from the layouts `make tools` builds.
+  local sidecar_ref="${image_refs[1]}" p
+  for p in opentelemetry openinference openlit; do
+    local layout="$root/.tools/autoinstrument/$p"
+    scripts/autoinstrument-layout.sh "$p" "$layout"
+    rm -rf "$ctx/autoinstrument" && mkdir -p "$ctx/autoinstrument"
+    cp -a "$layout" "$ctx/autoinstrument/$p"
+    local ref="${sidecar_ref%agentlens-sidecar:*}agentlens-autoinstrument-$p:$version"
+    "$eng" build -f images/autoinstrument/Containerfile \
+      --build-arg VERSION="$version" --build-arg REVISION="$revision" \
+      --build-arg PROVIDER="$p" --build-arg PYTHON_ABI="$(cat "$layout/.python-abi")" \
+      -t "$ref" "$ctx"
+    publish "$eng" "$ref" "agentlens-autoinstrument-$p" "$version"
   done
   mv "$dist/sizes.txt.new" "$dist/sizes.txt"
   rm -rf "$ctx"
@@ -158,8 +185,8 @@ case "${1:-}" in
   refs) refs ;;
   demo-ref) demo_ref ;;
   engine) engine ;;
-  build) build ;;
+  build) build "${2:-all}" ;;
   context) context "${2:-}" ;;
   sbom) sbom "${2:-}" "${3:-}" ;;
-  *) echo "usage: $0 refs|demo-ref|engine|build|context DIR|sbom REF OUT" >&2; exit 2 ;;
+  *) echo "usage: $0 refs|demo-ref|engine|build [all|base]|context DIR|sbom REF OUT" >&2; exit 2 ;;
 esac

@@ -7,6 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::agentdeployment_status::AgentDeploymentStatus;
+use crate::autoinstrument::AutoInstrumentSpec;
 use crate::common::{AGENT_NAME_PATTERN, ModelRef, OBJECT_NAME_PATTERN};
 
 /// An agent system: the pods its `selector` matches, the agents it is made of, the models, prompts,
@@ -133,6 +134,11 @@ pub struct AgentSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 50), inner(pattern(AGENT_NAME_PATTERN)))]
     pub talks_to: Vec<String>,
+
+    /// Zero-code instrumentation of this agent's pods, replacing the system's
+    /// `spec.sidecar.otlp.autoInstrument` as a whole (`enabled: false` turns it off here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_instrument: Option<AutoInstrumentSpec>,
 }
 
 /// A prompt kept in a ConfigMap.
@@ -254,7 +260,8 @@ pub struct SidecarSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpu: Option<GpuSpec>,
     /// Whether prompt and completion text from spans may be kept (default false: only sizes,
-    /// token counts and hashes are kept).
+    /// token counts and hashes are kept). Also whether `otlp.autoInstrument` records prompt and
+    /// completion content in the spans at all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capture_content: Option<bool>,
     /// When true, pods that should carry the sidecar but do not (created while the webhook was
@@ -300,6 +307,10 @@ pub struct OtlpSpec {
     /// Whether the receiver runs (port 4318, `/v1/traces` and `/v1/logs`). Point the agents'
     /// `OTEL_EXPORTER_OTLP_ENDPOINT` at `http://localhost:4318`.
     pub enabled: bool,
+    /// Zero-code instrumentation of the agents that export no spans themselves, aimed at this
+    /// receiver. An agent's own `autoInstrument` replaces this one for its pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_instrument: Option<AutoInstrumentSpec>,
 }
 
 /// GPU measurement settings.

@@ -3,6 +3,7 @@
 
 pub mod agentdeployment;
 pub mod agentdeployment_status;
+pub mod autoinstrument;
 pub mod common;
 pub mod evaluation;
 pub mod latency;

@@ -26,6 +26,19 @@ pub fn matches(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> b
     by_labels && by_expressions
 }
 
+/// The agent of an AgentDeployment a pod with `labels` belongs to: the first in `agents` whose
+/// (non-empty) selector matches.
+pub fn agent_of<'a>(
+    ad: &'a agentlens_crds::AgentDeployment,
+    labels: &BTreeMap<String, String>,
+) -> Option<&'a agentlens_crds::agentdeployment::AgentSpec> {
+    ad.spec.agents.iter().find(|a| {
+        a.selector
+            .as_ref()
+            .is_some_and(|s| !is_empty(s) && matches(s, labels))
+    })
+}
+
 /// Whether the selector is empty (selects everything): an AgentDeployment with an empty
 /// selector would inject into every pod of its namespace, so injection ignores it.
 pub fn is_empty(selector: &LabelSelector) -> bool {

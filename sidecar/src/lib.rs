@@ -10,6 +10,7 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub mod analysis;
 pub mod auth;
 pub mod clock;
+pub mod copytree;
 pub mod gpu;
 pub mod http;
 pub mod inventory;

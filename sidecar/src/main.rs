@@ -52,6 +52,14 @@ enum Command {
         #[arg(long, default_value = "rootfs")]
         name: String,
     },
+    /// Copy the contents of directory SRC into DST (as `cp -r SRC/. DST`): the
+    /// auto-instrumentation images' init container fills the pod's shared volume with it.
+    CopyTree {
+        /// The directory to copy from.
+        src: PathBuf,
+        /// The directory to copy into (created when missing).
+        dst: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -260,6 +268,22 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Fingerprint { path, json } => fingerprint(&path, json),
         Command::Inventory { root, name } => inventory(&root, &name),
+        Command::CopyTree { src, dst } => {
+            let c = agentlens_sidecar::copytree::copy_tree(&src, &dst)?;
+            eprintln!(
+                "agentlens-sidecar: copied {} files ({} bytes) and {} links into {}{}",
+                c.files,
+                c.bytes,
+                c.links,
+                dst.display(),
+                if c.skipped > 0 {
+                    format!(", skipped {} special files", c.skipped)
+                } else {
+                    String::new()
+                }
+            );
+            Ok(())
+        }
         Command::Serve(a) => {
             // OTLP data that names no container of the pod is reported under "otlp".
             let listeners = a.common.listeners("otlp")?;

@@ -10,8 +10,8 @@ pub mod crd_schema;
 pub mod emulator;
 pub mod emulator_process;
 pub mod fake_api;
-pub mod net;
 pub mod kubernetes_sd;
+pub mod net;
 pub mod promcfg;
 pub mod tools;
 

@@ -173,3 +173,14 @@ pub fn binary(env: &str, name: &str) -> Option<PathBuf> {
         .map(|d| d.join(name))
         .find(|p| p.is_file())
 }
+
+/// Something `make tools` installs at `.tools/<relative>` (`$AGENTLENS_TOOLS_DIR/<relative>` or
+/// `<root>/.tools/<relative>`), never from `PATH`. Like [`python_tool`] a missing one fails
+/// under `make test`.
+pub fn installed(relative: &str) -> Tool {
+    found_or_skip(
+        &format!(".tools/{relative}"),
+        tool_candidates(Path::new(relative), ""),
+        Path::exists,
+    )
+}

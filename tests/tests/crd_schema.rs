@@ -250,6 +250,20 @@ const REJECTED: &[Case] = &[
         mutate: |v| v["spec"]["sidecar"]["proxy"]["targetPort"] = json!(70000),
     },
     Case {
+        name: "autoinstrument_provider_not_in_enum",
+        file: "consumer-rag/agentdeployment.yaml",
+        kind: "AgentDeployment",
+        mutate: |v| {
+            v["spec"]["sidecar"]["otlp"]["autoInstrument"] = json!({"provider": "langfuse"})
+        },
+    },
+    Case {
+        name: "autoinstrument_language_not_in_enum_on_an_agent",
+        file: "consumer-rag/agentdeployment.yaml",
+        kind: "AgentDeployment",
+        mutate: |v| v["spec"]["agents"][0]["autoInstrument"] = json!({"language": "ruby"}),
+    },
+    Case {
         name: "more_than_50_agents",
         file: "invoice-rpa/agentdeployment.yaml",
         kind: "AgentDeployment",
@@ -382,4 +396,22 @@ fn every_cel_rule_accepts_and_refuses_what_its_message_says() {
         }
     }
     assert_eq!(seen, cases.len(), "every case belongs to a rule");
+}
+
+#[test]
+fn auto_instrument_settings_are_accepted_per_system_and_per_agent() {
+    let validators = CrdValidators::generate().unwrap();
+    let path = workspace_root().join("examples/consumer-rag/agentdeployment.yaml");
+    let doc = read_documents(&path)
+        .unwrap()
+        .into_iter()
+        .find(|d| d.kind() == "AgentDeployment")
+        .unwrap();
+    let mut v = doc.value.clone();
+    v["spec"]["sidecar"]["otlp"]["autoInstrument"] =
+        json!({"language": "python", "provider": "openlit", "image": "registry.local/openlit:1"});
+    v["spec"]["agents"][0]["autoInstrument"] = json!({"provider": "openinference"});
+    v["spec"]["agents"][1]["autoInstrument"] = json!({"enabled": false});
+    let violations = validators.violations(&v);
+    assert!(violations.is_empty(), "{violations:?}");
 }

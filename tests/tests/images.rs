@@ -11,20 +11,20 @@
 //! CycloneDX 1.5 validator.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use agentlens_tests::net::http_get as get;
 use agentlens_tests::tools::{Tool, helm, python_tool};
 use agentlens_tests::workspace_root;
 use serde_json::Value;
 
-const CONTAINERFILES: [&str; 3] = [
+const CONTAINERFILES: [&str; 4] = [
     "images/operator/Containerfile",
     "images/sidecar/Containerfile",
     "images/demo-agent/Containerfile",
+    "images/autoinstrument/Containerfile",
 ];
 
 fn images_sh(args: &[&str], chart: Option<&Path>) -> String {
@@ -217,27 +217,7 @@ impl Drop for Running {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// GET on loopback; `None` until something answers.
-fn get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).ok()?;
-    let code = buf.split_whitespace().nth(1)?.parse().ok()?;
-    let body = buf.split_once("\r\n\r\n").map(|x| x.1.to_string())?;
-    Some((code, body))
+    agentlens_tests::net::free_port()
 }
 
 /// Starts the sidecar image in `serve` mode on the host network (loopback port), with extra

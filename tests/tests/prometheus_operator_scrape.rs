@@ -40,11 +40,7 @@ const NS: &str = "invoice-rpa";
 const AGENT: &str = "email-triage";
 
 fn required(what: &str) {
-    assert!(
-        std::env::var("AGENTLENS_REQUIRE_TOOLS").as_deref() != Ok("1"),
-        "{what} is missing under make test"
-    );
-    eprintln!("skipped: {what} is missing");
+    agentlens_tests::tools::missing(what);
 }
 
 fn tool(t: Tool) -> Option<PathBuf> {
@@ -58,43 +54,19 @@ fn tool(t: Tool) -> Option<PathBuf> {
 }
 
 fn on_path(name: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|p| {
-        std::env::split_paths(&p)
-            .map(|d| d.join(name))
-            .find(|f| f.is_file())
-    });
-    if found.is_none() {
-        required(name);
-    }
-    found
+    tool(agentlens_tests::tools::system_tool(name))
 }
 
 /// A binary: `$env`, else beside this test's `target/<profile>/`.
 fn binary(env: &str, name: &str) -> Option<PathBuf> {
-    let found = std::env::var_os(env).map(PathBuf::from).or_else(|| {
-        let exe = std::env::current_exe().ok()?;
-        exe.ancestors()
-            .skip(1)
-            .take(3)
-            .map(|d| d.join(name))
-            .find(|p| p.is_file())
-    });
+    let found = agentlens_tests::tools::binary(env, name);
     if found.is_none() {
         required(&format!("{name} (cargo build -p {name}, or {env})"));
     }
     found
 }
 
-fn wait_until<T>(deadline: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let end = Instant::now() + deadline;
-    while Instant::now() < end {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    None
-}
+use agentlens_tests::net::wait_until;
 
 /// A loopback address of this run: 127.<pid-derived>.<n>, so parallel runs do not collide on
 /// the sidecar's fixed port.

@@ -1,6 +1,7 @@
 //! Whether to inject the sidecar into a pod, and the JSON Patch that does it. Pure: the pod,
 //! its namespace's AgentDeployments and the injection defaults in, a decision out.
 
+pub mod autoinstrument;
 pub mod pointer;
 pub mod quantity;
 pub mod sidecar;
@@ -241,6 +242,10 @@ pub fn decide(
         Some(uid) => uid,
         None => sidecar::DEFAULT_UID,
     };
+    let instrument = ad.and_then(|ad| {
+        let target = instrument_target(ad, &labels, namespace, run_as_user, &cfg.image)?;
+        autoinstrument::plan(spec, &annotations, &target, &mut warnings)
+    });
     let params = SidecarParams {
         image: cfg.image.clone(),
         native: cfg.native_sidecars,
@@ -254,7 +259,8 @@ pub fn decide(
             target_port: p.target_port,
             routes: p.routes.clone(),
         }),
-        otlp: sidecar_spec.otlp.as_ref().is_some_and(|o| o.enabled),
+        // Instrumented containers send to the receiver, so it runs for them.
+        otlp: sidecar_spec.otlp.as_ref().is_some_and(|o| o.enabled) || instrument.is_some(),
         capture_content: sidecar_spec.capture_content.unwrap_or(false),
         model_paths: sidecar_spec.model_paths.clone(),
         api_token_sha256: cfg.api_token_sha256.clone(),
@@ -293,15 +299,30 @@ pub fn decide(
 
     // The container: last among the init containers (after mesh proxies and other init
     // containers, right before the app starts), or last among the containers.
+    let mut init_containers = Vec::new();
+    if let Some(plan) = &instrument {
+        // Before the sidecar: the copy finishes before the sidecar and the app start.
+        init_containers
+            .push(serde_json::to_value(&plan.init_container).map_err(|e| e.to_string())?);
+        append(
+            &mut ops,
+            "/spec/volumes",
+            spec.volumes.is_some(),
+            vec![serde_json::to_value(&plan.volume).map_err(|e| e.to_string())?],
+        );
+        container_ops(&mut ops, spec, plan).map_err(|e| e.to_string())?;
+    }
     if cfg.native_sidecars {
-        if spec.init_containers.is_some() {
-            ops.push(json!({"op": "add", "path": "/spec/initContainers/-", "value": container}));
-        } else {
-            ops.push(json!({"op": "add", "path": "/spec/initContainers", "value": [container]}));
-        }
+        init_containers.push(container);
     } else {
         ops.push(json!({"op": "add", "path": "/spec/containers/-", "value": container}));
     }
+    append(
+        &mut ops,
+        "/spec/initContainers",
+        spec.init_containers.is_some(),
+        init_containers,
+    );
 
     let opted_out = annotations.get(SHARE_PROCESS_NAMESPACE).map(|v| v.trim()) == Some("false");
     match (spec.share_process_namespace, opted_out) {
@@ -318,6 +339,85 @@ pub fn decide(
         patch: Value::Array(ops),
         agent,
         warnings,
+    })
+}
+
+/// Appends `values` to the array at `array` (creating it when the pod has none).
+fn append(ops: &mut Vec<Value>, array: &str, exists: bool, values: Vec<Value>) {
+    if values.is_empty() {
+        return;
+    }
+    if exists {
+        for v in values {
+            ops.push(json!({"op": "add", "path": format!("{array}/-"), "value": v}));
+        }
+    } else {
+        ops.push(json!({"op": "add", "path": array, "value": values}));
+    }
+}
+
+/// The instrumented containers' variables, `PYTHONPATH` and volume mount.
+fn container_ops(
+    ops: &mut Vec<Value>,
+    spec: &PodSpec,
+    plan: &autoinstrument::Plan,
+) -> Result<(), serde_json::Error> {
+    for a in &plan.containers {
+        let Some(c) = spec.containers.get(a.index) else {
+            continue;
+        };
+        let i = a.index.to_string();
+        if let Some((j, value)) = &a.python_path {
+            let at = path(&["spec", "containers", &i, "env", &j.to_string(), "value"]);
+            ops.push(json!({"op": "replace", "path": at, "value": value}));
+        }
+        let env = a
+            .env
+            .iter()
+            .map(serde_json::to_value)
+            .collect::<Result<_, _>>()?;
+        append(
+            ops,
+            &path(&["spec", "containers", &i, "env"]),
+            c.env.is_some(),
+            env,
+        );
+        let mount = serde_json::to_value(&a.mount)?;
+        append(
+            ops,
+            &path(&["spec", "containers", &i, "volumeMounts"]),
+            c.volume_mounts.is_some(),
+            vec![mount],
+        );
+    }
+    Ok(())
+}
+
+/// Whom the pod's spans belong to and the instrumentation setting that applies: the first
+/// agent (in `agents` order) whose selector matches the pod, its own `autoInstrument` or else
+/// the system's. `None` when neither is set.
+fn instrument_target(
+    ad: &AgentDeployment,
+    labels: &BTreeMap<String, String>,
+    namespace: &str,
+    run_as_user: i64,
+    sidecar_image: &str,
+) -> Option<autoinstrument::Target> {
+    let ad_name = ad.metadata.name.clone().unwrap_or_default();
+    let sidecar = ad.spec.sidecar.as_ref();
+    let system = sidecar
+        .and_then(|s| s.otlp.as_ref())
+        .and_then(|o| o.auto_instrument.clone());
+    let agent = selector::agent_of(ad, labels);
+    let spec = agent.and_then(|a| a.auto_instrument.clone()).or(system)?;
+    Some(autoinstrument::Target {
+        agent: agent.map_or_else(|| ad_name.clone(), |a| a.name.clone()),
+        agentdeployment: ad_name,
+        namespace: namespace.to_string(),
+        spec,
+        capture_content: sidecar.and_then(|s| s.capture_content).unwrap_or(false),
+        run_as_user,
+        sidecar_image: sidecar_image.to_string(),
     })
 }
 

@@ -65,7 +65,8 @@ pub struct SidecarParams {
     pub api_token_sha256: Option<String>,
 }
 
-fn field_env(name: &str, path: &str) -> EnvVar {
+/// A variable from the downward API (`fieldRef`).
+pub(crate) fn field_env(name: &str, path: &str) -> EnvVar {
     EnvVar {
         name: name.into(),
         value_from: Some(EnvVarSource {
@@ -79,7 +80,8 @@ fn field_env(name: &str, path: &str) -> EnvVar {
     }
 }
 
-fn value_env(name: &str, value: &str) -> EnvVar {
+/// A variable with a literal value.
+pub(crate) fn value_env(name: &str, value: &str) -> EnvVar {
     EnvVar {
         name: name.into(),
         value: Some(value.into()),
@@ -100,6 +102,25 @@ pub fn default_resources() -> ResourceRequirements {
             ("memory".into(), q("64Mi")),
         ])),
         ..ResourceRequirements::default()
+    }
+}
+
+/// The restricted Pod Security profile's container settings, as UID `uid`, read-only root.
+pub(crate) fn restricted(uid: i64) -> SecurityContext {
+    SecurityContext {
+        run_as_non_root: Some(true),
+        run_as_user: Some(uid),
+        read_only_root_filesystem: Some(true),
+        allow_privilege_escalation: Some(false),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".into()]),
+            add: None,
+        }),
+        seccomp_profile: Some(SeccompProfile {
+            type_: "RuntimeDefault".into(),
+            localhost_profile: None,
+        }),
+        ..SecurityContext::default()
     }
 }
 
@@ -179,21 +200,7 @@ pub fn container(p: &SidecarParams) -> Container {
         readiness_probe: None,
         resources: Some(p.resources.clone()),
         restart_policy: p.native.then(|| "Always".to_string()),
-        security_context: Some(SecurityContext {
-            run_as_non_root: Some(true),
-            run_as_user: Some(p.run_as_user),
-            read_only_root_filesystem: Some(true),
-            allow_privilege_escalation: Some(false),
-            capabilities: Some(Capabilities {
-                drop: Some(vec!["ALL".into()]),
-                add: None,
-            }),
-            seccomp_profile: Some(SeccompProfile {
-                type_: "RuntimeDefault".into(),
-                localhost_profile: None,
-            }),
-            ..SecurityContext::default()
-        }),
+        security_context: Some(restricted(p.run_as_user)),
         termination_message_policy: Some("FallbackToLogsOnError".into()),
         ..Container::default()
     }

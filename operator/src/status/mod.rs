@@ -13,6 +13,7 @@ pub mod lineage;
 pub mod maturity;
 pub mod podfacts;
 pub mod runtime;
+pub mod telemetry;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -293,6 +294,7 @@ pub fn agent_deployment(
         unevaluated: &unevaluated,
         drift: &drift,
     });
+    computed.extend(telemetry::condition(ad, &pods, &mine));
     let inventory_rows = inventory::rows(
         &mine,
         previous.map(|p| p.inventory.as_slice()).unwrap_or_default(),

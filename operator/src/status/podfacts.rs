@@ -53,6 +53,8 @@ pub struct PodFacts {
     /// Init containers that ran and ended (their processes and logs are gone, so the runtime
     /// maturity checks do not expect measurements of them).
     pub finished_init: Vec<String>,
+    /// Carries the zero-code instrumentation's init container (`otlp.autoInstrument`).
+    pub auto_instrumented: bool,
 }
 
 impl PodFacts {
@@ -146,6 +148,8 @@ impl PodFacts {
                 .filter(|cs| cs.state.as_ref().is_some_and(|st| st.terminated.is_some()))
                 .map(|cs| cs.name.clone())
                 .collect(),
+            auto_instrumented: containers()
+                .any(|c| c.name == crate::inject::autoinstrument::INIT_CONTAINER_NAME),
         }
     }
 }

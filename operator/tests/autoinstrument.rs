@@ -1,0 +1,568 @@
+//! Zero-code instrumentation, proven without containers. Two uninstrumented Python agents (the
+//! plain `openai` client; the planner asks the researcher over HTTP) talk to an OpenAI-compatible
+//! stub with known `usage`, each run with exactly what the webhook gives its container: the
+//! patched pod's environment (downward-API values and `$(VAR)` references resolved as the
+//! kubelet does) and the shared volume filled by running the init container's own arguments with
+//! the real `agentlens-sidecar copy-tree` from the provider's built layout (`make tools`,
+//! `scripts/autoinstrument-layout.sh`). Two mappings stand in for the pod: the volume's mount path
+//! becomes a local directory, and the OTLP port the sidecar's free loopback port. The spans go to
+//! a real `agentlens-sidecar run --otlp-listen`, whose `agentlens_genai_tokens_total` must equal
+//! the stub's usage for each model, for each of the three providers.
+//!
+//! Also here: the patched pods pass `kubernetes-validate --strict`, the pod's own `PYTHONPATH`
+//! and `OTEL_EXPORTER_OTLP_ENDPOINT` are kept, an agent's own setting replaces the system's, and
+//! admitting a patched pod again changes nothing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use agentlens_crds::AgentDeployment;
+use agentlens_crds::autoinstrument::InstrumentProvider;
+use agentlens_operator::inject::autoinstrument::{
+    IMAGE_SOURCE_DIR, INIT_CONTAINER_NAME, MOUNT_PATH, python_path,
+};
+use agentlens_operator::inject::sidecar::OTLP_PORT;
+use agentlens_operator::inject::{Decision, InjectConfig, decide};
+use agentlens_tests::tools::{
+    Tool, binary as workspace_binary, installed, kubernetes_validate, missing as required,
+    python_tool,
+};
+use k8s_openapi::api::core::v1::{Container, Pod};
+use serde_json::{Value, json};
+
+const NAMESPACE: &str = "agents";
+const SYSTEM: &str = "research-desk";
+const NODE: &str = "node-a";
+
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/autoinstrument")
+        .join(name)
+}
+
+fn agentdeployment(provider: InstrumentProvider, researcher: Option<Value>) -> AgentDeployment {
+    let mut researcher_agent = json!({
+        "name": "researcher",
+        "selector": {"matchLabels": {"app.kubernetes.io/name": "researcher"}}
+    });
+    if let Some(own) = researcher {
+        researcher_agent["autoInstrument"] = own;
+    }
+    serde_json::from_value(json!({
+        "apiVersion": "agentlens.dev/v1alpha1",
+        "kind": "AgentDeployment",
+        "metadata": {"name": SYSTEM, "namespace": NAMESPACE},
+        "spec": {
+            "selector": {"matchLabels": {"app.kubernetes.io/part-of": SYSTEM}},
+            "sidecar": {"otlp": {"enabled": true, "autoInstrument": {"language": "python", "provider": provider.as_str()}}},
+            "agents": [
+                {"name": "planner", "selector": {"matchLabels": {"app.kubernetes.io/name": "planner"}}, "talksTo": ["researcher"]},
+                researcher_agent
+            ]
+        }
+    }))
+    .unwrap()
+}
+
+/// A pod of `agent` as a Deployment would create it, with the app's own settings in `env`.
+fn pod(agent: &str, env: &[(&str, String)]) -> Value {
+    let env: Vec<Value> = env
+        .iter()
+        .map(|(k, v)| json!({"name": k, "value": v}))
+        .collect();
+    json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": format!("{agent}-6d4b9c7f5-x2k8q"),
+            "namespace": NAMESPACE,
+            "labels": {"app.kubernetes.io/name": agent, "app.kubernetes.io/part-of": SYSTEM}
+        },
+        "spec": {
+            "containers": [{
+                "name": "agent",
+                "image": "python:3.11-slim",
+                "command": ["python", format!("/app/{agent}.py")],
+                "env": env
+            }]
+        }
+    })
+}
+
+/// Admits `pod` and returns the patched pod and the warnings.
+fn admit(pod: &Value, ad: &AgentDeployment) -> (Value, Vec<String>) {
+    let cfg = InjectConfig::default();
+    match decide(pod, NAMESPACE, std::slice::from_ref(ad), &cfg).unwrap() {
+        Decision::Inject {
+            patch, warnings, ..
+        } => {
+            let patch: json_patch::Patch = serde_json::from_value(patch).unwrap();
+            let mut doc = pod.clone();
+            json_patch::patch(&mut doc, &patch).unwrap();
+            (doc, warnings)
+        }
+        Decision::Skip(why) => panic!("not injected: {why}"),
+    }
+}
+
+fn app_container(patched: &Value) -> Container {
+    let pod: Pod = serde_json::from_value(patched.clone()).unwrap();
+    pod.spec.unwrap().containers.remove(0)
+}
+
+fn init_container(patched: &Value) -> Option<Container> {
+    let pod: Pod = serde_json::from_value(patched.clone()).unwrap();
+    pod.spec
+        .unwrap()
+        .init_containers
+        .unwrap_or_default()
+        .into_iter()
+        .find(|c| c.name == INIT_CONTAINER_NAME)
+}
+
+/// The container's environment as the kubelet gives it to the process: downward-API fields of
+/// this pod, `$(NAME)` expanded from the variables defined before, then the two local mappings
+/// (the shared volume's mount path, the sidecar's OTLP port).
+fn process_env(
+    c: &Container,
+    pod_name: &str,
+    volume: &Path,
+    otlp_port: u16,
+) -> Vec<(String, String)> {
+    let mount = c
+        .volume_mounts
+        .iter()
+        .flatten()
+        .find(|m| m.name == INIT_CONTAINER_NAME)
+        .expect("the app container mounts the shared volume");
+    assert_eq!(mount.mount_path, MOUNT_PATH);
+    let mut out: Vec<(String, String)> = Vec::new();
+    for e in c.env.iter().flatten() {
+        let value = match (&e.value, &e.value_from) {
+            (Some(v), _) => {
+                let mut v = v.clone();
+                for (name, earlier) in &out {
+                    v = v.replace(&format!("$({name})"), earlier);
+                }
+                v
+            }
+            (None, Some(from)) => match from.field_ref.as_ref().map(|f| f.field_path.as_str()) {
+                Some("metadata.name") => pod_name.to_string(),
+                Some("spec.nodeName") => NODE.to_string(),
+                other => panic!("{}: unexpected reference {other:?}", e.name),
+            },
+            (None, None) => String::new(),
+        };
+        out.push((e.name.clone(), value));
+    }
+    let local_mount = volume.to_str().unwrap();
+    out.into_iter()
+        .map(|(k, v)| {
+            let v = v.replace(MOUNT_PATH, local_mount).replace(
+                &format!("127.0.0.1:{OTLP_PORT}"),
+                &format!("127.0.0.1:{otlp_port}"),
+            );
+            (k, v)
+        })
+        .collect()
+}
+
+/// Runs the init container's arguments with the real sidecar binary, the image's layout and the
+/// volume mapped to local directories.
+fn run_init_container(sidecar: &Path, init: &Container, layout: &Path, volume: &Path) {
+    let args: Vec<String> = init
+        .args
+        .clone()
+        .unwrap()
+        .into_iter()
+        .map(|a| {
+            if a == IMAGE_SOURCE_DIR {
+                layout.to_str().unwrap().to_string()
+            } else if a == MOUNT_PATH {
+                volume.to_str().unwrap().to_string()
+            } else {
+                a
+            }
+        })
+        .collect();
+    let out = Command::new(sidecar).args(&args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn free_port() -> u16 {
+    agentlens_tests::net::free_port()
+}
+
+/// The body of a 200 answer.
+fn get(port: u16, path: &str) -> Option<String> {
+    agentlens_tests::net::http_get(port, path)
+        .and_then(|(code, body)| (code == 200).then_some(body))
+}
+
+fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Kills and reaps its child when dropped, so a failing assertion leaves nothing running.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn read_port(file: &Path) -> Option<u16> {
+    std::fs::read_to_string(file).ok()?.trim().parse().ok()
+}
+
+/// `agentlens_genai_tokens_total` series of a `/metrics` text: (model, kind) → value.
+fn token_series(metrics: &str) -> BTreeMap<(String, String), u64> {
+    metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("agentlens_genai_tokens_total{"))
+        .filter_map(|l| {
+            let (labels, value) = l.split_once("} ")?;
+            let label = |name: &str| {
+                let start = labels.find(&format!("{name}=\""))? + name.len() + 2;
+                let end = labels[start..].find('"')? + start;
+                Some(labels[start..end].to_string())
+            };
+            Some((
+                (label("model")?, label("kind")?),
+                value.trim().parse().ok()?,
+            ))
+        })
+        .collect()
+}
+
+struct Tools {
+    sidecar: PathBuf,
+    python: PathBuf,
+}
+
+fn tools() -> Option<Tools> {
+    let Some(sidecar) = workspace_binary("AGENTLENS_SIDECAR_BIN", "agentlens-sidecar") else {
+        required("the agentlens-sidecar binary (cargo build -p agentlens-sidecar)");
+        return None;
+    };
+    let python = match installed("autoinstrument/agent-venv/bin/python") {
+        Tool::Found(p) => p,
+        Tool::Skip(why) => {
+            eprintln!("skipped: {why}");
+            return None;
+        }
+    };
+    Some(Tools { sidecar, python })
+}
+
+fn layout(provider: InstrumentProvider) -> Option<PathBuf> {
+    match installed(&format!("autoinstrument/{}", provider.as_str())) {
+        Tool::Found(p) => Some(p),
+        Tool::Skip(why) => {
+            eprintln!("skipped: {why}");
+            None
+        }
+    }
+}
+
+/// The stub's usage table: request model → (response model, input, output).
+fn stub_usage(python: &Path) -> BTreeMap<String, (String, u64, u64)> {
+    let out = Command::new(python)
+        .arg(data("stub_openai.py"))
+        .arg("--usage")
+        .output()
+        .unwrap();
+    let table: BTreeMap<String, Value> = serde_json::from_slice(&out.stdout).unwrap();
+    table
+        .into_iter()
+        .map(|(k, v)| {
+            (
+                k,
+                (
+                    v["model"].as_str().unwrap().to_string(),
+                    v["input"].as_u64().unwrap(),
+                    v["output"].as_u64().unwrap(),
+                ),
+            )
+        })
+        .collect()
+}
+
+fn spawn_agent(python: &Path, script: &str, env: &[(String, String)], args: &[&Path]) -> Command {
+    let mut cmd = Command::new(python);
+    cmd.arg(data(script))
+        .args(args)
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// One provider end to end; returns the token series the sidecar counted.
+fn run_provider(
+    t: &Tools,
+    provider: InstrumentProvider,
+    layout: &Path,
+) -> BTreeMap<(String, String), u64> {
+    let dir = tempfile::tempdir().unwrap();
+    let ad = agentdeployment(provider, None);
+    let (api, otlp) = (free_port(), free_port());
+    let _sidecar = Reaped(
+        Command::new(&t.sidecar)
+            .args(["run", "--gpu", "off", "--listen"])
+            .arg(format!("127.0.0.1:{api}"))
+            .arg("--otlp-listen")
+            .arg(format!("127.0.0.1:{otlp}"))
+            .args(["--", "sleep", "600"])
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let stub_port_file = dir.path().join("stub.port");
+    let _stub = Reaped(
+        Command::new(&t.python)
+            .arg(data("stub_openai.py"))
+            .arg(&stub_port_file)
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("the sidecar", Duration::from_secs(20), || {
+        get(api, "/healthz")
+    });
+    let stub = wait_for("the stub", Duration::from_secs(20), || {
+        read_port(&stub_port_file)
+    });
+    let app_env = |model: &str| {
+        vec![
+            ("OPENAI_BASE_URL", format!("http://127.0.0.1:{stub}/v1")),
+            ("OPENAI_API_KEY", "stub-key".to_string()),
+            ("MODEL", model.to_string()),
+        ]
+    };
+
+    // The researcher's pod, admitted; its init container fills the volume both agents use here.
+    let researcher_pod = pod("researcher", &app_env("gpt-4o-mini"));
+    let (patched, _) = admit(&researcher_pod, &ad);
+    let volume = dir.path().join("otel-auto-instrumentation-python");
+    run_init_container(
+        &t.sidecar,
+        &init_container(&patched).unwrap(),
+        layout,
+        &volume,
+    );
+    let env = process_env(
+        &app_container(&patched),
+        "researcher-6d4b9c7f5-x2k8q",
+        &volume,
+        otlp,
+    );
+    let researcher_port_file = dir.path().join("researcher.port");
+    let mut researcher = Reaped(
+        spawn_agent(&t.python, "researcher.py", &env, &[&researcher_port_file])
+            .spawn()
+            .unwrap(),
+    );
+    let researcher_port = wait_for("the researcher", Duration::from_secs(60), || {
+        read_port(&researcher_port_file)
+    });
+
+    let mut planner_env = app_env("gpt-4o");
+    planner_env.push((
+        "RESEARCHER_URL",
+        format!("http://127.0.0.1:{researcher_port}/ask"),
+    ));
+    let (patched, _) = admit(&pod("planner", &planner_env), &ad);
+    let env = process_env(
+        &app_container(&patched),
+        "planner-6d4b9c7f5-x2k8q",
+        &volume,
+        otlp,
+    );
+    let out = spawn_agent(&t.python, "planner.py", &env, &[])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{provider:?} planner: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status = researcher.0.wait().unwrap();
+    assert!(status.success(), "{provider:?} researcher: {status}");
+
+    let usage = stub_usage(&t.python);
+    let want: BTreeMap<(String, String), u64> = usage
+        .values()
+        .flat_map(|(model, input, output)| {
+            [
+                ((model.clone(), "input".to_string()), *input),
+                ((model.clone(), "output".to_string()), *output),
+            ]
+        })
+        .collect();
+    // The agents have exited (their SDKs flush at exit); the receiver hands spans to its owner
+    // asynchronously, so wait until the counts stop being short.
+    let mut last = BTreeMap::new();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(30) {
+        last = token_series(&get(api, "/metrics").unwrap_or_default());
+        if last.len() >= want.len() && want.iter().all(|(k, v)| last.get(k) >= Some(v)) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        last, want,
+        "{provider:?}: tokens counted vs the stub's usage"
+    );
+    last
+}
+
+#[test]
+fn uninstrumented_agents_send_their_tokens_with_each_provider() {
+    let Some(t) = tools() else { return };
+    for provider in InstrumentProvider::ALL {
+        let Some(layout) = layout(provider) else {
+            return;
+        };
+        let start = Instant::now();
+        let tokens = run_provider(&t, provider, &layout);
+        eprintln!(
+            "{}: {tokens:?} in {:.1} s",
+            provider.as_str(),
+            start.elapsed().as_secs_f64()
+        );
+    }
+}
+
+#[test]
+fn the_pods_own_settings_are_kept() {
+    let ad = agentdeployment(InstrumentProvider::OpenTelemetry, None);
+    let mut own = pod("planner", &[]);
+    own["spec"]["containers"][0]["env"] = json!([
+        {"name": "PYTHONPATH", "value": "/app/lib"},
+        {"name": "OTEL_EXPORTER_OTLP_ENDPOINT", "value": "http://collector.observability:4318"}
+    ]);
+    let (patched, warnings) = admit(&own, &ad);
+    let c = app_container(&patched);
+    let env: BTreeMap<String, Option<String>> = c
+        .env
+        .iter()
+        .flatten()
+        .map(|e| (e.name.clone(), e.value.clone()))
+        .collect();
+    assert_eq!(
+        env["PYTHONPATH"].as_deref(),
+        Some(python_path(InstrumentProvider::OpenTelemetry, Some("/app/lib")).as_str())
+    );
+    assert_eq!(
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"].as_deref(),
+        Some("http://collector.observability:4318")
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("OTEL_EXPORTER_OTLP_ENDPOINT")),
+        "{warnings:?}"
+    );
+    assert_eq!(
+        c.env
+            .iter()
+            .flatten()
+            .filter(|e| e.name == "OTEL_EXPORTER_OTLP_ENDPOINT")
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn an_agents_own_setting_replaces_the_systems() {
+    let ad = agentdeployment(InstrumentProvider::OpenLit, Some(json!({"enabled": false})));
+    let (planner, _) = admit(&pod("planner", &[]), &ad);
+    let (researcher, _) = admit(&pod("researcher", &[]), &ad);
+    assert!(init_container(&planner).is_some());
+    assert!(init_container(&researcher).is_none());
+    assert!(
+        app_container(&researcher)
+            .env
+            .unwrap_or_default()
+            .is_empty()
+    );
+    let service = app_container(&planner)
+        .env
+        .unwrap()
+        .into_iter()
+        .find(|e| e.name == "OTEL_SERVICE_NAME")
+        .and_then(|e| e.value);
+    assert_eq!(service.as_deref(), Some("planner"));
+
+    let other = agentdeployment(
+        InstrumentProvider::OpenLit,
+        Some(json!({"provider": "openinference", "image": "registry.local/oi:1"})),
+    );
+    let (researcher, _) = admit(&pod("researcher", &[]), &other);
+    let init = init_container(&researcher).unwrap();
+    assert_eq!(init.image.as_deref(), Some("registry.local/oi:1"));
+    assert_eq!(
+        app_container(&researcher)
+            .env
+            .unwrap()
+            .into_iter()
+            .find(|e| e.name == "PYTHONPATH")
+            .and_then(|e| e.value),
+        Some(python_path(InstrumentProvider::OpenInference, None))
+    );
+}
+
+#[test]
+fn patched_pods_are_valid_and_a_second_admission_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for provider in InstrumentProvider::ALL {
+        let ad = agentdeployment(provider, None);
+        for agent in ["planner", "researcher"] {
+            let (patched, _) = admit(&pod(agent, &[("MODEL", "gpt-4o".into())]), &ad);
+            let again = decide(
+                &patched,
+                NAMESPACE,
+                std::slice::from_ref(&ad),
+                &InjectConfig::default(),
+            )
+            .unwrap();
+            assert!(matches!(again, Decision::Skip(_)), "{again:?}");
+            let file = dir
+                .path()
+                .join(format!("{}-{agent}.json", provider.as_str()));
+            std::fs::write(&file, serde_json::to_vec_pretty(&patched).unwrap()).unwrap();
+            files.push(file);
+        }
+    }
+    let bin = match python_tool("kubernetes-validate") {
+        Tool::Found(b) => b,
+        Tool::Skip(why) => {
+            eprintln!("skipped kubernetes-validate: {why}");
+            return;
+        }
+    };
+    for version in ["1.29.0", "1.32.0"] {
+        let v = kubernetes_validate(&bin, version, &files);
+        assert!(v.ok, "kubernetes-validate {version}:\n{}", v.report);
+        assert_eq!(v.passed, files.len(), "{}", v.report);
+    }
+}
