@@ -4,6 +4,7 @@
 
 pub mod admission;
 pub mod agentdeployments;
+pub mod console;
 pub mod controller;
 pub mod dump;
 pub mod error;

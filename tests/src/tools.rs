@@ -118,3 +118,30 @@ pub fn helm_template(bin: &Path, namespace: &str, extra: &[&str]) -> Vec<serde_j
         .filter(serde_json::Value::is_object)
         .collect()
 }
+
+/// Finds Debian's `chromium` on `PATH` (installed by `make tools`); like [`python_tool`] a
+/// missing browser fails under `make test`.
+pub fn chromium() -> Tool {
+    find("chromium", "chromium")
+}
+
+/// The npm modules the browser checks drive Chromium with (`puppeteer-core`, `axe-core`),
+/// installed by `make tools` into `.tools/browser/node_modules`; like [`python_tool`] missing
+/// modules fail under `make test`.
+pub fn browser_modules() -> Tool {
+    let mut candidates = Vec::new();
+    if let Some(dir) = std::env::var_os("AGENTLENS_TOOLS_DIR") {
+        candidates.push(PathBuf::from(dir).join("browser/node_modules"));
+    }
+    candidates.push(crate::workspace_root().join(".tools/browser/node_modules"));
+    if let Some(found) = candidates.into_iter().find(|d| {
+        d.join("puppeteer-core/package.json").is_file() && d.join("axe-core/axe.min.js").is_file()
+    }) {
+        return Tool::Found(found);
+    }
+    let why = "puppeteer-core and axe-core are not installed: run `make tools`".to_string();
+    if std::env::var("AGENTLENS_REQUIRE_TOOLS").as_deref() == Ok("1") {
+        panic!("{why}");
+    }
+    Tool::Skip(why)
+}
