@@ -61,9 +61,9 @@ pub fn seconds(v: Option<f64>) -> String {
     v.map_or_else(|| "-".into(), |v| format!("{v:.3} s"))
 }
 
-/// A timestamp as RFC 3339 UTC.
+/// A timestamp as RFC 3339 UTC to the second (status times have no fractions; read times do).
 pub fn when(t: &Time) -> String {
-    t.0.to_string()
+    t.0.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 fn opt_when(t: Option<&Time>) -> String {

@@ -59,12 +59,12 @@ for (const p of input.pages) {
   out.status = resp ? resp.status() : 0;
   out.title = await page.title();
   out.mainText = await page.evaluate(() => document.querySelector("main")?.innerText ?? "");
+  if (p.screenshot) await page.screenshot({ path: p.screenshot, fullPage: true });
   // Keyboard: the first Tab lands on the skip link, Enter moves focus to <main>.
   await page.keyboard.press("Tab");
   out.firstTab = await page.evaluate(() => document.activeElement?.textContent ?? "");
   await page.keyboard.press("Enter");
   out.afterSkip = await page.evaluate(() => document.activeElement?.id ?? "");
-  if (p.screenshot) await page.screenshot({ path: p.screenshot, fullPage: true });
   out.axeLight = await axe(page);
   await page.emulateMediaFeatures([{ name: "prefers-color-scheme", value: "dark" }]);
   out.axeDark = await axe(page);
