@@ -107,7 +107,9 @@ fn console_in(cwd: Option<&Path>, args: &[&str], kubeconfig: Option<&Path>) -> C
             eprintln!("console: {line}");
         }
     });
-    let url = rx.recv_timeout(DEADLINE).expect("the console announced its address");
+    let url = rx
+        .recv_timeout(DEADLINE)
+        .expect("the console announced its address");
     Console {
         child,
         base: url.trim_end_matches('/').to_string(),
@@ -154,7 +156,10 @@ fn assert_shows_status(page: &str, ad: &AgentDeployment) {
     let name = ad.metadata.name.as_deref().unwrap();
     let s = ad.status.as_ref().unwrap();
     let m = s.maturity.as_ref().unwrap();
-    assert!(page.contains(&format!("level {} (score {} / 100)", m.level, m.score)), "{name}: maturity");
+    assert!(
+        page.contains(&format!("level {} (score {} / 100)", m.level, m.score)),
+        "{name}: maturity"
+    );
     for i in &s.images {
         if let Some(d) = &i.digest {
             assert!(page.contains(d.as_str()), "{name}: image digest {d}");
@@ -169,11 +174,22 @@ fn assert_shows_status(page: &str, ad: &AgentDeployment) {
     for c in &m.checks {
         assert!(page.contains(&c.id), "{name}: check {}", c.id);
     }
-    for c in s.conditions.iter().filter(|c| is_problem(&c.type_, &c.status)) {
-        assert!(page.contains(&problem_title(&c.type_)), "{name}: problem {}", c.type_);
+    for c in s
+        .conditions
+        .iter()
+        .filter(|c| is_problem(&c.type_, &c.status))
+    {
+        assert!(
+            page.contains(&problem_title(&c.type_)),
+            "{name}: problem {}",
+            c.type_
+        );
     }
     for e in &s.agent_graph {
-        assert!(page.contains(&e.from) && page.contains(&e.to), "{name}: edge");
+        assert!(
+            page.contains(&e.from) && page.contains(&e.to),
+            "{name}: edge"
+        );
     }
 }
 
@@ -188,7 +204,13 @@ fn served_and_exported_pages_show_the_same_status_facts() {
         let c = console(&["-f", file.to_str().unwrap()], None);
         let out = dir.path().join(format!("export-{dump}"));
         let status = Command::new(env!("CARGO_BIN_EXE_kubectl-agentlens"))
-            .args(["console", "-f", file.to_str().unwrap(), "--export", out.to_str().unwrap()])
+            .args([
+                "console",
+                "-f",
+                file.to_str().unwrap(),
+                "--export",
+                out.to_str().unwrap(),
+            ])
             .status()
             .unwrap();
         assert!(status.success());
@@ -207,24 +229,48 @@ fn served_and_exported_pages_show_the_same_status_facts() {
                 ad.metadata.name.as_deref().unwrap(),
             );
             let m = ad.status.as_ref().unwrap().maturity.as_ref().unwrap();
-            assert!(overview.contains(&format!(">{name}</a>")), "{dump}: {name} listed");
-            assert!(overview.contains(&format!("data-label=\"Score\">{}<", m.score)), "{dump}: score");
-            let (code, _, page, took) = get_as(&format!("{}{}", c.base, Links::Served.system(ns, name)), None);
+            assert!(
+                overview.contains(&format!(">{name}</a>")),
+                "{dump}: {name} listed"
+            );
+            assert!(
+                overview.contains(&format!("data-label=\"Score\">{}<", m.score)),
+                "{dump}: score"
+            );
+            let (code, _, page, took) = get_as(
+                &format!("{}{}", c.base, Links::Served.system(ns, name)),
+                None,
+            );
             assert_eq!(code, 200, "{ns}/{name}");
             eprintln!("{dump}: {ns}/{name} {} bytes in {took:?}", page.len());
             assert_shows_status(&page, ad);
             let file = out.join(Links::Exported.system(ns, name));
             let exported = std::fs::read_to_string(&file).unwrap();
             assert_shows_status(&exported, ad);
-            assert_eq!(main_of(&page), main_of(&exported), "{ns}/{name}: served and exported differ");
+            assert_eq!(
+                main_of(&page),
+                main_of(&exported),
+                "{ns}/{name}: served and exported differ"
+            );
             // Self-contained: no script, nothing fetched from anywhere.
             assert!(!exported.contains("<script"), "{}", file.display());
-            for fetch in ["src=\"http", "href=\"http", "url(http", "url(//", "@import", "<link rel=\"stylesheet"] {
+            for fetch in [
+                "src=\"http",
+                "href=\"http",
+                "url(http",
+                "url(//",
+                "@import",
+                "<link rel=\"stylesheet",
+            ] {
                 assert!(!exported.contains(fetch), "{}: {fetch}", file.display());
             }
         }
         // A system that is not there: a page that says so, not an error page.
-        let (code, page) = get(&format!("{}{}", c.base, Links::Served.system("nowhere", "nothing")));
+        let (code, page) = get(&format!(
+            "{}{}",
+            c.base,
+            Links::Served.system("nowhere", "nothing")
+        ));
         assert_eq!(code, 404);
         assert!(page.contains("is visible here"), "{page}");
     }
@@ -238,7 +284,13 @@ fn same_but_links(served: &str, exported: &str) -> bool {
     let s = s
         .split("href=\"@")
         .enumerate()
-        .map(|(i, part)| if i == 0 { part.to_string() } else { part.replacen('/', ".", 1) })
+        .map(|(i, part)| {
+            if i == 0 {
+                part.to_string()
+            } else {
+                part.replacen('/', ".", 1)
+            }
+        })
         .collect::<Vec<_>>()
         .join("href=\"");
     s == e
@@ -271,7 +323,10 @@ fn live_pages_follow_the_file_and_say_when_it_cannot_be_read() {
     let (_, v) = get(&format!("{}/api/version?after=1", c.base));
     assert_eq!(v, "2");
     let (_, page) = get(&format!("{}{}", c.base, Links::Served.system(&ns, &name)));
-    assert!(page.contains("(score 99 / 100)"), "the page follows the file");
+    assert!(
+        page.contains("(score 99 / 100)"),
+        "the page follows the file"
+    );
     // An unreadable source: the page says since when and why, and keeps the last good read.
     std::fs::write(&live, "{not json").unwrap();
     let (_, v) = get(&format!("{}/api/version?after=2", c.base));
@@ -279,17 +334,29 @@ fn live_pages_follow_the_file_and_say_when_it_cannot_be_read() {
     let (code, page) = get(&format!("{}/", c.base));
     assert_eq!(code, 200);
     assert!(page.contains("Cannot read the source since"), "{page}");
-    assert!(page.contains(&format!(">{name}</a>")), "the last good read stays");
+    assert!(
+        page.contains(&format!(">{name}</a>")),
+        "the last good read stays"
+    );
 }
 
 #[test]
 fn only_loopback_is_served_and_pages_are_locked_down() {
     let out = Command::new(env!("CARGO_BIN_EXE_kubectl-agentlens"))
-        .args(["console", "-f", "/nonexistent.yaml", "--listen", "0.0.0.0:0"])
+        .args([
+            "console",
+            "-f",
+            "/nonexistent.yaml",
+            "--listen",
+            "0.0.0.0:0",
+        ])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("refusing to listen on 0.0.0.0:0"), "{err}");
+    assert!(
+        !out.status.success() && err.contains("refusing to listen on 0.0.0.0:0"),
+        "{err}"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let (_, file) = dumps(dir.path()).remove(0);
@@ -301,12 +368,19 @@ fn only_loopback_is_served_and_pages_are_locked_down() {
     assert_eq!(code, 200);
     let (_, head, _, _) = get_as(&format!("{}/", c.base), None);
     let head = head.to_ascii_lowercase();
-    assert!(head.contains("content-security-policy: default-src 'none'"), "{head}");
+    assert!(
+        head.contains("content-security-policy: default-src 'none'"),
+        "{head}"
+    );
     assert!(head.contains("x-content-type-options: nosniff"), "{head}");
     // Read-only.
     let addr = c.base.strip_prefix("http://").unwrap();
     let mut s = TcpStream::connect(addr).unwrap();
-    write!(s, "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut answer = String::new();
     s.read_to_string(&mut answer).unwrap();
     assert!(answer.starts_with("HTTP/1.1 405"), "{answer}");
@@ -351,27 +425,43 @@ fn chromium_and_axe_find_no_errors_on_any_page() {
         let out = dir.path().join(format!("export-{dump}"));
         assert!(
             Command::new(env!("CARGO_BIN_EXE_kubectl-agentlens"))
-                .args(["console", "-f", file.to_str().unwrap(), "--export", out.to_str().unwrap()])
+                .args([
+                    "console",
+                    "-f",
+                    file.to_str().unwrap(),
+                    "--export",
+                    out.to_str().unwrap()
+                ])
                 .status()
                 .unwrap()
                 .success()
         );
         let mut add = |name: String, served: String, exported: PathBuf, shot: Option<PathBuf>| {
-            pages.push(serde_json::json!({"name": format!("served {name}"), "url": served,
-                "screenshot": shot}));
-            pages.push(serde_json::json!({"name": format!("exported {name}"), "offline": true,
-                "url": format!("file://{}", exported.display())}));
+            pages.push(
+                serde_json::json!({"name": format!("served {name}"), "url": served,
+                "screenshot": shot}),
+            );
+            pages.push(
+                serde_json::json!({"name": format!("exported {name}"), "offline": true,
+                "url": format!("file://{}", exported.display())}),
+            );
         };
         let overview_shot = (dump == "examples")
             .then(|| shots.as_ref().map(|d| d.join("console-overview.png")))
             .flatten();
-        add(format!("{dump} overview"), format!("{}/", c.base), out.join("index.html"), overview_shot);
+        add(
+            format!("{dump} overview"),
+            format!("{}/", c.base),
+            out.join("index.html"),
+            overview_shot,
+        );
         for ad in systems_of(&file) {
             let (ns, name) = (
                 ad.metadata.namespace.clone().unwrap(),
                 ad.metadata.name.clone().unwrap(),
             );
-            let shot = (dump == "examples" && (ns.as_str(), name.as_str()) == (gpu.0.as_str(), gpu.1.as_str()))
+            let shot = (dump == "examples"
+                && (ns.as_str(), name.as_str()) == (gpu.0.as_str(), gpu.1.as_str()))
                 .then(|| shots.as_ref().map(|d| d.join("console-finetuned-gpu.png")))
                 .flatten();
             add(
@@ -390,8 +480,16 @@ fn chromium_and_axe_find_no_errors_on_any_page() {
     )
     .unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/browse.mjs");
-    let out = Command::new("node").arg(&script).arg(&input).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("node")
+        .arg(&script)
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let results: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(results.len(), pages.len());
     let mut texts = std::collections::BTreeMap::new();
@@ -399,16 +497,28 @@ fn chromium_and_axe_find_no_errors_on_any_page() {
         let name = r["name"].as_str().unwrap();
         eprintln!(
             "{name}: load {} ms, axe light {} dark {} (all impacts), phone overflow {} px",
-            r["loadMs"], r["axeLight"].as_array().unwrap().len(), r["axeDark"].as_array().unwrap().len(),
+            r["loadMs"],
+            r["axeLight"].as_array().unwrap().len(),
+            r["axeDark"].as_array().unwrap().len(),
             r["phoneOverflowPx"]
         );
-        for v in r["axeLight"].as_array().unwrap().iter().chain(r["axeDark"].as_array().unwrap()) {
+        for v in r["axeLight"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(r["axeDark"].as_array().unwrap())
+        {
             eprintln!("  axe {}: {} ({})", v["impact"], v["id"], v["help"]);
         }
         assert_eq!(r["consoleErrors"], serde_json::json!([]), "{name}");
         assert_eq!(r["failedRequests"], serde_json::json!([]), "{name}");
         assert_eq!(r["foreignRequests"], serde_json::json!([]), "{name}");
-        for v in r["axeLight"].as_array().unwrap().iter().chain(r["axeDark"].as_array().unwrap()) {
+        for v in r["axeLight"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(r["axeDark"].as_array().unwrap())
+        {
             assert!(
                 !matches!(v["impact"].as_str(), Some("serious" | "critical")),
                 "{name}: {v}"
@@ -416,13 +526,174 @@ fn chromium_and_axe_find_no_errors_on_any_page() {
         }
         assert_eq!(r["firstTab"], "Skip to content", "{name}");
         assert_eq!(r["afterSkip"], "main", "{name}");
-        assert!(r["phoneOverflowPx"].as_i64().unwrap() <= 0, "{name}: scrolls sideways on a phone");
+        assert!(
+            r["phoneOverflowPx"].as_i64().unwrap() <= 0,
+            "{name}: scrolls sideways on a phone"
+        );
         let key = name.split_once(' ').unwrap().1.to_string();
-        texts.entry(key).or_insert_with(Vec::new).push(r["mainText"].as_str().unwrap().to_string());
+        texts
+            .entry(key)
+            .or_insert_with(Vec::new)
+            .push(r["mainText"].as_str().unwrap().to_string());
     }
     for (page, t) in texts {
         assert_eq!(t.len(), 2, "{page}");
         assert!(!t[0].is_empty(), "{page}");
-        assert_eq!(t[0], t[1], "{page}: served and exported show different text");
+        assert_eq!(
+            t[0], t[1],
+            "{page}: served and exported show different text"
+        );
     }
+}
+
+fn kubectl_ok(kubectl: &Path, kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> String {
+    let mut child = Command::new(kubectl)
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(args)
+        .current_dir(observed::systems::root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.unwrap_or_default().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "kubectl {}: {text}", args.join(" "));
+    text
+}
+
+/// A user whose RBAC reads one namespace (kube-emulator enforces the Role): the console shows
+/// that namespace's system, says the other namespaces are not visible, and never answers with
+/// an error page.
+#[test]
+fn a_user_who_may_read_one_namespace_sees_it_and_is_told_about_the_rest() {
+    use agentlens_tests::emulator_process::{self, Emulator};
+    use agentlens_tests::tools::kubectl;
+    let Some(kubectl) = tool(kubectl()) else {
+        return;
+    };
+    if let Err(e) = emulator_process::binary() {
+        assert!(
+            std::env::var("AGENTLENS_REQUIRE_TOOLS").as_deref() != Ok("1"),
+            "{e}"
+        );
+        eprintln!("skipping: {e}");
+        return;
+    }
+    let emu = Emulator::start().unwrap();
+    let admin = emu.admin_kubeconfig();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dumps(dir.path()).pop().unwrap().1;
+    let ads = systems_of(&file);
+    kubectl_ok(&kubectl, &admin, &["apply", "-f", "crds/manifests/"], None);
+    for ad in &ads {
+        let ns = ad.metadata.namespace.as_deref().unwrap();
+        let name = ad.metadata.name.as_deref().unwrap();
+        let ns_doc =
+            serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+        kubectl_ok(
+            &kubectl,
+            &admin,
+            &["apply", "-f", "-"],
+            Some(&ns_doc.to_string()),
+        );
+        let mut applied = serde_json::to_value(ad).unwrap();
+        let status = applied.as_object_mut().unwrap().remove("status").unwrap();
+        for k in [
+            "resourceVersion",
+            "uid",
+            "creationTimestamp",
+            "generation",
+            "managedFields",
+        ] {
+            applied["metadata"].as_object_mut().unwrap().remove(k);
+        }
+        kubectl_ok(
+            &kubectl,
+            &admin,
+            &["apply", "-f", "-"],
+            Some(&applied.to_string()),
+        );
+        let patch = serde_json::json!({ "status": status }).to_string();
+        kubectl_ok(
+            &kubectl,
+            &admin,
+            &[
+                "patch",
+                "agentdeployments.agentlens.dev",
+                name,
+                "-n",
+                ns,
+                "--subresource=status",
+                "--type=merge",
+                "-p",
+                &patch,
+            ],
+            None,
+        );
+    }
+    // A viewer of one namespace: list on the three kinds there, nothing elsewhere.
+    let (ns, name) = (
+        ads[0].metadata.namespace.clone().unwrap(),
+        ads[0].metadata.name.clone().unwrap(),
+    );
+    let rbac = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "viewer", "namespace": ns}},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "agentlens-viewer", "namespace": ns},
+         "rules": [{"apiGroups": [agentlens_crds::GROUP], "resources": ["agentdeployments", "models", "evaluations"], "verbs": ["get", "list", "watch"]}]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "agentlens-viewer", "namespace": ns},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "agentlens-viewer"},
+         "subjects": [{"kind": "ServiceAccount", "name": "viewer", "namespace": ns}]}
+    ]});
+    kubectl_ok(
+        &kubectl,
+        &admin,
+        &["apply", "-f", "-"],
+        Some(&rbac.to_string()),
+    );
+    let viewer = emu.kubeconfig_for(&ns, "viewer");
+    let deadline = Instant::now() + DEADLINE;
+    while !viewer.is_file() {
+        assert!(
+            Instant::now() < deadline,
+            "the emulator wrote the viewer's kubeconfig"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let c = console(&[], Some(&viewer));
+    let (code, page) = get(&format!("{}/", c.base));
+    assert_eq!(code, 200, "{page}");
+    assert!(page.contains(&format!(">{name}</a>")), "{page}");
+    assert!(
+        page.contains("the other namespaces are not visible to you"),
+        "{page}"
+    );
+    for other in &ads[1..] {
+        assert!(!page.contains(&format!(">{}</a>", other.metadata.name.as_deref().unwrap())));
+    }
+    let (code, page) = get(&format!("{}{}", c.base, Links::Served.system(&ns, &name)));
+    assert_eq!(code, 200);
+    assert_shows_status(&page, &ads[0]);
+    let other = &ads[1];
+    let (code, page) = get(&format!(
+        "{}{}",
+        c.base,
+        Links::Served.system(
+            other.metadata.namespace.as_deref().unwrap(),
+            other.metadata.name.as_deref().unwrap()
+        )
+    ));
+    assert_eq!(code, 404);
+    assert!(page.contains("you may not read it"), "{page}");
 }

@@ -287,7 +287,11 @@ async fn console(
     let url = format!("http://{addr}/");
     eprintln!("agentlens console: {url} (read-only; Ctrl-C stops it)");
     if open {
-        let opener = if cfg!(target_os = "macos") { "open" } else { "xdg-open" };
+        let opener = if cfg!(target_os = "macos") {
+            "open"
+        } else {
+            "xdg-open"
+        };
         if let Err(e) = std::process::Command::new(opener).arg(&url).spawn() {
             eprintln!("could not start {opener} ({e}); open {url} yourself");
         }

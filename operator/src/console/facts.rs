@@ -143,7 +143,11 @@ mod tests {
             ("same facts", Ok(facts("a")), None),
             ("changed facts", Ok(facts("b")), Some(2)),
             ("unreachable", Err("connection refused".into()), Some(3)),
-            ("still the same error", Err("connection refused".into()), None),
+            (
+                "still the same error",
+                Err("connection refused".into()),
+                None,
+            ),
             ("another error", Err("401 Unauthorized".into()), Some(4)),
             ("back, facts unchanged", Ok(facts("b")), Some(5)),
         ];

@@ -227,7 +227,15 @@ pub fn layout(declared: &[String], edges: &[EdgeIn]) -> Graph {
                 let x = fx + NODE_W;
                 let y = fy + NODE_H / 2;
                 (
-                    format!("M{x} {} C{} {}, {} {}, {x} {}", y - 8, x + 40, y - 30, x + 40, y + 30, y + 8),
+                    format!(
+                        "M{x} {} C{} {}, {} {}, {x} {}",
+                        y - 8,
+                        x + 40,
+                        y - 30,
+                        x + 40,
+                        y + 30,
+                        y + 8
+                    ),
                     x + 44,
                     y + 4,
                 )

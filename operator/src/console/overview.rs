@@ -55,9 +55,10 @@ fn row(ad: &AgentDeployment, links: Links) -> Row {
             .maturity
             .as_ref()
             .map_or_else(|| "-".into(), |t| t.target_level.to_string()),
-        pods: s
-            .and_then(|s| s.pods.as_ref())
-            .map_or_else(|| "-".into(), |p| format!("{}/{} with the sidecar", p.injected, p.matched)),
+        pods: s.and_then(|s| s.pods.as_ref()).map_or_else(
+            || "-".into(),
+            |p| format!("{}/{} with the sidecar", p.injected, p.matched),
+        ),
         problems: s
             .map(|s| {
                 s.conditions

@@ -75,7 +75,11 @@ fn html(result: Result<String>, status: StatusCode) -> Response {
             .into_response(),
         Err(e) => {
             tracing::error!(error = %chain(&e), "console page");
-            (StatusCode::INTERNAL_SERVER_ERROR, "the page could not be rendered; see the console's log").into_response()
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page could not be rendered; see the console's log",
+            )
+                .into_response()
         }
     }
 }
@@ -140,14 +144,24 @@ async fn guard(State(s): State<AppState>, req: Request, next: Next) -> Response 
             .and_then(|h| h.to_str().ok())
             .is_some_and(loopback_host);
     if !host_ok {
-        return (StatusCode::MISDIRECTED_REQUEST, "the console answers on loopback names only").into_response();
+        return (
+            StatusCode::MISDIRECTED_REQUEST,
+            "the console answers on loopback names only",
+        )
+            .into_response();
     }
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
     h.insert(header::CONTENT_SECURITY_POLICY, s.csp.clone());
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     resp
 }
 
@@ -161,7 +175,11 @@ pub fn content_security_policy() -> String {
 }
 
 /// The router over a snapshot channel.
-pub fn router(rx: watch::Receiver<Arc<Snapshot>>, refresh_seconds: u64, any_host: bool) -> Result<Router> {
+pub fn router(
+    rx: watch::Receiver<Arc<Snapshot>>,
+    refresh_seconds: u64,
+    any_host: bool,
+) -> Result<Router> {
     let csp = HeaderValue::from_str(&content_security_policy()).map_err(|e| Error::Io {
         what: "building the Content-Security-Policy header".into(),
         source: std::io::Error::other(e),
@@ -183,10 +201,12 @@ pub fn router(rx: watch::Receiver<Arc<Snapshot>>, refresh_seconds: u64, any_host
 
 /// Serves on `listener` until the process ends; `poll` must feed `rx`.
 pub async fn serve(listener: tokio::net::TcpListener, app: Router) -> Result<()> {
-    axum::serve(listener, app).await.map_err(|source| Error::Io {
-        what: "serving the console".into(),
-        source,
-    })
+    axum::serve(listener, app)
+        .await
+        .map_err(|source| Error::Io {
+            what: "serving the console".into(),
+            source,
+        })
 }
 
 /// Binds `addr`: loopback only unless `allow_non_loopback` (the console reads with the user's
@@ -200,8 +220,10 @@ pub async fn bind(addr: SocketAddr, allow_non_loopback: bool) -> Result<tokio::n
             ),
         });
     }
-    tokio::net::TcpListener::bind(addr).await.map_err(|source| Error::Io {
-        what: format!("listening on {addr}"),
-        source,
-    })
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| Error::Io {
+            what: format!("listening on {addr}"),
+            source,
+        })
 }

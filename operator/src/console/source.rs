@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use agentlens_crds::{AgentDeployment, Evaluation, Model};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::{Api, Resource};
 use kube::api::ListParams;
+use kube::{Api, Resource};
 use serde::de::DeserializeOwned;
 
 use super::facts::Facts;
@@ -100,8 +100,14 @@ pub fn read_file(path: &std::path::Path) -> Result<Facts> {
         let key = |v: &serde_json::Value| {
             (
                 v["kind"].as_str().unwrap_or_default().to_string(),
-                v["metadata"]["namespace"].as_str().unwrap_or("default").to_string(),
-                v["metadata"]["name"].as_str().unwrap_or_default().to_string(),
+                v["metadata"]["namespace"]
+                    .as_str()
+                    .unwrap_or("default")
+                    .to_string(),
+                v["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
             )
         };
         let by_key: BTreeMap<_, _> = computed.iter().map(|v| (key(v), v)).collect();
@@ -119,8 +125,7 @@ pub fn read_file(path: &std::path::Path) -> Result<Facts> {
                 .and_then(|s| serde_json::from_value(s).ok());
         }
         for m in models.iter_mut().filter(|m| m.status.is_none()) {
-            m.status =
-                status_of("Model", &m.metadata).and_then(|s| serde_json::from_value(s).ok());
+            m.status = status_of("Model", &m.metadata).and_then(|s| serde_json::from_value(s).ok());
         }
     }
     Ok(Facts {
@@ -156,7 +161,10 @@ fn plural<K: Resource<DynamicType = ()>>() -> String {
 }
 
 fn where_(ns: Option<&str>) -> String {
-    ns.map_or_else(|| "all namespaces".to_string(), |n| format!("namespace {n}"))
+    ns.map_or_else(
+        || "all namespaces".to_string(),
+        |n| format!("namespace {n}"),
+    )
 }
 
 /// Lists one kind; what RBAC hides is an empty list and a sentence in `hidden`.

@@ -89,9 +89,13 @@ pub fn problem_title(type_: &str) -> String {
         types::LINEAGE_COMPLETE => "Model lineage incomplete".into(),
         types::CONFIG_CURRENT => "Pods run a stale config or prompt".into(),
         types::GPU_OUT_OF_MEMORY => "GPU out of memory".into(),
-        types::PRE_DEPLOYMENT_EVALUATED => "Models run without a passed pre-deployment evaluation".into(),
+        types::PRE_DEPLOYMENT_EVALUATED => {
+            "Models run without a passed pre-deployment evaluation".into()
+        }
         types::DIGEST_DRIFT => "Image digest drift".into(),
-        types::MODEL_ARTIFACT_MISMATCH => "Served model artifact differs from the declared one".into(),
+        types::MODEL_ARTIFACT_MISMATCH => {
+            "Served model artifact differs from the declared one".into()
+        }
         types::MATURITY_TARGET_MET => "Below the maturity target".into(),
         other => format!("{other} is not fine"),
     }
@@ -113,7 +117,11 @@ pub fn problems(conditions: &[Condition]) -> Vec<Problem> {
 /// The newest time the status records a change at (conditions, configs, prompts, inventory,
 /// RAG, runtime figures).
 pub fn last_change(s: &AgentDeploymentStatus) -> Option<Time> {
-    let configs = s.configs.iter().chain(&s.prompts).filter_map(|c| c.changed_at.as_ref());
+    let configs = s
+        .configs
+        .iter()
+        .chain(&s.prompts)
+        .filter_map(|c| c.changed_at.as_ref());
     s.conditions
         .iter()
         .map(|c| &c.last_transition_time)
@@ -454,7 +462,11 @@ fn graph(ad: &AgentDeployment, s: &AgentDeploymentStatus) -> (Option<Graph>, Str
     // Declared `talksTo` that no call was observed on: drawn dashed, so a silent link shows.
     for a in &ad.spec.agents {
         for to in &a.talks_to {
-            if !s.agent_graph.iter().any(|e| e.from == a.name && &e.to == to) {
+            if !s
+                .agent_graph
+                .iter()
+                .any(|e| e.from == a.name && &e.to == to)
+            {
                 edges.push(EdgeIn {
                     from: a.name.clone(),
                     to: to.clone(),
@@ -526,7 +538,9 @@ fn model_rows(s: &AgentDeploymentStatus, models: &BTreeMap<String, &Model>) -> V
                                                 "{} {}{}",
                                                 d.name,
                                                 short_digest(d.digest.as_deref()),
-                                                d.split.as_ref().map_or(String::new(), |s| format!(" ({s})"))
+                                                d.split
+                                                    .as_ref()
+                                                    .map_or(String::new(), |s| format!(" ({s})"))
                                             )
                                         })
                                         .collect()
@@ -545,7 +559,13 @@ fn model_rows(s: &AgentDeploymentStatus, models: &BTreeMap<String, &Model>) -> V
                         }
                     })
                     .collect();
-                (steps, resolved.incomplete.as_ref().map(lineage::Incomplete::message))
+                (
+                    steps,
+                    resolved
+                        .incomplete
+                        .as_ref()
+                        .map(lineage::Incomplete::message),
+                )
             };
             ModelRow {
                 name: m.name.clone(),
@@ -603,8 +623,17 @@ fn inventory_rows(s: &AgentDeploymentStatus) -> Vec<InventoryRow> {
                         format!(
                             "{}: {}{}",
                             when(&h.at),
-                            h.changes.iter().take(8).cloned().collect::<Vec<_>>().join("; "),
-                            if more > 0 { format!(" and {more} more") } else { String::new() }
+                            h.changes
+                                .iter()
+                                .take(8)
+                                .cloned()
+                                .collect::<Vec<_>>()
+                                .join("; "),
+                            if more > 0 {
+                                format!(" and {more} more")
+                            } else {
+                                String::new()
+                            }
                         )
                     })
                     .collect(),
@@ -633,7 +662,13 @@ fn runtime(s: &AgentDeploymentStatus) -> Option<RuntimeView> {
         oom_kills: count(r.oom_kills),
         tracebacks: count(r.tracebacks),
         last_traceback: r.last_traceback.as_ref().map(|t| {
-            format!("{} in {}/{} at {}", t.exception, t.pod, t.container, when(&t.at))
+            format!(
+                "{} in {}/{} at {}",
+                t.exception,
+                t.pod,
+                t.container,
+                when(&t.at)
+            )
         }),
         updated: opt_when(r.updated_at.as_ref()),
     })
@@ -664,7 +699,11 @@ pub fn system(ad: &AgentDeployment, facts: &Facts) -> SystemView {
     let (graph, graph_desc, edges) = graph(ad, s);
     let maturity = s.maturity.as_ref().map(|m| {
         let target = ad.spec.maturity.as_ref().map_or(String::new(), |t| {
-            let met = if m.level >= t.target_level { "met" } else { "not met" };
+            let met = if m.level >= t.target_level {
+                "met"
+            } else {
+                "not met"
+            };
             format!(", target {} {met}", t.target_level)
         });
         format!("level {} (score {} / 100){target}", m.level, m.score)
@@ -690,7 +729,14 @@ pub fn system(ad: &AgentDeployment, facts: &Facts) -> SystemView {
         conditions: s
             .conditions
             .iter()
-            .map(|c| [c.type_.clone(), c.status.clone(), c.reason.clone(), c.message.clone()])
+            .map(|c| {
+                [
+                    c.type_.clone(),
+                    c.status.clone(),
+                    c.reason.clone(),
+                    c.message.clone(),
+                ]
+            })
             .collect(),
         last_change: opt_when(last_change(s).as_ref()),
         graph,
@@ -771,7 +817,10 @@ pub fn system(ad: &AgentDeployment, facts: &Facts) -> SystemView {
                 phase: phase(e.phase),
                 passed: e.passed,
                 at: opt_when(e.at.as_ref()),
-                metrics: by_name.get(e.name.as_str()).map(|e| metrics(e)).unwrap_or_default(),
+                metrics: by_name
+                    .get(e.name.as_str())
+                    .map(|e| metrics(e))
+                    .unwrap_or_default(),
             })
             .collect(),
         runtime: runtime(s),

@@ -94,4 +94,3 @@ pub fn systems(dir: &Path) -> Vec<(String, PathBuf)> {
     }
     out
 }
-

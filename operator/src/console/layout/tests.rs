@@ -26,7 +26,10 @@ fn columns_follow_the_calls() {
         (
             "invoice_rpa_chain",
             vec!["email-triage", "pdf-parser", "erp-writer"],
-            vec![edge("email-triage", "pdf-parser"), edge("pdf-parser", "erp-writer")],
+            vec![
+                edge("email-triage", "pdf-parser"),
+                edge("pdf-parser", "erp-writer"),
+            ],
             vec![("email-triage", 0), ("pdf-parser", 1), ("erp-writer", 2)],
         ),
         (
@@ -47,7 +50,12 @@ fn columns_follow_the_calls() {
             vec![edge("retry", "retry")],
             vec![("retry", 0)],
         ),
-        ("agents_without_calls", vec!["solo", "other"], vec![], vec![("solo", 0), ("other", 0)]),
+        (
+            "agents_without_calls",
+            vec!["solo", "other"],
+            vec![],
+            vec![("solo", 0), ("other", 0)],
+        ),
     ];
     for (case, declared, edges, expected) in cases {
         let g = layout(&names(&declared), &edges);
@@ -57,10 +65,16 @@ fn columns_follow_the_calls() {
         }
         // Everything inside the viewBox.
         for n in &g.nodes {
-            assert!(n.x + NODE_W <= g.width && n.y + NODE_H <= g.height, "{case}: {n:?}");
+            assert!(
+                n.x + NODE_W <= g.width && n.y + NODE_H <= g.height,
+                "{case}: {n:?}"
+            );
         }
         for e in &g.edges {
-            assert!(e.label_x <= g.width + 60 && e.label_y <= g.height, "{case}: {e:?}");
+            assert!(
+                e.label_x <= g.width + 60 && e.label_y <= g.height,
+                "{case}: {e:?}"
+            );
         }
         // Declared agents are marked, endpoints seen only in calls are not.
         for n in &g.nodes {

@@ -3,9 +3,10 @@ use crate::console::facts::{Facts, Failure};
 use agentlens_crds::AgentDeployment;
 
 fn hostile() -> AgentDeployment {
-    let mut ad: AgentDeployment =
-        serde_json::from_str(include_str!("../../../tests/data/inspect/example-consumer-rag.json"))
-            .unwrap();
+    let mut ad: AgentDeployment = serde_json::from_str(include_str!(
+        "../../../tests/data/inspect/example-consumer-rag.json"
+    ))
+    .unwrap();
     let s = ad.status.as_mut().unwrap();
     // What a user controls: a prompt's ConfigMap key, a condition message built from names,
     // an agent name seen in spans, an evaluation suite.
@@ -42,7 +43,10 @@ fn everything_from_the_cluster_is_text_never_markup() {
     let now = Time("2026-11-27T10:00:00Z".parse().unwrap());
     let snap = snapshot(hostile());
     let ad = &snap.facts.systems[0];
-    let (ns, name) = (ad.metadata.namespace.clone().unwrap(), ad.metadata.name.clone().unwrap());
+    let (ns, name) = (
+        ad.metadata.namespace.clone().unwrap(),
+        ad.metadata.name.clone().unwrap(),
+    );
     for mode in [Mode::Served { refresh_seconds: 5 }, Mode::Exported] {
         let pages = [
             overview_page(&snap, mode, &now).unwrap(),
@@ -53,12 +57,18 @@ fn everything_from_the_cluster_is_text_never_markup() {
             assert!(!page.contains("<script>alert"), "{page}");
             assert!(!page.contains("<img src=x"), "{page}");
             assert!(!page.contains("<b>x</b>"), "{page}");
-            assert_eq!(page.contains("<script src=\"/console.js\""), mode != Mode::Exported);
+            assert_eq!(
+                page.contains("<script src=\"/console.js\""),
+                mode != Mode::Exported
+            );
         }
         let system = system_page(&snap, &ns, &name, mode, &now).unwrap().unwrap();
         // Shown, as text.
         // (askama writes `<` and `>` as numeric references)
-        assert!(system.contains("&#60;script&#62;alert(&#39;prompt&#39;)&#60;/script&#62;"), "{system}");
+        assert!(
+            system.contains("&#60;script&#62;alert(&#39;prompt&#39;)&#60;/script&#62;"),
+            "{system}"
+        );
         assert!(system.contains("&#60;img src=x onerror=alert(1)&#62;"));
     }
 }
