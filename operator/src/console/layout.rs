@@ -161,7 +161,7 @@ pub fn layout(declared: &[String], edges: &[EdgeIn]) -> Graph {
     let layers = layer.iter().max().map_or(0, |m| m + 1);
     let mut row = vec![0usize; n];
     let mut per_layer: Vec<Vec<usize>> = vec![Vec::new(); layers];
-    for l in 0..layers {
+    for (l, placed) in per_layer.iter_mut().enumerate() {
         let mut members: Vec<(u64, usize)> = (0..n)
             .filter(|&v| layer[v] == l)
             .map(|v| {
@@ -183,7 +183,7 @@ pub fn layout(declared: &[String], edges: &[EdgeIn]) -> Graph {
         for (r, (_, v)) in members.iter().enumerate() {
             row[*v] = r;
         }
-        per_layer[l] = members.into_iter().map(|(_, v)| v).collect();
+        *placed = members.into_iter().map(|(_, v)| v).collect();
     }
     let rows = per_layer.iter().map(Vec::len).max().unwrap_or(0) as u32;
     let pitch = NODE_H + ROW_GAP;

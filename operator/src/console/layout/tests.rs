@@ -19,10 +19,17 @@ fn at<'a>(g: &'a Graph, name: &str) -> &'a NodeBox {
 }
 
 /// (case, declared agents, edges, expected column of each node by name)
+type Case = (
+    &'static str,
+    Vec<&'static str>,
+    Vec<EdgeIn>,
+    Vec<(&'static str, u32)>,
+);
+
 #[test]
 fn columns_follow_the_calls() {
     let col = NODE_W + COL_GAP;
-    let cases: Vec<(&str, Vec<&str>, Vec<EdgeIn>, Vec<(&str, u32)>)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "invoice_rpa_chain",
             vec!["email-triage", "pdf-parser", "erp-writer"],
