@@ -146,7 +146,7 @@ fn get(url: &str) -> (u16, String) {
 
 /// The `<main>` element of a page, the part served and exported pages share.
 fn main_of(page: &str) -> &str {
-    let start = page.find("<main").expect("a <main>");
+    let start = page.find("<main id=\"main\"").expect("a <main>");
     let end = page.find("</main>").expect("a </main>");
     &page[start..end]
 }
@@ -221,7 +221,9 @@ fn served_and_exported_pages_show_the_same_status_facts() {
         let exported = std::fs::read_to_string(out.join(Links::Exported.overview())).unwrap();
         assert!(
             same_but_links(main_of(&overview), main_of(&exported)),
-            "{dump}: served and exported overviews differ"
+            "{dump}: served and exported overviews differ:\n{}\n{}",
+            main_of(&overview),
+            main_of(&exported)
         );
         for ad in &ads {
             let (ns, name) = (
