@@ -292,8 +292,10 @@ async fn console(
         } else {
             "xdg-open"
         };
-        if let Err(e) = std::process::Command::new(opener).arg(&url).spawn() {
-            eprintln!("could not start {opener} ({e}); open {url} yourself");
+        match std::process::Command::new(opener).arg(&url).spawn() {
+            // Reaped on its own thread: the opener exits at once, the console keeps running.
+            Ok(mut child) => drop(std::thread::spawn(move || child.wait())),
+            Err(e) => eprintln!("could not start {opener} ({e}); open {url} yourself"),
         }
     }
     server::serve(listener, app).await?;
