@@ -20,13 +20,18 @@
     version = doc.documentElement.dataset.version;
   }
   async function loop() {
+    let failed = false;
     for (;;) {
       try {
         const r = await fetch("/api/version?after=" + encodeURIComponent(version), { cache: "no-store" });
         if (!r.ok) throw new Error("HTTP " + r.status);
         const next = (await r.text()).trim();
-        if (next !== version) await swap();
+        // After an outage the page is fetched again even at the same version: the source line
+        // must stop saying the server is gone.
+        if (next !== version || failed) await swap();
+        failed = false;
       } catch (e) {
+        failed = true;
         say("The console server does not answer (" + e.message + "); retrying. What you see may be out of date.");
         await pause(5000);
       }
