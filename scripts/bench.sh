@@ -238,3 +238,12 @@ printf '| proxy CPU per request at 1,000 req/s, quiet / during a 100k lines/s lo
   "$burst_lps" "$quiet_us" "$burst_us" "$floor_us"
 printf '| proxy added p99 at 1,000 req/s, quiet / during the log burst | %s / %s us | direct p99: %s us | <= 200 us |\n' \
   "$((quiet99 - direct99))" "$((burst99 - direct99))" "$direct99"
+
+# 11. The console: overview of 1,000 systems and one system page, rendered in-process (median
+# and p99 of 50); baseline: the same AgentDeployments serialised to JSON.
+con=$("$EX/bench_console")
+conf() { grep -o "$1=[0-9.]*" <<<"$con" | cut -d= -f2; }
+printf '| console overview, 1,000 systems, render median / p99 and size | %s / %s ms, %s KiB | the same objects as JSON: %s ms, %s KiB | <= 100 ms, <= 1 MB |\n' \
+  "$(conf overview_median_ms)" "$(conf overview_p99_ms)" "$(( $(conf overview_bytes) / 1024 ))" "$(conf json_median_ms)" "$(( $(conf json_bytes) / 1024 ))"
+printf '| console system page (the real-pods dump), render median / p99 and size | %s / %s ms, %s KiB | - | - |\n' \
+  "$(conf system_median_ms)" "$(conf system_p99_ms)" "$(( $(conf system_bytes) / 1024 ))"

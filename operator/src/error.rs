@@ -56,6 +56,15 @@ pub enum Error {
     /// The system has no secure random source.
     #[error("no secure random source for a new key")]
     Random,
+    /// A console page could not be rendered.
+    #[error("rendering the console page {page}")]
+    Render {
+        /// The page.
+        page: String,
+        /// Why.
+        #[source]
+        source: askama::Error,
+    },
     /// Network I/O failed.
     #[error("{what}")]
     Io {
@@ -76,6 +85,7 @@ impl Error {
             Error::Parse { .. } => "parse",
             Error::Tls(_) => "tls",
             Error::Io { .. } => "io",
+            Error::Render { .. } => "render",
             Error::Kube { source, .. } => kube_category(source),
             Error::Metrics(_) => "metrics",
             Error::SecretKey { .. } => "secret_key",

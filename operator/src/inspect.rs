@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use agentlens_crds::agentdeployment_status::{AgentDeploymentStatus, ConfigKind, ConfigStatus};
-use agentlens_crds::maturity::{MaturityArea, MaturityStatus};
+use agentlens_crds::maturity::{MaturityArea, MaturityCheck, MaturityStatus};
 use agentlens_crds::{AgentDeployment, Model};
 
 /// Styling of headings: plain for pipes and files, bold on a terminal.
@@ -70,7 +70,7 @@ fn table(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
 }
 
 /// `algorithm:` and the first 12 hex digits (`sha256:…`, `hmac-sha256:…`).
-fn short_digest(d: Option<&str>) -> String {
+pub fn short_digest(d: Option<&str>) -> String {
     match d {
         Some(d) => match d.split_once(':') {
             Some((alg, hex)) => format!("{alg}:{}", hex.chars().take(12).collect::<String>()),
@@ -80,7 +80,8 @@ fn short_digest(d: Option<&str>) -> String {
     }
 }
 
-fn bytes(b: Option<u64>) -> String {
+/// A byte count in MiB or GiB, `-` when unknown.
+pub fn bytes(b: Option<u64>) -> String {
     match b {
         None => "-".into(),
         Some(b) => {
@@ -94,7 +95,8 @@ fn bytes(b: Option<u64>) -> String {
     }
 }
 
-fn area(a: MaturityArea) -> &'static str {
+/// The rubric area's name as the docs spell it.
+pub fn area(a: MaturityArea) -> &'static str {
     match a {
         MaturityArea::Environment => "environment",
         MaturityArea::Observability => "observability",
@@ -103,17 +105,24 @@ fn area(a: MaturityArea) -> &'static str {
     }
 }
 
-/// The maturity checklist: failing applicable checks first (with their next step), then the
-/// passing ones, then those that do not apply.
-pub fn checklist(m: &MaturityStatus, style: Style) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "  score {} / 100, level {}", m.score, m.level);
+/// The checks in reading order: failing applicable checks first, then the passing ones, then
+/// those that do not apply (stable within each group).
+pub fn checks_next_steps_first(m: &MaturityStatus) -> Vec<&MaturityCheck> {
     let mut checks: Vec<_> = m.checks.iter().collect();
     checks.sort_by_key(|c| match (c.applicable, c.passed) {
         (true, false) => 0,
         (true, true) => 1,
         (false, _) => 2,
     });
+    checks
+}
+
+/// The maturity checklist: failing applicable checks first (with their next step), then the
+/// passing ones, then those that do not apply.
+pub fn checklist(m: &MaturityStatus, style: Style) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "  score {} / 100, level {}", m.score, m.level);
+    let checks = checks_next_steps_first(m);
     let mut previous_next: Option<&str> = None;
     for c in checks {
         let _ = writeln!(

@@ -5,6 +5,7 @@
 pub mod admission;
 pub mod agentdeployments;
 pub mod certs;
+pub mod console;
 pub mod controller;
 pub mod dump;
 pub mod error;

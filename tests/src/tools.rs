@@ -184,3 +184,25 @@ pub fn installed(relative: &str) -> Tool {
         Path::exists,
     )
 }
+
+/// Finds Debian's `chromium` on `PATH` (installed by `make tools`); like [`python_tool`] a
+/// missing browser fails under `make test`.
+pub fn chromium() -> Tool {
+    find("chromium", "chromium")
+}
+
+/// The npm modules the browser checks drive Chromium with (`puppeteer-core`, `axe-core`),
+/// installed by `make tools` into `.tools/browser/node_modules`; like [`python_tool`] missing
+/// modules fail under `make test`.
+pub fn browser_modules() -> Tool {
+    let found = tool_candidates(Path::new("node_modules"), "browser")
+        .into_iter()
+        .find(|d| {
+            d.join("puppeteer-core/package.json").is_file()
+                && d.join("axe-core/axe.min.js").is_file()
+        });
+    match found {
+        Some(dir) => Tool::Found(dir),
+        None => found_or_skip("puppeteer-core and axe-core", Vec::new(), Path::exists),
+    }
+}

@@ -3,9 +3,14 @@
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use agentlens_crds::{AgentDeployment, Model};
+use agentlens_operator::console::facts::{Snapshot, SourceState};
+use agentlens_operator::console::source::{Scope, Source};
+use agentlens_operator::console::{export, server};
 use agentlens_operator::inspect::{self, Style};
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -60,6 +65,33 @@ enum Command {
         /// Output format (`table` or `json`).
         #[arg(short = 'o', long, value_enum, default_value = "table")]
         output: Output,
+    },
+    /// A read-only web console of every agent system: an overview and one page per system,
+    /// live from the cluster (read with your kubeconfig, so your RBAC decides what you see) or
+    /// from a dump (-f); or the same pages as static files (--export DIR).
+    Console {
+        /// Every namespace (the default without -n; when RBAC forbids listing across
+        /// namespaces, the context's namespace, and the page says so).
+        #[arg(short = 'A', long)]
+        all_namespaces: bool,
+        /// Read a dump (`kubectl get pods,configmaps,secrets,agentdeployments.agentlens.dev,models.agentlens.dev,evaluations.agentlens.dev -A -o yaml`) instead of the cluster; re-read when it changes.
+        #[arg(short = 'f', long)]
+        file: Option<PathBuf>,
+        /// Address to serve on. Loopback only unless --allow-non-loopback.
+        #[arg(long, default_value = "127.0.0.1:9480")]
+        listen: SocketAddr,
+        /// Serve on a non-loopback address (anyone who reaches it reads with your credentials).
+        #[arg(long)]
+        allow_non_loopback: bool,
+        /// Open the overview in the default browser.
+        #[arg(long)]
+        open: bool,
+        /// Write the pages as static, self-contained HTML into this directory and exit.
+        #[arg(long, value_name = "DIR")]
+        export: Option<PathBuf>,
+        /// Seconds between reads of the cluster or the file.
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(2..=3600))]
+        refresh_seconds: u64,
     },
     /// The lineage tree of a Model with datasets and preprocessing.
     Lineage {
@@ -174,6 +206,102 @@ async fn fetch_models(cli: &Cli, file: Option<&PathBuf>) -> Result<Vec<Model>> {
         .items)
 }
 
+/// `console`: export once, or serve with a poller feeding the pages.
+#[allow(clippy::too_many_arguments)]
+async fn console(
+    cli: &Cli,
+    all_namespaces: bool,
+    file: Option<&PathBuf>,
+    listen: SocketAddr,
+    allow_non_loopback: bool,
+    open: bool,
+    export_dir: Option<&PathBuf>,
+    refresh_seconds: u64,
+) -> Result<()> {
+    if all_namespaces && cli.namespace.is_some() {
+        bail!("-A and -n exclude each other");
+    }
+    let source = match file {
+        Some(f) => Source::File(f.clone()),
+        None => {
+            let (client, ns) = client(cli.namespace.as_deref(), cli.context.as_deref()).await?;
+            let context = cli
+                .context
+                .clone()
+                .or_else(|| kube::config::Kubeconfig::read().ok()?.current_context)
+                .map_or_else(|| "in-cluster".to_string(), |c| format!("context {c}"));
+            let scope = match &cli.namespace {
+                Some(n) => Scope::Namespace(n.clone()),
+                None => Scope::All { fallback: ns },
+            };
+            Source::Cluster {
+                client,
+                scope,
+                context,
+            }
+        }
+    };
+    let initial = Snapshot {
+        source: SourceState {
+            label: source.label(),
+            ..SourceState::default()
+        },
+        ..Snapshot::default()
+    };
+    if let Some(dir) = export_dir {
+        let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            k8s_openapi::jiff::Timestamp::now(),
+        );
+        let facts = source.read().await?;
+        let snapshot = initial
+            .advance(Ok(facts), &now, Some(&now))
+            .unwrap_or(initial);
+        let (written, skipped) = export::export(&snapshot, dir, &now)?;
+        for s in &skipped {
+            eprintln!("skipped {s}: its name cannot be a file name");
+        }
+        eprintln!(
+            "wrote {} pages to {} (open {})",
+            written.len(),
+            dir.display(),
+            dir.join("index.html").display()
+        );
+        return Ok(());
+    }
+    // The poller's and the server's log lines (a failing source, a page that did not render).
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing::Level::INFO)
+        .try_init();
+    let listener = server::bind(listen, allow_non_loopback).await?;
+    let addr = listener.local_addr()?;
+    let (tx, mut rx) = tokio::sync::watch::channel(Arc::new(initial));
+    let app = server::router(rx.clone(), refresh_seconds, allow_non_loopback)?;
+    tokio::spawn(server::poll(
+        source,
+        std::time::Duration::from_secs(refresh_seconds),
+        tx,
+    ));
+    // The first read (good or not) before the address is announced: the first page has content.
+    rx.changed().await?;
+    let url = format!("http://{addr}/");
+    eprintln!("agentlens console: {url} (read-only; Ctrl-C stops it)");
+    if open {
+        let opener = if cfg!(target_os = "macos") {
+            "open"
+        } else {
+            "xdg-open"
+        };
+        match std::process::Command::new(opener).arg(&url).spawn() {
+            // Reaped on its own thread: the opener exits at once, the console keeps running.
+            Ok(mut child) => drop(std::thread::spawn(move || child.wait())),
+            Err(e) => eprintln!("could not start {opener} ({e}); open {url} yourself"),
+        }
+    }
+    server::serve(listener, app).await?;
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
@@ -213,6 +341,27 @@ fn main() -> Result<()> {
                     ),
                     Output::Table => print!("{}", inspect::checklist(m, style)),
                 }
+            }
+            Command::Console {
+                all_namespaces,
+                file,
+                listen,
+                allow_non_loopback,
+                open,
+                export,
+                refresh_seconds,
+            } => {
+                console(
+                    &cli,
+                    *all_namespaces,
+                    file.as_ref(),
+                    *listen,
+                    *allow_non_loopback,
+                    *open,
+                    export.as_ref(),
+                    *refresh_seconds,
+                )
+                .await?;
             }
             Command::Lineage { model, file } => {
                 let models = fetch_models(&cli, file.as_ref()).await?;

@@ -3,6 +3,50 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
+/// The condition types an AgentDeployment's status carries (one definition: the status code
+/// writes them, the console reads them).
+pub mod types {
+    /// Every pod of the system is ready.
+    pub const READY: &str = "Ready";
+    /// Every pod carries the sidecar.
+    pub const SIDECARS_INJECTED: &str = "SidecarsInjected";
+    /// Every model's lineage resolves to a base model with digests.
+    pub const LINEAGE_COMPLETE: &str = "LineageComplete";
+    /// Every running pod started after the latest config or prompt change.
+    pub const CONFIG_CURRENT: &str = "ConfigCurrent";
+    /// A GPU out-of-memory error was seen (a problem when `True`).
+    pub const GPU_OUT_OF_MEMORY: &str = "GpuOutOfMemory";
+    /// A passed pre-deployment evaluation covers every running model version.
+    pub const PRE_DEPLOYMENT_EVALUATED: &str = "PreDeploymentEvaluated";
+    /// One image reference runs under several digests (a problem when `True`).
+    pub const DIGEST_DRIFT: &str = "DigestDrift";
+    /// A served model artifact matches no declared digest (a problem when `True`).
+    pub const MODEL_ARTIFACT_MISMATCH: &str = "ModelArtifactMismatch";
+    /// The maturity level reaches `spec.maturity.targetLevel`.
+    pub const MATURITY_TARGET_MET: &str = "MaturityTargetMet";
+}
+
+/// Whether a condition of this type reports trouble when its status is `True` (the others
+/// report trouble when `False`).
+pub fn problem_when_true(type_: &str) -> bool {
+    [
+        types::GPU_OUT_OF_MEMORY,
+        types::DIGEST_DRIFT,
+        types::MODEL_ARTIFACT_MISMATCH,
+    ]
+    .contains(&type_)
+}
+
+/// Whether a condition as written in status (`status` is `True`, `False` or `Unknown`) says
+/// something is wrong.
+pub fn is_problem(type_: &str, status: &str) -> bool {
+    match status {
+        "True" => problem_when_true(type_),
+        "False" => !problem_when_true(type_),
+        _ => true,
+    }
+}
+
 /// A condition as computed, before its transition time is settled.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Computed {

@@ -305,7 +305,7 @@ pub fn agent_deployment(
     let mismatched = inventory::mismatches(&inventory_rows);
     if inventory::served_count(&inventory_rows) > 0 {
         computed.push(Computed {
-            type_: "ModelArtifactMismatch",
+            type_: conditions::types::MODEL_ARTIFACT_MISMATCH,
             status: !mismatched.is_empty(),
             reason: if mismatched.is_empty() {
                 "AllMatch"
@@ -361,7 +361,7 @@ pub fn agent_deployment(
     if let Some(target) = ad.spec.maturity.as_ref().map(|m| m.target_level) {
         let met = maturity.level >= target;
         computed.push(Computed {
-            type_: "MaturityTargetMet",
+            type_: conditions::types::MATURITY_TARGET_MET,
             status: met,
             reason: if met { "TargetMet" } else { "BelowTarget" },
             message: format!(
@@ -455,7 +455,7 @@ struct ConditionInputs<'a> {
 fn conditions(i: &ConditionInputs<'_>) -> Vec<Computed> {
     let mut computed = vec![
         Computed {
-            type_: "Ready",
+            type_: conditions::types::READY,
             status: i.pods > 0 && i.ready as usize == i.pods,
             reason: if i.pods == 0 {
                 "NoPods"
@@ -467,7 +467,7 @@ fn conditions(i: &ConditionInputs<'_>) -> Vec<Computed> {
             message: format!("{}/{} pods ready", i.ready, i.pods),
         },
         Computed {
-            type_: "SidecarsInjected",
+            type_: conditions::types::SIDECARS_INJECTED,
             status: i.uninjected.is_empty(),
             reason: if i.uninjected.is_empty() {
                 "AllInjected"
@@ -490,7 +490,7 @@ fn conditions(i: &ConditionInputs<'_>) -> Vec<Computed> {
             },
         },
         Computed {
-            type_: "LineageComplete",
+            type_: conditions::types::LINEAGE_COMPLETE,
             status: i.lineage_problems.is_empty(),
             reason: if i.lineage_problems.is_empty() {
                 "Complete"
@@ -504,7 +504,7 @@ fn conditions(i: &ConditionInputs<'_>) -> Vec<Computed> {
             },
         },
         Computed {
-            type_: "ConfigCurrent",
+            type_: conditions::types::CONFIG_CURRENT,
             status: i.stale == 0,
             reason: if i.stale == 0 { "Current" } else { "StalePods" },
             message: if i.stale == 0 {
@@ -517,7 +517,7 @@ fn conditions(i: &ConditionInputs<'_>) -> Vec<Computed> {
             },
         },
         Computed {
-            type_: "GpuOutOfMemory",
+            type_: conditions::types::GPU_OUT_OF_MEMORY,
             status: i.runtime.gpu_oom_events > 0,
             reason: if i.runtime.gpu_oom_events > 0 {
                 "GpuOomSeen"
@@ -531,7 +531,7 @@ fn conditions(i: &ConditionInputs<'_>) -> Vec<Computed> {
         },
     ];
     computed.push(Computed {
-        type_: "PreDeploymentEvaluated",
+        type_: conditions::types::PRE_DEPLOYMENT_EVALUATED,
         status: i.unevaluated.is_empty(),
         reason: if i.unevaluated.is_empty() {
             "AllModelsEvaluated"
@@ -549,7 +549,7 @@ fn conditions(i: &ConditionInputs<'_>) -> Vec<Computed> {
     });
     if !i.drift.is_empty() {
         computed.push(Computed {
-            type_: "DigestDrift",
+            type_: conditions::types::DIGEST_DRIFT,
             status: true,
             reason: "MultipleDigests",
             message: format!(
@@ -585,13 +585,13 @@ pub fn model(
     let l = lineage::resolve(&name, models);
     let computed = vec![match &l.incomplete {
         None => Computed {
-            type_: "LineageComplete",
+            type_: conditions::types::LINEAGE_COMPLETE,
             status: true,
             reason: "Complete",
             message: format!("lineage {}", l.labels().join(" -> ")),
         },
         Some(i) => Computed {
-            type_: "LineageComplete",
+            type_: conditions::types::LINEAGE_COMPLETE,
             status: false,
             reason: i.reason(),
             message: i.message(),

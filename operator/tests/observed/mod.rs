@@ -24,6 +24,8 @@
 //!   artifact URI ends with the path's last segment declares (the release pipeline recorded it).
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
+pub mod systems;
+
 use std::collections::BTreeMap;
 
 use agentlens_crds::{AgentDeployment, Snapshot};

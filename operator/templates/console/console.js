@@ -1,0 +1,41 @@
+// agentlens console: live updates without a reload storm. The server answers
+// /api/version?after=N when its snapshot version differs from N (or after a while with the same
+// N); only then is the page fetched again and its source line and content swapped in place.
+(() => {
+  "use strict";
+  let version = document.documentElement.dataset.version;
+  const pause = (ms) => new Promise((r) => setTimeout(r, ms));
+  const say = (text) => {
+    const s = document.getElementById("source");
+    if (s) { s.textContent = text; s.classList.add("failing"); }
+  };
+  async function swap() {
+    const r = await fetch(location.pathname, { cache: "no-store" });
+    const doc = new DOMParser().parseFromString(await r.text(), "text/html");
+    for (const id of ["source", "main"]) {
+      const fresh = doc.getElementById(id);
+      const old = document.getElementById(id);
+      if (fresh && old) old.replaceWith(fresh);
+    }
+    version = doc.documentElement.dataset.version;
+  }
+  async function loop() {
+    let failed = false;
+    for (;;) {
+      try {
+        const r = await fetch("/api/version?after=" + encodeURIComponent(version), { cache: "no-store" });
+        if (!r.ok) throw new Error("HTTP " + r.status);
+        const next = (await r.text()).trim();
+        // After an outage the page is fetched again even at the same version: the source line
+        // must stop saying the server is gone.
+        if (next !== version || failed) await swap();
+        failed = false;
+      } catch (e) {
+        failed = true;
+        say("The console server does not answer (" + e.message + "); retrying. What you see may be out of date.");
+        await pause(5000);
+      }
+    }
+  }
+  loop();
+})();
