@@ -59,7 +59,7 @@ debian-tools:
 	fi
 	@# The package enables a service; nothing here may keep one running on :9090.
 	@command -v promtool >/dev/null && command -v prometheus >/dev/null && command -v chromium >/dev/null
-	@# shellcheck checks scripts/*.sh (tests/tests/scripts.rs).
+	@# shellcheck checks scripts/*.sh (tests/tests/release.rs).
 	@command -v shellcheck >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends shellcheck \
 	  || { $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends shellcheck; }; }

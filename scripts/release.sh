@@ -6,8 +6,10 @@
 #
 #   scripts/release.sh check-tag TAG       TAG must be v<appVersion of charts/agentlens/Chart.yaml>
 #   scripts/release.sh context             in a debian:12 container: the toolchain, then
-#                                          `scripts/images.sh context dist/context`
-#   scripts/release.sh push-arch ARCH      build both images for linux/ARCH from dist/context,
+#                                          `scripts/images.sh context dist/context` and the
+#                                          auto-instrumentation layouts under it
+#   scripts/release.sh push-arch ARCH      build the operator, sidecar and the three
+#                                          auto-instrumentation images for linux/ARCH from dist/context,
 #                                          push them as <ref>-ARCH, write their SBOMs to
 #                                          dist/sbom/ and `<component>-{ref,digest,sbom}=`
 #                                          lines to $GITHUB_OUTPUT
@@ -23,6 +25,7 @@ dist="${AGENTLENS_DIST_DIR:-$root/dist}"
 # The Rust toolchain of the release builds (the workspace's rust-version is the minimum).
 rust_toolchain="${RUST_TOOLCHAIN:-1.95.0}"
 arches=(amd64 arm64)
+providers=(opentelemetry openinference openlit)
 
 app_version() {
   sed -n 's/^appVersion:[[:space:]]*["'\'']\{0,1\}\([^"'\'' ]*\)["'\'']\{0,1\}[[:space:]]*$/\1/p' "$chart/Chart.yaml"
@@ -58,36 +61,69 @@ context() {
   # The checkout belongs to the runner's user; git (the revision label) must accept it.
   git config --global --add safe.directory "$root"
   scripts/images.sh context "$dist/context"
+  # The auto-instrumentation layouts, for Debian 12's CPython (cp311, in the images' labels).
+  apt-get install -y -q --no-install-recommends python3 python3-pip
+  local p
+  for p in "${providers[@]}"; do
+    scripts/autoinstrument-layout.sh "$p" "$dist/context/autoinstrument/$p"
+  done
+}
+
+# The references of every published image, one per line: operator, sidecar, then the
+# auto-instrumentation images beside the sidecar's repository with its tag (where the operator
+# looks by default: default_image in operator/src/inject/autoinstrument.rs).
+all_refs() {
+  local refs p
+  mapfile -t refs < <(scripts/images.sh refs)
+  printf '%s\n' "${refs[@]}"
+  for p in "${providers[@]}"; do
+    echo "${refs[1]%agentlens-sidecar:*}agentlens-autoinstrument-$p:$(app_version)"
+  done
 }
 
 push_arch() {
-  local arch="${1:?usage: $0 push-arch amd64|arm64}" version revision i=0 ref c digest sbom
+  local arch="${1:?usage: $0 push-arch amd64|arm64}" version revision i=0 ref c digest sbom file
   version="$(app_version)"
   revision="$(git rev-parse HEAD)"
-  mapfile -t refs < <(scripts/images.sh refs)
+  mapfile -t refs < <(all_refs)
   mkdir -p "$dist/sbom"
-  for c in operator sidecar; do
+  for c in operator sidecar "${providers[@]/#/autoinstrument-}"; do
     ref="${refs[$i]}"
     i=$((i + 1))
-    docker build --platform "linux/$arch" -f "images/$c/Containerfile" \
-      --build-arg VERSION="$version" --build-arg REVISION="$revision" \
-      -t "$ref-$arch" "$dist/context"
+    case "$c" in
+      autoinstrument-*)
+        local p="${c#autoinstrument-}"
+        docker build --platform "linux/$arch" -f images/autoinstrument/Containerfile \
+          --build-arg VERSION="$version" --build-arg REVISION="$revision" \
+          --build-arg PROVIDER="$p" \
+          --build-arg PYTHON_ABI="$(cat "$dist/context/autoinstrument/$p/.python-abi")" \
+          -t "$ref-$arch" "$dist/context" ;;
+      *)
+        docker build --platform "linux/$arch" -f "images/$c/Containerfile" \
+          --build-arg VERSION="$version" --build-arg REVISION="$revision" \
+          -t "$ref-$arch" "$dist/context" ;;
+    esac
     docker push "$ref-$arch"
     digest="$(docker inspect --format '{{index .RepoDigests 0}}' "$ref-$arch")"
     digest="${digest#*@}"
-    sbom="$dist/sbom/agentlens-$c-$version-$arch.cdx.json"
+    file="agentlens-$c-$version-$arch.cdx.json"
+    sbom="$dist/sbom/$file"
     AGENTLENS_CONTAINER_ENGINE=docker scripts/images.sh sbom "$ref-$arch" "$sbom"
-    {
-      echo "$c-ref=${ref%:*}"
-      echo "$c-digest=$digest"
-      echo "$c-sbom=$sbom"
-    } >>"${GITHUB_OUTPUT:-/dev/stdout}"
+    # The workflow attests the operator's and the sidecar's; every SBOM goes to the release.
+    case "$c" in
+      operator|sidecar)
+        {
+          echo "$c-ref=${ref%:*}"
+          echo "$c-digest=$digest"
+          echo "$c-sbom=$sbom"
+        } >>"${GITHUB_OUTPUT:-/dev/stdout}" ;;
+    esac
   done
 }
 
 merge() {
   local ref a
-  for ref in $(scripts/images.sh refs); do
+  for ref in $(all_refs); do
     local sources=()
     for a in "${arches[@]}"; do sources+=("$ref-$a"); done
     docker buildx imagetools create -t "$ref" "${sources[@]}"

@@ -213,21 +213,21 @@ groups:
   {{- end }}
   {{- with $a.sidecarNotRunning }}
   {{- if .enabled }}
-  # kube-state-metrics: the injected container waits on its image or crash-loops (a native
-  # sidecar is an init container).
+  # kube-state-metrics: an injected container waits on its image or crash-loops (a native
+  # sidecar is an init container; the auto-instrumentation init container blocks the whole pod).
   - alert: AgentLensSidecarNotRunning
     expr: |
       max by (namespace, pod, container, reason) (
         kube_pod_container_status_waiting_reason{container="agentlens-sidecar", reason=~"{{ .reasons }}"}
         or
-        kube_pod_init_container_status_waiting_reason{container="agentlens-sidecar", reason=~"{{ .reasons }}"}
+        kube_pod_init_container_status_waiting_reason{container=~"agentlens-sidecar|agentlens-auto-instrumentation-python", reason=~"{{ .reasons }}"}
       ) > 0
     for: {{ .for }}
     labels:
       severity: {{ .severity }}
     annotations:
-      summary: {{`"The agentlens sidecar of {{ $labels.namespace }}/{{ $labels.pod }} is not running ({{ $labels.reason }})"`}}
-      description: {{ printf "%s%s%s" `"Container agentlens-sidecar of pod {{ $labels.namespace }}/{{ $labels.pod }} has been waiting with reason {{ $labels.reason }} for ` .for `; the pod's agents are not observed. kubectl describe pod {{ $labels.pod }} -n {{ $labels.namespace }} shows why."` }}
+      summary: {{`"The agentlens container {{ $labels.container }} of {{ $labels.namespace }}/{{ $labels.pod }} is not running ({{ $labels.reason }})"`}}
+      description: {{ printf "%s%s%s" `"Container {{ $labels.container }} of pod {{ $labels.namespace }}/{{ $labels.pod }} has been waiting with reason {{ $labels.reason }} for ` .for `; the pod's agents are not observed. kubectl describe pod {{ $labels.pod }} -n {{ $labels.namespace }} shows why."` }}
       runbook_url: {{ include "agentlens.runbook" (dict "root" $root "alert" "AgentLensSidecarNotRunning") | quote }}
   {{- end }}
   {{- end }}

@@ -97,6 +97,7 @@ pub fn problem_title(type_: &str) -> String {
             "Served model artifact differs from the declared one".into()
         }
         types::MATURITY_TARGET_MET => "Below the maturity target".into(),
+        types::TELEMETRY_FLOWING => "Instrumented agents send no spans".into(),
         other => format!("{other} is not fine"),
     }
 }

@@ -24,6 +24,8 @@ pub mod types {
     pub const MODEL_ARTIFACT_MISMATCH: &str = "ModelArtifactMismatch";
     /// The maturity level reaches `spec.maturity.targetLevel`.
     pub const MATURITY_TARGET_MET: &str = "MaturityTargetMet";
+    /// Every auto-instrumented agent sends spans to its sidecar.
+    pub const TELEMETRY_FLOWING: &str = "TelemetryFlowing";
 }
 
 /// Whether a condition of this type reports trouble when its status is `True` (the others

@@ -9,8 +9,8 @@ use agentlens_crds::{AgentDeployment, Snapshot};
 use super::PodFacts;
 use super::conditions::Computed;
 
-/// Condition type.
-pub const TELEMETRY_FLOWING: &str = "TelemetryFlowing";
+/// The condition's type (one definition, in [`super::conditions::types`]).
+pub use super::conditions::types::TELEMETRY_FLOWING;
 
 /// The condition, when a pod of the system is instrumented: `True` when every instrumented
 /// agent's sidecars have received spans, `False` (`NoSpans`) naming the agents whose have not
