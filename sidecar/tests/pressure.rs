@@ -332,6 +332,15 @@ fn one_oom_on_stderr_and_in_an_otlp_span_is_one_event() {
         metric(port, otlp).filter(|v| *v == 1.0)
     })
     .expect("the span's OOM is detected");
+    // The endpoints read the view the analysis thread publishes (at most PUBLISH_EVERY behind
+    // the counters): wait until it holds the event, then compare exactly.
+    let snap = wait_until(Duration::from_secs(10), || {
+        let (_, body) = http_get(port, "/v1/snapshot")?;
+        let snap: agentlens_crds::Snapshot = serde_json::from_str(&body).ok()?;
+        (!snap.gpu_oom_events.is_empty() && snap.containers.iter().any(|c| c.gpu_oom_events > 0))
+            .then_some(snap)
+    })
+    .expect("the snapshot shows the OOM");
     let events = metric(
         port,
         "agentlens_gpu_oom_events_total{container=\"main\",source=\"log\"}",
@@ -340,12 +349,16 @@ fn one_oom_on_stderr_and_in_an_otlp_span_is_one_event() {
         port,
         "agentlens_gpu_oom_events_total{container=\"main\",source=\"otlp\"}",
     );
-    let (_, snap) = http_get(port, "/v1/snapshot").unwrap();
     child.stdin.take().unwrap().write_all(b"\n").unwrap();
     child.wait().unwrap();
-    let snap: agentlens_crds::Snapshot = serde_json::from_str(&snap).unwrap();
     assert_eq!((events, otlp_events), (Some(1.0), Some(0.0)));
-    assert_eq!(snap.containers[0].gpu_oom_events, 1);
+    let main: Vec<_> = snap
+        .containers
+        .iter()
+        .filter(|c| c.name == "main")
+        .collect();
+    assert_eq!(main.len(), 1, "{:?}", snap.containers);
+    assert_eq!(main[0].gpu_oom_events, 1);
     assert_eq!(snap.gpu_oom_events.len(), 1);
 }
 
