@@ -13,7 +13,6 @@
 //!   namespace gets 403.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -23,8 +22,7 @@ use agentlens_operator::inject::sidecar::CONTAINER_NAME;
 use agentlens_operator::sidecar_access;
 use agentlens_tests::emulator::LOG_ANNOTATION;
 use agentlens_tests::emulator_process::{self, Emulator};
-use agentlens_tests::tools::{Tool, helm, helm_template, kubectl};
-use agentlens_tests::workspace_root;
+use agentlens_tests::tools::{Tool, helm, helm_template, kubectl, kubectl_output, run_kubectl};
 use base64::Engine;
 use serde_json::{Value, json};
 
@@ -126,30 +124,13 @@ impl Cluster {
         args: &[&str],
         stdin: Option<&Value>,
     ) -> (bool, String) {
-        let mut child = Command::new(&self.kubectl)
-            .arg("--kubeconfig")
-            .arg(kubeconfig)
-            .args(args)
-            .current_dir(workspace_root())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut input = child.stdin.take().unwrap();
-        input
-            .write_all(stdin.map(Value::to_string).unwrap_or_default().as_bytes())
-            .unwrap();
-        drop(input);
-        let out = child.wait_with_output().unwrap();
-        (
-            out.status.success(),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        )
+        let input = stdin.map(Value::to_string).unwrap_or_default();
+        kubectl_output(&run_kubectl(
+            &self.kubectl,
+            kubeconfig,
+            args,
+            input.as_bytes(),
+        ))
     }
 
     fn admin(&self, args: &[&str], stdin: Option<&Value>) -> String {

@@ -8,7 +8,6 @@
 //! its sidecars keep serving changing snapshots) is what the behaviour is about.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -18,7 +17,9 @@ use agentlens_operator::controller::keys;
 use agentlens_operator::inject::sidecar::TOKEN_SHA256_ENV;
 use agentlens_tests::emulator_process::{self, Emulator};
 use agentlens_tests::net::{free_port, http_request_to};
-use agentlens_tests::tools::{Tool, binary, helm, helm_template, kubectl, missing as required};
+use agentlens_tests::tools::{
+    Tool, binary, helm, helm_template, kubectl, kubectl_output, missing as required, run_kubectl,
+};
 use agentlens_tests::workspace_root;
 use base64::Engine;
 use serde_json::{Value, json};
@@ -51,28 +52,12 @@ struct Kubectl {
 
 impl Kubectl {
     fn run(&self, args: &[&str], stdin: Option<&str>) -> (bool, String) {
-        let mut child = Command::new(&self.bin)
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .args(args)
-            .current_dir(workspace_root())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut input = child.stdin.take().unwrap();
-        input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
-        drop(input);
-        let out = child.wait_with_output().unwrap();
-        (
-            out.status.success(),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        )
+        kubectl_output(&run_kubectl(
+            &self.bin,
+            &self.kubeconfig,
+            args,
+            stdin.unwrap_or("").as_bytes(),
+        ))
     }
 
     fn ok(&self, args: &[&str]) -> String {

@@ -206,3 +206,44 @@ pub fn browser_modules() -> Tool {
         None => found_or_skip("puppeteer-core and axe-core", Vec::new(), Path::exists),
     }
 }
+
+/// Runs `kubectl --kubeconfig KUBECONFIG ARGS...` from the workspace root with `stdin` written
+/// to it: the process's output, for the tests that drive kubectl against kube-emulator.
+pub fn run_kubectl(
+    bin: &Path,
+    kubeconfig: &Path,
+    args: &[&str],
+    stdin: &[u8],
+) -> std::process::Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new(bin)
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(args)
+        .current_dir(crate::workspace_root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("running {}: {e}", bin.display()));
+    if let Some(mut input) = child.stdin.take() {
+        // A command that does not read stdin may close it first: that is not an error here.
+        let _ = input.write_all(stdin);
+    }
+    child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("waiting for kubectl: {e}"))
+}
+
+/// [`run_kubectl`]'s success and its stdout and stderr together.
+pub fn kubectl_output(out: &std::process::Output) -> (bool, String) {
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}

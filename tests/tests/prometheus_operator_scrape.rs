@@ -30,7 +30,7 @@ use agentlens_operator::inject::{AGENT_LABEL, SCRAPE_ANNOTATIONS, SCRAPE_LABEL};
 use agentlens_tests::emulator_process::{self, Emulator};
 use agentlens_tests::kubernetes_sd;
 use agentlens_tests::promcfg::{Discovery, pod_monitor_job, service_monitor_job};
-use agentlens_tests::tools::{Tool, helm, helm_template, kubectl};
+use agentlens_tests::tools::{Tool, helm, helm_template, kubectl, run_kubectl};
 use agentlens_tests::workspace_root;
 use serde_json::{Value, json};
 
@@ -126,20 +126,12 @@ struct Kubectl {
 
 impl Kubectl {
     fn run(&self, args: &[&str], stdin: Option<&str>) -> String {
-        let mut child = Command::new(&self.bin)
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .args(args)
-            .current_dir(workspace_root())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        if let Some(s) = stdin {
-            child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
-        }
-        let out = child.wait_with_output().unwrap();
+        let out = run_kubectl(
+            &self.bin,
+            &self.kubeconfig,
+            args,
+            stdin.unwrap_or("").as_bytes(),
+        );
         assert!(
             out.status.success(),
             "kubectl {}: {}",
