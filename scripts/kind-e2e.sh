@@ -22,6 +22,9 @@
 #   AGENTLENS_HELM_ARGS             extra `helm upgrade --install` arguments (word-split)
 #   AGENTLENS_BIN_DIR               where kubectl-agentlens is (target/release, built by
 #                                   `make images`); put on PATH so `kubectl agentlens` finds it
+#   AGENTLENS_IMAGES_BUILT          1: `cluster` skips `make images`, the archives in dist/ are
+#                                   built already (CI builds them in debian:12 with
+#                                   `scripts/release.sh context` and `kind-images`)
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -53,8 +56,12 @@ cluster() {
   for tool in kind helm kubectl; do
     command -v "$tool" >/dev/null || { echo "kind-e2e.sh: $tool is not installed" >&2; exit 1; }
   done
-  step "make images (the operator and sidecar images, OCI archives in dist/)"
-  make images
+  if [ "${AGENTLENS_IMAGES_BUILT:-}" = 1 ]; then
+    step "images: built already (AGENTLENS_IMAGES_BUILT=1), OCI archives in dist/"
+  else
+    step "make images (the operator and sidecar images, OCI archives in dist/)"
+    make images
+  fi
   step "kind create cluster --name $cluster"
   if kind get clusters | grep -qx "$cluster"; then
     echo "cluster $cluster exists"

@@ -13,6 +13,12 @@
 #                                          push them as <ref>-ARCH, write their SBOMs to
 #                                          dist/sbom/ and `<component>-{ref,digest,sbom}=`
 #                                          lines to $GITHUB_OUTPUT
+#   scripts/release.sh kind-images         the operator and sidecar images from dist/context for
+#                                          this runner's architecture, tagged as the chart
+#                                          references them and saved where `make images` saves
+#                                          them (dist/agentlens-<component>-<version>.oci.tar),
+#                                          for `AGENTLENS_IMAGES_BUILT=1 scripts/kind-e2e.sh`
+#                                          (.github/workflows/ci.yml, job kind)
 #   scripts/release.sh merge               one multi-arch index per image: <ref> over <ref>-amd64
 #                                          and <ref>-arm64
 #   scripts/release.sh chart REGISTRY      package the chart, push it to oci://REGISTRY
@@ -121,6 +127,23 @@ push_arch() {
   done
 }
 
+# kind loads docker's archives: `docker save` writes the repository:tag containerd names the
+# image by.
+kind_images() {
+  local version revision i=0 ref c
+  version="$(app_version)"
+  revision="$(git rev-parse HEAD)"
+  mapfile -t refs < <(scripts/images.sh refs)
+  for c in operator sidecar; do
+    ref="${refs[$i]}"
+    i=$((i + 1))
+    docker build -f "images/$c/Containerfile" \
+      --build-arg VERSION="$version" --build-arg REVISION="$revision" \
+      -t "$ref" "$dist/context"
+    docker save -o "$dist/agentlens-$c-$version.oci.tar" "$ref"
+  done
+}
+
 merge() {
   local ref a
   for ref in $(all_refs); do
@@ -143,7 +166,8 @@ case "${1:-}" in
   check-tag) check_tag "${2:-}" ;;
   context) context ;;
   push-arch) push_arch "${2:-}" ;;
+  kind-images) kind_images ;;
   merge) merge ;;
   chart) push_chart "${2:-}" ;;
-  *) echo "usage: $0 check-tag TAG|context|push-arch ARCH|merge|chart REGISTRY" >&2; exit 2 ;;
+  *) echo "usage: $0 check-tag TAG|context|push-arch ARCH|kind-images|merge|chart REGISTRY" >&2; exit 2 ;;
 esac
