@@ -3,9 +3,13 @@
 //! `make test`) `promtool check rules` plus the `promtool test rules` unit tests.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use agentlens_operator::controller::keys::{SIDECAR_TOKEN_KEY, SIDECAR_TOKEN_SECRET};
+use agentlens_operator::inject::autoinstrument::INIT_CONTAINER_NAME;
+use agentlens_operator::inject::sidecar::{CONTAINER_NAME, PORT};
 use serde_json::Value;
 
 /// The alert names users and dashboards rely on (`../shared/DESIGN.md`, contracts), and the
@@ -79,6 +83,7 @@ fn every_contract_alert_is_defined_with_its_annotations_and_nothing_else() {
         if name.starts_with("AgentLensGpuOutOfMemory")
             || name == "AgentLensTracebackSurge"
             || name == "AgentLensContainerOOMKilled"
+            || name == "AgentLensGpuXidError"
         {
             let expr = r["expr"].as_str().unwrap();
             for l in ROUTING {
@@ -117,6 +122,63 @@ fn runbook_links_point_at_a_section_of_docs_runbooks() {
             r["alert"].as_str().unwrap().to_lowercase(),
             "one section per alert, named after it"
         );
+    }
+}
+
+/// The values of every `container="…"` and `container=~"a|b"` matcher in an expression.
+fn container_matchers(expr: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, _) in expr.match_indices("container") {
+        let rest = &expr[i + "container".len()..];
+        let Some(value) = rest
+            .strip_prefix("=~\"")
+            .or_else(|| rest.strip_prefix("=\""))
+        else {
+            continue;
+        };
+        let value = &value[..value.find('"').unwrap()];
+        out.extend(value.split('|').map(str::to_string));
+    }
+    out
+}
+
+/// The containers an alert matches by name are the ones the webhook injects, by the names the
+/// operator gives them: a renamed container would otherwise silently never match again.
+#[test]
+fn the_container_names_the_rules_match_are_the_injected_containers() {
+    let named: BTreeSet<String> = rules()
+        .iter()
+        .flat_map(|r| container_matchers(r["expr"].as_str().unwrap()))
+        .collect();
+    let injected: BTreeSet<String> = [CONTAINER_NAME, INIT_CONTAINER_NAME]
+        .map(str::to_string)
+        .into();
+    assert_eq!(named, injected);
+}
+
+/// `/v1/*` needs the bearer token: the runbooks' command reads it from the operator's Secret
+/// (its name and key as the operator defines them) and every `curl` of `/v1/` in the runbooks
+/// and in the alerts' annotations sends it.
+#[test]
+fn runbook_commands_for_v1_send_the_token_from_the_operators_secret() {
+    let doc = std::fs::read_to_string(root().join("docs/runbooks.md")).unwrap();
+    let block = doc
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("an sh block in docs/runbooks.md");
+    for want in [
+        format!("get secret {SIDECAR_TOKEN_SECRET} -o jsonpath='{{.data.{SIDECAR_TOKEN_KEY}}}'"),
+        format!("port-forward pod/POD {PORT} &"),
+        format!("curl -s -H \"Authorization: Bearer $TOKEN\" localhost:{PORT}/v1/tracebacks"),
+    ] {
+        assert!(block.contains(&want), "{want:?} not in:\n{block}");
+    }
+    let rules = std::fs::read_to_string(root().join("rules/agentlens.rules.yaml")).unwrap();
+    for line in doc.lines().chain(rules.lines()) {
+        if line.contains("curl") && line.contains("/v1/") {
+            assert!(line.contains("Authorization: Bearer"), "no token: {line}");
+        }
     }
 }
 

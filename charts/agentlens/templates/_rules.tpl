@@ -40,6 +40,24 @@ or
 )
 {{- end }}
 
+{{/* XIDs of the pod's GPUs within 10 minutes, each named after the container that used that
+GPU (the one holding most of its memory in NVML's per-process figures over the window: a GPU
+that fell off the bus stops reporting them); a GPU without per-process figures names the pod
+only. The XID counter has no container label: NVML's XID event names the GPU, not a process. */}}
+{{- define "agentlens.xids" -}}
+(
+  max by (namespace, agentdeployment, pod, gpu, uuid, xid) (increase(agentlens_gpu_xid_errors_total{xid{{ .match }}"{{ .xids }}"}[10m])) > 0
+)
+* on (namespace, pod, gpu, uuid) group_left (container)
+(0 * topk by (namespace, pod, gpu, uuid) (1, max by (namespace, pod, container, gpu, uuid) (max_over_time(agentlens_gpu_process_memory_used_bytes[10m]))) + 1)
+or
+(
+  max by (namespace, agentdeployment, pod, gpu, uuid, xid) (increase(agentlens_gpu_xid_errors_total{xid{{ .match }}"{{ .xids }}"}[10m])) > 0
+    unless on (namespace, pod, gpu, uuid)
+  max_over_time(agentlens_gpu_process_memory_used_bytes[10m])
+)
+{{- end }}
+
 {{- define "agentlens.rules" -}}
 {{- $a := .Values.alerts -}}
 {{- $root := . -}}
@@ -57,7 +75,7 @@ groups:
       severity: {{ .severity }}
     annotations:
       summary: {{`"GPU out of memory in {{ $labels.namespace }}/{{ $labels.pod }} ({{ $labels.container }})"`}}
-      description: {{ printf "%s%s%s%v%s" `"The agent's output in container {{ $labels.container }} of pod {{ $labels.namespace }}/{{ $labels.pod }} (AgentDeployment {{ $labels.agentdeployment }}) reported {{ $value }} GPU out-of-memory error(s) in the last ` .window `; ` .repeatCount ` or more page. curl <pod>:9477/v1/tracebacks shows the error and the allocation that failed."` }}
+      description: {{ printf "%s%s%s%v%s" `"The agent's output in container {{ $labels.container }} of pod {{ $labels.namespace }}/{{ $labels.pod }} (AgentDeployment {{ $labels.agentdeployment }}) reported {{ $value }} GPU out-of-memory error(s) in the last ` .window `; ` .repeatCount ` or more page. /v1/tracebacks of the pod (with the sidecar token, see the runbook) shows the error and the allocation that failed."` }}
       runbook_url: {{ include "agentlens.runbook" (dict "root" $root "alert" "AgentLensGpuOutOfMemory") | quote }}
   - alert: AgentLensGpuOutOfMemory
     expr: |
@@ -67,7 +85,7 @@ groups:
       severity: {{ .repeatSeverity }}
     annotations:
       summary: {{`"Repeated GPU out of memory in {{ $labels.namespace }}/{{ $labels.pod }} ({{ $labels.container }})"`}}
-      description: {{ printf "%s%s%s" `"The agent's output in container {{ $labels.container }} of pod {{ $labels.namespace }}/{{ $labels.pod }} (AgentDeployment {{ $labels.agentdeployment }}) reported {{ $value }} GPU out-of-memory errors in the last ` .window `: it keeps running out of GPU memory. curl <pod>:9477/v1/tracebacks shows the errors and the allocations that failed."` }}
+      description: {{ printf "%s%s%s" `"The agent's output in container {{ $labels.container }} of pod {{ $labels.namespace }}/{{ $labels.pod }} (AgentDeployment {{ $labels.agentdeployment }}) reported {{ $value }} GPU out-of-memory errors in the last ` .window `: it keeps running out of GPU memory. /v1/tracebacks of the pod (with the sidecar token, see the runbook) shows the errors and the allocations that failed."` }}
       runbook_url: {{ include "agentlens.runbook" (dict "root" $root "alert" "AgentLensGpuOutOfMemory") | quote }}
   {{- end }}
   {{- end }}
@@ -105,22 +123,22 @@ groups:
   # Hardware and driver XIDs (ECC, fallen off the bus, NVLink, GSP): the GPU needs attention.
   - alert: AgentLensGpuXidError
     expr: |
-      max by (namespace, agentdeployment, pod, gpu, uuid, xid) (increase(agentlens_gpu_xid_errors_total{xid=~"{{ .hardwareXids }}"}[10m])) > 0
+      {{- include "agentlens.xids" (dict "match" "=~" "xids" .hardwareXids) | nindent 6 }}
     labels:
       severity: {{ .severity }}
     annotations:
       summary: {{`"Hardware XID {{ $labels.xid }} on GPU {{ $labels.gpu }} ({{ $labels.namespace }}/{{ $labels.pod }})"`}}
-      description: {{`"The NVIDIA driver reported critical XID {{ $labels.xid }} on GPU {{ $labels.uuid }} of AgentDeployment {{ $labels.agentdeployment }}; this points at the GPU or its driver, not the application."`}}
+      description: {{`"The NVIDIA driver reported critical XID {{ $labels.xid }} on GPU {{ $labels.uuid }}, used by container {{ $labels.container }}, of AgentDeployment {{ $labels.agentdeployment }}; this points at the GPU or its driver, not the application."`}}
       runbook_url: {{ include "agentlens.runbook" (dict "root" $root "alert" "AgentLensGpuXidError") | quote }}
   # Application-caused XIDs (illegal address, page fault, stopped processing): lower severity.
   - alert: AgentLensGpuXidError
     expr: |
-      max by (namespace, agentdeployment, pod, gpu, uuid, xid) (increase(agentlens_gpu_xid_errors_total{xid!~"{{ .hardwareXids }}"}[10m])) > 0
+      {{- include "agentlens.xids" (dict "match" "!~" "xids" .hardwareXids) | nindent 6 }}
     labels:
       severity: {{ .applicationSeverity }}
     annotations:
       summary: {{`"XID {{ $labels.xid }} on GPU {{ $labels.gpu }} ({{ $labels.namespace }}/{{ $labels.pod }})"`}}
-      description: {{`"The NVIDIA driver reported XID {{ $labels.xid }} on GPU {{ $labels.uuid }} of AgentDeployment {{ $labels.agentdeployment }}, usually caused by the application (a bad memory access in a kernel)."`}}
+      description: {{`"The NVIDIA driver reported XID {{ $labels.xid }} on GPU {{ $labels.uuid }}, used by container {{ $labels.container }}, of AgentDeployment {{ $labels.agentdeployment }}, usually caused by the application (a bad memory access in a kernel)."`}}
       runbook_url: {{ include "agentlens.runbook" (dict "root" $root "alert" "AgentLensGpuXidError") | quote }}
   {{- end }}
   {{- end }}
@@ -165,7 +183,7 @@ groups:
       severity: {{ .severity }}
     annotations:
       summary: {{`"Traceback surge in {{ $labels.namespace }}/{{ $labels.pod }} ({{ $labels.container }})"`}}
-      description: {{`"{{ $value }} tracebacks in 10 minutes in container {{ $labels.container }} (AgentDeployment {{ $labels.agentdeployment }}), more than three times the rate of the hour before. curl <pod>:9477/v1/tracebacks groups them."`}}
+      description: {{`"{{ $value }} tracebacks in 10 minutes in container {{ $labels.container }} (AgentDeployment {{ $labels.agentdeployment }}), more than three times the rate of the hour before. /v1/tracebacks of the pod (with the sidecar token, see the runbook) groups them."`}}
       runbook_url: {{ include "agentlens.runbook" (dict "root" $root "alert" "AgentLensTracebackSurge") | quote }}
   {{- end }}
   {{- end }}
