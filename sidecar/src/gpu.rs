@@ -207,13 +207,14 @@ impl Gpu {
 /// Called for every critical XID event with (GPU index, UUID, XID).
 pub type XidCallback = Box<dyn Fn(u32, &str, u64) + Send>;
 
-/// Counts of critical XID errors per (GPU index, UUID, XID), shared with the sampler.
-pub type XidCounts = Arc<std::sync::Mutex<BTreeMap<(u32, String, u64), u64>>>;
+/// Counts of critical XID errors per (GPU index, UUID, XID).
+pub type XidCounts = BTreeMap<(u32, String, u64), u64>;
 
-/// Watches NVML critical XID events on its own thread until `stop` is set. Returns why it
-/// could not start (no NVML, events unsupported) instead of failing the sidecar.
+/// Watches NVML critical XID events on its own thread until `stop` is set; the thread owns the
+/// counts and publishes them for the sampler after each event. Returns why it could not start
+/// (no NVML, events unsupported) instead of failing the sidecar.
 pub fn spawn_xid_watcher(
-    counts: XidCounts,
+    publisher: crate::view::Publisher<XidCounts>,
     stop: Arc<AtomicBool>,
     on_event: XidCallback,
 ) -> Result<std::thread::JoinHandle<()>, String> {
@@ -267,15 +268,15 @@ pub fn spawn_xid_watcher(
                 return;
             }
             let _ = ready_tx.send(Ok(()));
+            let mut counts = XidCounts::new();
             while !stop.load(Ordering::Relaxed) {
                 // Wait in short slices so a stop request is seen within a second.
                 let Ok(ev) = set.wait(1000) else { continue };
                 if let Some(XidError::Value(xid)) = ev.event_data {
                     let index = ev.device.index().unwrap_or(u32::MAX);
                     let uuid = ev.device.uuid().unwrap_or_default();
-                    if let Ok(mut c) = counts.lock() {
-                        *c.entry((index, uuid.clone(), xid)).or_default() += 1;
-                    }
+                    *counts.entry((index, uuid.clone(), xid)).or_default() += 1;
+                    publisher.publish(counts.clone());
                     on_event(index, &uuid, xid);
                 }
             }

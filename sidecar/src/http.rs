@@ -184,9 +184,7 @@ async fn inventory(
     State(s): State<Arc<Shared>>,
     axum::extract::Query(q): axum::extract::Query<InventoryQuery>,
 ) -> Response {
-    let Ok(m) = s.inventory.lock().map(|m| m.clone()) else {
-        return (StatusCode::INTERNAL_SERVER_ERROR, "state unavailable\n").into_response();
-    };
+    let m = s.inventories();
     let doc = match q.container {
         Some(c) => match m.get(&c) {
             Some(inv) => crate::inventory::cyclonedx::container_bom(inv),

@@ -30,3 +30,4 @@ pub mod sample;
 pub mod serve;
 pub mod shared;
 pub mod snapshot;
+pub mod view;

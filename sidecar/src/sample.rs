@@ -4,8 +4,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use agentlens_crds::snapshot::{
@@ -16,6 +16,7 @@ use crate::clock::now_ms;
 use crate::gpu::{self, Gpu, GpuMode, Visible};
 use crate::proc::{self, Stat};
 use crate::shared::Shared;
+use crate::view::{Publisher, View};
 
 /// Which processes belong to which container.
 #[derive(Debug, Clone)]
@@ -35,8 +36,9 @@ pub enum Target {
     Pod {
         /// The sidecar's own container id, left out.
         own_container_id: Option<String>,
-        /// Container id → container name, filled from the pod's status when known.
-        names: Arc<Mutex<BTreeMap<String, String>>>,
+        /// Container id → container name, published from the pod's status by the pod watcher
+        /// ([`crate::podlogs::watch_pod`]) when known.
+        names: Arc<View<BTreeMap<String, String>>>,
     },
 }
 
@@ -127,7 +129,7 @@ pub fn group(
             own_container_id,
             names,
         } => {
-            let names = names.lock().map(|n| n.clone()).unwrap_or_default();
+            let names = names.load().unwrap_or_default();
             for s in stats {
                 let Some(id) = cgroup_of(s.pid).as_deref().and_then(proc::container_id) else {
                     continue;
@@ -177,15 +179,19 @@ pub fn summarise(
         .collect()
 }
 
-/// Starts the sampler thread.
+/// Starts the sampler thread, the one owner of [`Shared::sample`].
 pub fn spawn(
     shared: Arc<Shared>,
     cfg: SamplerConfig,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let publisher = shared
+        .sample
+        .publisher(Sample::default())
+        .ok_or_else(|| std::io::Error::other("another sampler publishes the samples"))?;
     std::thread::Builder::new()
         .name("agentlens-sampler".into())
-        .spawn(move || sampler_loop(&shared, &cfg, &stop))
+        .spawn(move || sampler_loop(&shared, &cfg, &stop, &publisher))
 }
 
 fn sysconf(var: nix::unistd::SysconfVar, default: i64) -> i64 {
@@ -196,7 +202,12 @@ fn sysconf(var: nix::unistd::SysconfVar, default: i64) -> i64 {
         .unwrap_or(default)
 }
 
-fn sampler_loop(shared: &Shared, cfg: &SamplerConfig, stop: &AtomicBool) {
+fn sampler_loop(
+    shared: &Shared,
+    cfg: &SamplerConfig,
+    stop: &AtomicBool,
+    publisher: &Publisher<Sample>,
+) {
     let page_size = sysconf(nix::unistd::SysconfVar::PAGE_SIZE, 4096) as u64;
     let ticks = sysconf(nix::unistd::SysconfVar::CLK_TCK, 100) as f64;
     let (gpu, mut gpu_reason) = match cfg.gpu {
@@ -210,10 +221,12 @@ fn sampler_loop(shared: &Shared, cfg: &SamplerConfig, stop: &AtomicBool) {
         },
     };
     let xid_stop = Arc::new(AtomicBool::new(false));
-    if gpu.is_some() {
+    if gpu.is_some()
+        && let Some(counts) = shared.xid.publisher(gpu::XidCounts::default())
+    {
         let metrics = shared.metrics.clone();
         let started = gpu::spawn_xid_watcher(
-            shared.xid.clone(),
+            counts,
             xid_stop.clone(),
             Box::new(move |index, uuid, xid| {
                 metrics
@@ -316,9 +329,7 @@ fn sampler_loop(shared: &Shared, cfg: &SamplerConfig, stop: &AtomicBool) {
             containers,
             gpu: gpu_snap,
         };
-        if let Ok(mut s) = shared.sample.lock() {
-            *s = sample;
-        }
+        publisher.publish(sample);
         shared.ready.store(true, Ordering::Release);
         // Sleep in slices so a stop request is honoured quickly.
         let mut left = cfg.interval;
@@ -337,7 +348,7 @@ fn identities(target: &Target) -> BTreeMap<String, String> {
     match target {
         Target::Tree { .. } => BTreeMap::new(),
         Target::Pod { names, .. } => names
-            .lock()
+            .load()
             .map(|n| {
                 n.iter()
                     .map(|(id, name)| (name.clone(), id.clone()))
@@ -508,7 +519,7 @@ fn build_gpu_snapshot(
 
     let xid_errors = shared
         .xid
-        .lock()
+        .load()
         .map(|c| {
             c.iter()
                 .map(|((_, uuid, xid), count)| XidCount {
@@ -629,7 +640,7 @@ mod tests {
                 _ => format!("0::/kubepods/burstable/pod1/{side}"),
             })
         };
-        let names = Arc::new(Mutex::new(BTreeMap::from([(
+        let names = Arc::new(View::of(BTreeMap::from([(
             "a".repeat(64),
             "extractor".to_string(),
         )])));
@@ -640,7 +651,7 @@ mod tests {
         // Before the API named the containers: short ids, the sandbox's too.
         let unnamed = Target::Pod {
             own_container_id: Some("b".repeat(64)),
-            names: Arc::new(Mutex::new(BTreeMap::new())),
+            names: Arc::new(View::default()),
         };
         assert_eq!(
             group(&unnamed, &stats, &cg).keys().collect::<Vec<_>>(),

@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use agentlens_crds::snapshot::{PodIdentity, SidecarMode};
@@ -22,6 +22,7 @@ use crate::logs::{StreamSink, follow_file};
 use crate::logscan::ScanConfig;
 use crate::sample::{self, SamplerConfig, Target};
 use crate::shared::Shared;
+use crate::view::View;
 
 /// Options of `serve`.
 #[derive(Debug, Clone)]
@@ -66,7 +67,8 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
             source,
         })?;
     let extra = opts.listeners.clone().bind().await?;
-    let names: Arc<Mutex<BTreeMap<String, String>>> = Arc::default();
+    // Container id → name: published by the pod watcher, read by the sampler.
+    let names: Arc<View<BTreeMap<String, String>>> = Arc::default();
     let own_container_id = crate::proc::read_cgroup(&opts.proc_root, std::process::id())
         .or_else(|| std::fs::read_to_string("/proc/self/cgroup").ok())
         .as_deref()
@@ -107,12 +109,14 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
         match kube::Client::try_default().await {
             Ok(client) => {
                 let api: Api<Pod> = Api::namespaced(client, &opts.pod.namespace);
-                tokio::spawn(crate::podlogs::watch_pod(
-                    api,
-                    opts.pod.name.clone(),
-                    shared.clone(),
-                    names.clone(),
-                ));
+                if let Some(publisher) = names.publisher(BTreeMap::new()) {
+                    tokio::spawn(crate::podlogs::watch_pod(
+                        api,
+                        opts.pod.name.clone(),
+                        shared.clone(),
+                        publisher,
+                    ));
+                }
             }
             Err(e) => {
                 tracing::warn!("no Kubernetes API access, container logs are not collected: {e}")

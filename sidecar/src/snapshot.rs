@@ -14,10 +14,9 @@ pub const SNAPSHOT_LIST_LIMIT: usize = 50;
 
 /// Digest, counts and models of each container's latest inventory.
 fn inventory_digests(shared: &Shared) -> Vec<InventoryDigest> {
-    let Ok(m) = shared.inventory.lock() else {
-        return Vec::new();
-    };
-    m.values()
+    shared
+        .inventories()
+        .values()
         .map(|inv| InventoryDigest {
             container: inv.container.clone(),
             os: inv
@@ -46,7 +45,7 @@ fn inventory_digests(shared: &Shared) -> Vec<InventoryDigest> {
 
 /// The snapshot as of now.
 pub fn build(shared: &Shared) -> Snapshot {
-    let sample = shared.sample.lock().map(|s| s.clone()).unwrap_or_default();
+    let sample = shared.sample();
     let mut containers: Vec<ContainerSnapshot> = Vec::new();
     let obs = shared.observations();
     {
@@ -106,18 +105,14 @@ pub fn build(shared: &Shared) -> Snapshot {
         .iter()
         .map(|(k, v)| ((*k).to_string(), *v))
         .collect();
-    let (genai, agent_graph) = match shared.genai.lock() {
-        Ok(g) => match g.as_ref() {
-            Some(store) => {
-                for (k, v) in store.dropped() {
-                    dropped.insert((*k).to_string(), *v);
-                }
-                let (genai, graph) = store.snapshot(SNAPSHOT_LIST_LIMIT);
-                (Some(genai), graph)
+    let (genai, agent_graph) = match shared.genai.get().map(|g| g.view()) {
+        Some(view) => {
+            for (k, v) in &view.dropped {
+                dropped.insert((*k).to_string(), *v);
             }
-            None => (None, Vec::new()),
-        },
-        Err(_) => (None, Vec::new()),
+            (Some(view.genai.clone()), view.agent_graph.clone())
+        }
+        None => (None, Vec::new()),
     };
     Snapshot {
         schema_version: SNAPSHOT_SCHEMA_VERSION,
@@ -136,7 +131,7 @@ pub fn build(shared: &Shared) -> Snapshot {
             0 => None,
             ms => Some(time(ms)),
         },
-        gpu: sample.gpu,
+        gpu: sample.gpu.clone(),
         containers,
         gpu_oom_events,
         tracebacks,

@@ -13,6 +13,7 @@ use std::time::Duration;
 use agentlens_crds::snapshot::{PodIdentity, SidecarMode};
 use agentlens_sidecar::podlogs::{SIDECAR_CONTAINER, app_containers, container_names, watch_pod};
 use agentlens_sidecar::shared::Shared;
+use agentlens_sidecar::view::View;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -126,12 +127,12 @@ async fn logs_resume_after_a_drop_without_loss_or_repeats() {
         agent: Some("invoice-rpa".into()),
     };
     let shared = Shared::new(SidecarMode::Serve, Some(pod_id)).unwrap();
-    let names = Arc::new(Mutex::new(BTreeMap::new()));
+    let names: View<BTreeMap<String, String>> = View::default();
     let watcher = tokio::spawn(watch_pod(
         api,
         "agent-0".into(),
         shared.clone(),
-        names.clone(),
+        names.publisher(BTreeMap::new()).unwrap(),
     ));
 
     // Wait for the third log request: both real streams have been read by then.
@@ -159,7 +160,7 @@ async fn logs_resume_after_a_drop_without_loss_or_repeats() {
     watcher.abort();
 
     assert_eq!(
-        names.lock().unwrap().get(ID).map(String::as_str),
+        names.load().unwrap().get(ID).map(String::as_str),
         Some("extractor")
     );
     let since = fake.since.lock().unwrap().clone();

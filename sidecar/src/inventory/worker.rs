@@ -1,7 +1,8 @@
 //! The inventory thread: recomputes a container's inventory when its set of programs changes
 //! (executables, working directories and `argv[0]` of its processes; a new worker of the same program is
 //! no change), and every 10 minutes for what changes underneath them (`pip install` at run
-//! time). Never on a scrape: `/v1/inventory` and the snapshot serve the last one.
+//! time). Never on a scrape: `/v1/inventory` and the snapshot serve the last one, which this
+//! thread, their one owner, publishes ([`Shared::inventory`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -10,7 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::collect::{CollectConfig, collect_pids};
-use crate::shared::Shared;
+use crate::shared::{Inventories, Shared};
+use crate::view::Publisher;
 
 /// How the thread runs.
 #[derive(Debug, Clone)]
@@ -66,24 +68,24 @@ fn signature(cfg: &InventoryConfig, pids: &BTreeSet<u32>) -> Signature {
         .collect()
 }
 
-/// One pass: inventories the containers whose programs changed or whose inventory is old.
-pub fn pass(shared: &Shared, cfg: &InventoryConfig, last: &mut Seen) {
-    let (containers, driver) = match shared.sample.lock() {
-        Ok(s) => (
-            s.containers
-                .iter()
-                .map(|(c, p)| (c.clone(), p.pids.clone()))
-                .collect::<Vec<_>>(),
-            s.gpu.driver_version.clone(),
-        ),
-        Err(_) => return,
-    };
-    for (container, pids) in containers {
+/// One pass: inventories the containers whose programs changed or whose inventory is old,
+/// into `inventories`, publishing each new one as soon as it is collected.
+pub fn pass(
+    shared: &Shared,
+    cfg: &InventoryConfig,
+    last: &mut Seen,
+    inventories: &mut Inventories,
+    publisher: &Publisher<Inventories>,
+) {
+    let sample = shared.sample();
+    let driver = sample.gpu.driver_version.clone();
+    for (container, p) in &sample.containers {
+        let pids = &p.pids;
         if pids.is_empty() {
             continue;
         }
-        let sig = signature(cfg, &pids);
-        let stale = match last.get(&container) {
+        let sig = signature(cfg, pids);
+        let stale = match last.get(container) {
             Some((s, at)) => *s != sig || at.elapsed() >= cfg.refresh_every,
             None => true,
         };
@@ -92,7 +94,7 @@ pub fn pass(shared: &Shared, cfg: &InventoryConfig, last: &mut Seen) {
         }
         let pids: Vec<u32> = pids.iter().copied().collect();
         let inv = collect_pids(
-            &container,
+            container,
             &cfg.proc_root,
             &pids,
             &CollectConfig {
@@ -100,10 +102,10 @@ pub fn pass(shared: &Shared, cfg: &InventoryConfig, last: &mut Seen) {
                 driver: driver.clone(),
             },
         );
-        if let Ok(mut m) = shared.inventory.lock() {
-            m.insert(container.clone(), Arc::new(inv));
-        }
-        last.insert(container, (sig, Instant::now()));
+        inventories.insert(container.clone(), Arc::new(inv));
+        // Entries are `Arc`s: a publication copies the map, not the inventories.
+        publisher.publish(inventories.clone());
+        last.insert(container.clone(), (sig, Instant::now()));
     }
 }
 
@@ -137,23 +139,28 @@ pub fn start(
     })
 }
 
-/// Starts the thread; it ends when `stopping` is set.
+/// Starts the thread, the one owner of [`Shared::inventory`]; it ends when `stopping` is set.
 pub fn spawn(
     shared: Arc<Shared>,
     cfg: InventoryConfig,
     stopping: Arc<AtomicBool>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let publisher = shared
+        .inventory
+        .publisher(Inventories::new())
+        .ok_or_else(|| std::io::Error::other("another thread publishes the inventories"))?;
     std::thread::Builder::new()
         .name("agentlens-inventory".into())
         .spawn(move || {
             let mut last = BTreeMap::new();
+            let mut inventories = Inventories::new();
             while !stopping.load(Ordering::Relaxed) {
                 // Until the first sample names the processes there is nothing to look at.
                 if !shared.ready.load(Ordering::Acquire) {
                     std::thread::sleep(Duration::from_millis(50));
                     continue;
                 }
-                pass(&shared, &cfg, &mut last);
+                pass(&shared, &cfg, &mut last, &mut inventories, &publisher);
                 let until = Instant::now() + cfg.check_every;
                 while Instant::now() < until && !stopping.load(Ordering::Relaxed) {
                     std::thread::sleep(Duration::from_millis(100));

@@ -20,6 +20,7 @@
 pub mod decode;
 pub mod forward;
 pub mod genai;
+pub mod owner;
 pub mod store;
 pub mod worker;
 
@@ -92,11 +93,14 @@ impl Receiver {
     /// A receiver recording into `shared` (the decoding thread starts with [`spawn`]).
     pub fn new(cfg: OtlpConfig, shared: Arc<Shared>) -> Arc<Self> {
         shared.metrics.init_otlp();
-        if let Ok(mut g) = shared.genai.lock() {
-            *g = Some(store::GenAiStore::new(
-                cfg.capture_content,
-                shared.metrics.clone(),
-            ));
+        // One store per sidecar: a second receiver on the same state records into the first's.
+        if shared.genai.get().is_none() {
+            match owner::GenAi::start(cfg.capture_content, shared.metrics.clone()) {
+                Ok(genai) => {
+                    let _ = shared.genai.set(genai);
+                }
+                Err(e) => tracing::warn!("OTLP receiver: no GenAI thread, spans not kept: {e}"),
+            }
         }
         let forward = cfg
             .forward

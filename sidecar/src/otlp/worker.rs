@@ -1,6 +1,7 @@
 //! The receiver's decoding thread (`agentlens-otlp`): requests are decoded and their facts
-//! taken one at a time, off the async runtime. Spans feed the GenAI store; exception texts and
-//! log record bodies go to the log analysis queue like any container output. A thread per
+//! taken one at a time, off the async runtime. Span facts go to the GenAI store's owner
+//! ([`super::owner`]); exception texts and log record bodies go to the log analysis queue like
+//! any container output. A thread per
 //! request would multiply memory (one allocator arena each) for no throughput on a sidecar's
 //! CPU share.
 
@@ -130,10 +131,8 @@ impl Receiver {
             }
         }
         let n = facts.len();
-        if let Ok(mut g) = self.shared.genai.lock()
-            && let Some(store) = g.as_mut()
-        {
-            store.ingest(&facts, now);
+        if let Some(genai) = self.shared.genai.get() {
+            genai.ingest(facts, now);
         }
         self.shared
             .metrics

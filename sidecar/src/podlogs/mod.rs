@@ -5,7 +5,7 @@
 pub mod resume;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::AsyncReadExt;
@@ -18,6 +18,7 @@ use crate::clock::now_ms;
 use crate::logs::StreamSink;
 use crate::logscan::{LineSplitter, ScanConfig};
 use crate::shared::Shared;
+use crate::view::Publisher;
 
 /// The injected container's name, never observed.
 pub const SIDECAR_CONTAINER: &str = "agentlens-sidecar";
@@ -62,12 +63,13 @@ pub fn app_containers(pod: &Pod) -> BTreeSet<String> {
         .collect()
 }
 
-/// Keeps the name map current and starts a log follower per app container.
+/// Keeps the name map current (its one owner: it publishes the map for the sampler) and starts
+/// a log follower per app container.
 pub async fn watch_pod(
     api: Api<Pod>,
     pod_name: String,
     shared: Arc<Shared>,
-    names: Arc<Mutex<BTreeMap<String, String>>>,
+    names: Publisher<BTreeMap<String, String>>,
 ) {
     let mut following: BTreeSet<String> = BTreeSet::new();
     let mut backoff = Duration::from_secs(1);
@@ -75,9 +77,7 @@ pub async fn watch_pod(
         match api.get(&pod_name).await {
             Ok(pod) => {
                 backoff = Duration::from_secs(1);
-                if let Ok(mut n) = names.lock() {
-                    *n = container_names(&pod);
-                }
+                names.publish(container_names(&pod));
                 for c in app_containers(&pod) {
                     if following.insert(c.clone()) {
                         tokio::spawn(follow_container(

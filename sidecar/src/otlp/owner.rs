@@ -1,0 +1,158 @@
+//! The GenAI store's owner (`agentlens-genai`): the one thread that updates the
+//! [`GenAiStore`] (and its metrics), without a lock. The decoding thread hands it each request's
+//! span facts and waits until they are taken in, so the store and its metrics are current when
+//! the exporter gets its answer, and at most one request's facts exist beside the store (the
+//! receiver's body budget and decoded-size bounds hold whatever an exporter sends). It
+//! publishes an immutable [`GenAiView`] for `/v1/snapshot` at most every
+//! [`PUBLISH_EVERY`], and at once when asked to [`GenAi::settle`].
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use agentlens_crds::snapshot::{GenAiSnapshot, SnapshotAgentEdge};
+
+use super::genai::SpanFacts;
+use super::store::GenAiStore;
+use crate::analysis::PUBLISH_EVERY;
+use crate::metrics::Metrics;
+use crate::snapshot::SNAPSHOT_LIST_LIMIT;
+
+/// What the store knew when it was last published: the snapshot's sections.
+#[derive(Debug, Clone)]
+pub struct GenAiView {
+    /// The GenAI evidence (lists cut at [`SNAPSHOT_LIST_LIMIT`]).
+    pub genai: GenAiSnapshot,
+    /// The agent call graph (busiest edges first, cut at [`SNAPSHOT_LIST_LIMIT`]).
+    pub agent_graph: Vec<SnapshotAgentEdge>,
+    /// What the store's bounded maps dropped, by buffer.
+    pub dropped: BTreeMap<&'static str, u64>,
+}
+
+impl GenAiView {
+    fn of(store: &GenAiStore) -> Self {
+        let (genai, agent_graph) = store.snapshot(SNAPSHOT_LIST_LIMIT);
+        Self {
+            genai,
+            agent_graph,
+            dropped: store.dropped().clone(),
+        }
+    }
+}
+
+enum Input {
+    Facts {
+        batch: Vec<SpanFacts>,
+        at_ms: u64,
+        taken: mpsc::SyncSender<()>,
+    },
+    Settle(mpsc::SyncSender<()>),
+}
+
+/// The handle of the GenAI thread: its queue and the published view. The thread ends when
+/// the handle is dropped.
+#[derive(Debug)]
+pub struct GenAi {
+    /// A rendezvous queue: a sender waits until the thread takes its message.
+    tx: mpsc::SyncSender<Input>,
+    view: tokio::sync::watch::Receiver<Arc<GenAiView>>,
+}
+
+/// Longest a caller waits for the thread (it only ever waits for one request's facts).
+const WAIT: Duration = Duration::from_secs(10);
+
+impl GenAi {
+    /// Starts the thread with an empty store.
+    pub fn start(capture_content: bool, metrics: Metrics) -> std::io::Result<Self> {
+        let store = GenAiStore::new(capture_content, metrics);
+        let (view_tx, view) = tokio::sync::watch::channel(Arc::new(GenAiView::of(&store)));
+        let (tx, rx) = mpsc::sync_channel(0);
+        std::thread::Builder::new()
+            .name("agentlens-genai".into())
+            .spawn(move || run(store, &rx, &view_tx))?;
+        Ok(Self { tx, view })
+    }
+
+    /// Hands one request's span facts to the store and waits (blocking) until they are in it.
+    pub fn ingest(&self, batch: Vec<SpanFacts>, at_ms: u64) {
+        let (taken, done) = mpsc::sync_channel(1);
+        if self
+            .tx
+            .send(Input::Facts {
+                batch,
+                at_ms,
+                taken,
+            })
+            .is_ok()
+        {
+            let _ = done.recv_timeout(WAIT);
+        }
+    }
+
+    /// The latest published view (at most [`PUBLISH_EVERY`] old).
+    pub fn view(&self) -> Arc<GenAiView> {
+        self.view.borrow().clone()
+    }
+
+    /// Waits (blocking, at most 10 s) until everything ingested so far is published.
+    pub fn settle(&self) {
+        let (tx, rx) = mpsc::sync_channel(1);
+        if self.tx.send(Input::Settle(tx)).is_ok() {
+            let _ = rx.recv_timeout(WAIT);
+        }
+    }
+}
+
+fn run(
+    mut store: GenAiStore,
+    rx: &mpsc::Receiver<Input>,
+    view: &tokio::sync::watch::Sender<Arc<GenAiView>>,
+) {
+    let mut last_publish = Instant::now();
+    let mut dirty = false;
+    loop {
+        let input = if dirty {
+            match rx.recv_timeout(PUBLISH_EVERY.saturating_sub(last_publish.elapsed())) {
+                Ok(input) => Some(input),
+                Err(mpsc::RecvTimeoutError::Timeout) => None,
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        } else {
+            match rx.recv() {
+                Ok(input) => Some(input),
+                Err(_) => break,
+            }
+        };
+        match input {
+            Some(Input::Facts {
+                batch,
+                at_ms,
+                taken,
+            }) => {
+                store.ingest(&batch, at_ms);
+                drop(batch);
+                dirty = true;
+                // Published before the answer when one is due: a reader right after it sees it.
+                if last_publish.elapsed() >= PUBLISH_EVERY {
+                    view.send_replace(Arc::new(GenAiView::of(&store)));
+                    last_publish = Instant::now();
+                    dirty = false;
+                }
+                let _ = taken.send(());
+            }
+            Some(Input::Settle(done)) => {
+                view.send_replace(Arc::new(GenAiView::of(&store)));
+                last_publish = Instant::now();
+                dirty = false;
+                let _ = done.send(());
+            }
+            None => {}
+        }
+        if dirty && last_publish.elapsed() >= PUBLISH_EVERY {
+            view.send_replace(Arc::new(GenAiView::of(&store)));
+            last_publish = Instant::now();
+            dirty = false;
+        }
+    }
+}
