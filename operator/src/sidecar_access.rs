@@ -39,11 +39,14 @@ pub fn binding_name(ad: &str) -> String {
     format!("{}-{hash}", full[..keep].trim_end_matches(['-', '.']))
 }
 
-/// The service accounts the system's pods run as (pods opted out carry no sidecar).
+/// The service accounts the system's pods that carry the sidecar run as. Whether a pod does is
+/// read from the pod itself, not guessed from why the webhook would have skipped it: a
+/// `hostNetwork` pod forced with `agentlens.dev/inject: "true"` has a sidecar and needs its
+/// logs as much as any; an opted-out pod, or one created while the webhook was down, has none.
 pub fn service_accounts(matched: &[&PodFacts]) -> BTreeSet<String> {
     matched
         .iter()
-        .filter(|p| !p.opted_out && !p.host_network)
+        .filter(|p| p.injected)
         .map(|p| p.service_account.clone())
         .collect()
 }
@@ -101,6 +104,7 @@ mod tests {
             namespace: "invoice-rpa".into(),
             service_account: sa.into(),
             opted_out,
+            injected: !opted_out,
             running: true,
             ..PodFacts::default()
         }
@@ -120,6 +124,16 @@ mod tests {
             pod("extractor-1", "invoice-extractor", false),
             pod("triage-0", "default", false),
             pod("debug-shell", "ops-admin", true),
+            // Forced onto the host network with `agentlens.dev/inject: "true"`: injected.
+            PodFacts {
+                host_network: true,
+                ..pod("node-agent-0", "node-agent", false)
+            },
+            // Created while the webhook was down: no sidecar, nothing to grant.
+            PodFacts {
+                injected: false,
+                ..pod("extractor-2", "batch-import", false)
+            },
         ];
         let refs: Vec<&PodFacts> = pods.iter().collect();
         let accounts = service_accounts(&refs);
@@ -132,7 +146,7 @@ mod tests {
             .iter()
             .map(|s| s["name"].as_str().unwrap())
             .collect();
-        assert_eq!(subjects, ["default", "invoice-extractor"]);
+        assert_eq!(subjects, ["default", "invoice-extractor", "node-agent"]);
         assert!(
             rb["subjects"]
                 .as_array()
