@@ -70,7 +70,7 @@ impl GenAi {
         let (tx, rx) = mpsc::sync_channel(0);
         std::thread::Builder::new()
             .name("agentlens-genai".into())
-            .spawn(move || run(store, &rx, &view_tx))?;
+            .spawn(move || run(store, &rx, view_tx))?;
         Ok(Self { tx, view })
     }
 
@@ -104,16 +104,42 @@ impl GenAi {
     }
 }
 
+/// The thread's state: the store and when it last published.
+struct Owner {
+    store: GenAiStore,
+    view: tokio::sync::watch::Sender<Arc<GenAiView>>,
+    last_publish: Instant,
+    dirty: bool,
+}
+
+impl Owner {
+    fn publish(&mut self) {
+        self.view.send_replace(Arc::new(GenAiView::of(&self.store)));
+        self.last_publish = Instant::now();
+        self.dirty = false;
+    }
+
+    fn publish_if_due(&mut self) {
+        if self.dirty && self.last_publish.elapsed() >= PUBLISH_EVERY {
+            self.publish();
+        }
+    }
+}
+
 fn run(
-    mut store: GenAiStore,
+    store: GenAiStore,
     rx: &mpsc::Receiver<Input>,
-    view: &tokio::sync::watch::Sender<Arc<GenAiView>>,
+    view: tokio::sync::watch::Sender<Arc<GenAiView>>,
 ) {
-    let mut last_publish = Instant::now();
-    let mut dirty = false;
+    let mut o = Owner {
+        store,
+        view,
+        last_publish: Instant::now(),
+        dirty: false,
+    };
     loop {
-        let input = if dirty {
-            match rx.recv_timeout(PUBLISH_EVERY.saturating_sub(last_publish.elapsed())) {
+        let input = if o.dirty {
+            match rx.recv_timeout(PUBLISH_EVERY.saturating_sub(o.last_publish.elapsed())) {
                 Ok(input) => Some(input),
                 Err(mpsc::RecvTimeoutError::Timeout) => None,
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -130,29 +156,18 @@ fn run(
                 at_ms,
                 taken,
             }) => {
-                store.ingest(&batch, at_ms);
+                o.store.ingest(&batch, at_ms);
                 drop(batch);
-                dirty = true;
+                o.dirty = true;
                 // Published before the answer when one is due: a reader right after it sees it.
-                if last_publish.elapsed() >= PUBLISH_EVERY {
-                    view.send_replace(Arc::new(GenAiView::of(&store)));
-                    last_publish = Instant::now();
-                    dirty = false;
-                }
+                o.publish_if_due();
                 let _ = taken.send(());
             }
             Some(Input::Settle(done)) => {
-                view.send_replace(Arc::new(GenAiView::of(&store)));
-                last_publish = Instant::now();
-                dirty = false;
+                o.publish();
                 let _ = done.send(());
             }
-            None => {}
-        }
-        if dirty && last_publish.elapsed() >= PUBLISH_EVERY {
-            view.send_replace(Arc::new(GenAiView::of(&store)));
-            last_publish = Instant::now();
-            dirty = false;
+            None => o.publish_if_due(),
         }
     }
 }
