@@ -366,6 +366,18 @@ fn every_pod_shape_is_decided_and_patched_correctly() {
                         value("AGENTLENS_PROXY_ROUTES").unwrap(),
                         "/v1/chat/*,/v1/completions"
                     );
+                    // The container declaring the target port, when one does.
+                    let declared = pod["spec"]["containers"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .find(|c| {
+                            c["ports"]
+                                .as_array()
+                                .is_some_and(|p| p.iter().any(|p| p["containerPort"] == 8000))
+                        })
+                        .map(|c| c["name"].clone());
+                    assert_eq!(value("AGENTLENS_PROXY_CONTAINER"), declared, "{name}");
                     assert_eq!(value("AGENTLENS_OTLP_LISTEN").unwrap(), "0.0.0.0:4318");
                     assert_eq!(value("AGENTLENS_CAPTURE_CONTENT").unwrap(), "true");
                     assert_eq!(

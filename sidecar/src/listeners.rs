@@ -15,6 +15,9 @@ use crate::shared::Shared;
 pub struct Listeners {
     /// `--proxy-listen` and where it forwards.
     pub proxy: Option<(SocketAddr, ProxyConfig)>,
+    /// The container whose port the proxy forwards to, when known (`run`: the command's;
+    /// `serve`: `--proxy-container`, which the webhook sets from the pod's container ports).
+    pub proxy_container: Option<String>,
     /// `--otlp-listen` and its settings.
     pub otlp: Option<(SocketAddr, OtlpConfig)>,
 }
@@ -32,6 +35,7 @@ async fn bind(addr: SocketAddr, what: &str) -> Result<tokio::net::TcpListener> {
 #[derive(Debug)]
 pub struct Bound {
     proxy: Option<(tokio::net::TcpListener, ProxyConfig)>,
+    proxy_container: Option<String>,
     otlp: Option<(tokio::net::TcpListener, OtlpConfig)>,
 }
 
@@ -46,7 +50,11 @@ impl Listeners {
             Some((a, c)) => Some((bind(a, "OTLP receiver").await?, c)),
             None => None,
         };
-        Ok(Bound { proxy, otlp })
+        Ok(Bound {
+            proxy,
+            proxy_container: self.proxy_container,
+            otlp,
+        })
     }
 }
 
@@ -59,6 +67,13 @@ impl Bound {
     ) -> Vec<tokio::task::JoinHandle<()>> {
         let mut tasks = Vec::new();
         if let Some((l, c)) = self.proxy {
+            if let Some(container) = &self.proxy_container {
+                shared
+                    .metrics
+                    .proxy_upstream
+                    .with_label_values(&[container])
+                    .set(1);
+            }
             let proxy = Proxy::new(c, shared.clone());
             match spawn_proxy_thread(l, proxy, stop.clone()) {
                 Ok(t) => tasks.push(t),

@@ -106,6 +106,11 @@ struct Common {
     /// The agent's HTTP address the proxy forwards to, HOST:PORT (127.0.0.1:8080 in a pod).
     #[arg(long, env = "AGENTLENS_PROXY_UPSTREAM", requires = "proxy_listen")]
     proxy_upstream: Option<String>,
+    /// The container that serves --proxy-upstream's port (`agentlens_proxy_upstream_info`, for
+    /// the latency alert's `container`); the webhook sets it from the pod's container ports.
+    /// `run`: the command's --name.
+    #[arg(long, env = "AGENTLENS_PROXY_CONTAINER", requires = "proxy_listen")]
+    proxy_container: Option<String>,
     /// Route template for the `route` label, `*` one segment, trailing `**` the rest
     /// (repeatable, e.g. /v1/chat/*); other paths are labelled by their first segment.
     #[arg(
@@ -157,7 +162,9 @@ impl Common {
         }
     }
 
-    fn listeners(&self, container: &str) -> anyhow::Result<Listeners> {
+    /// The listeners; `container` names the data of unknown origin (OTLP), `served` the
+    /// container the proxy forwards to when no --proxy-container says.
+    fn listeners(&self, container: &str, served: Option<&str>) -> anyhow::Result<Listeners> {
         if let Some(u) = &self.otlp_forward
             && u.scheme_str() != Some("http")
         {
@@ -195,6 +202,11 @@ impl Common {
                     },
                 )
             }),
+            proxy_container: proxy.as_ref().and(
+                self.proxy_container
+                    .clone()
+                    .or_else(|| served.map(str::to_string)),
+            ),
             proxy,
         })
     }
@@ -286,7 +298,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Serve(a) => {
             // OTLP data that names no container of the pod is reported under "otlp".
-            let listeners = a.common.listeners("otlp")?;
+            let listeners = a.common.listeners("otlp", None)?;
             let opts = ServeOptions {
                 listeners,
                 api_token_sha256: a.common.api_token_sha256.clone(),
@@ -318,7 +330,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Run(a) => {
-            let listeners = a.common.listeners(&a.name)?;
+            let listeners = a.common.listeners(&a.name, Some(&a.name))?;
             let opts = RunOptions {
                 listeners,
                 api_token_sha256: a.common.api_token_sha256.clone(),

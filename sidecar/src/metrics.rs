@@ -68,6 +68,9 @@ pub struct Metrics {
     pub request_first_byte: HistogramVec,
     /// `agentlens_proxy_upstream_errors_total{kind}`
     pub proxy_upstream_errors: IntCounterVec,
+    /// `agentlens_proxy_upstream_info{container}`: 1 for the container whose port the proxy
+    /// measures (when known), so that latency alerts can name it.
+    pub proxy_upstream: IntGaugeVec,
     /// `agentlens_genai_tokens_total{model,kind}`
     pub genai_tokens: IntCounterVec,
     /// `agentlens_genai_request_duration_seconds{model,operation}`
@@ -239,6 +242,13 @@ impl Metrics {
                 ),
                 &["kind"],
             )?,
+            proxy_upstream: IntGaugeVec::new(
+                opts(
+                    "agentlens_proxy_upstream_info",
+                    "The container whose port the latency proxy forwards to (value 1).",
+                ),
+                &["container"],
+            )?,
             genai_tokens: IntCounterVec::new(
                 opts(
                     "agentlens_genai_tokens_total",
@@ -302,6 +312,7 @@ impl Metrics {
         r.register(Box::new(self.request_duration.clone()))?;
         r.register(Box::new(self.request_first_byte.clone()))?;
         r.register(Box::new(self.proxy_upstream_errors.clone()))?;
+        r.register(Box::new(self.proxy_upstream.clone()))?;
         r.register(Box::new(self.genai_tokens.clone()))?;
         r.register(Box::new(self.genai_duration.clone()))?;
         r.register(Box::new(self.otlp_received.clone()))?;

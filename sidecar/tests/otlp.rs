@@ -409,6 +409,8 @@ fn the_python_sdk_exports_to_the_running_sidecar() {
     assert!(metrics.contains(
         "agentlens_request_duration_seconds_count{code=\"200\",method=\"GET\",route=\"/v1/*\"} 1"
     ));
+    // `run`: the proxy forwards to the command's container (the latency alert's `container`).
+    assert!(metrics.contains("agentlens_proxy_upstream_info{container=\"main\"} 1"));
     common::promtool_check_metrics(&metrics);
     let g = s.genai.unwrap();
     assert_eq!(g.spans, 54);

@@ -84,6 +84,7 @@ fn every_contract_alert_is_defined_with_its_annotations_and_nothing_else() {
             || name == "AgentLensTracebackSurge"
             || name == "AgentLensContainerOOMKilled"
             || name == "AgentLensGpuXidError"
+            || name == "AgentLensHighLatency"
         {
             let expr = r["expr"].as_str().unwrap();
             for l in ROUTING {

@@ -58,6 +58,23 @@ or
 )
 {{- end }}
 
+{{/* p95 of each route of a pod above the threshold: whole-body time for ordinary answers,
+time to the first byte for streamed ones. The alert adds the container the proxy forwards to
+(agentlens_proxy_upstream_info) where the sidecar knows it. */}}
+{{- define "agentlens.latency" -}}
+(
+  histogram_quantile(0.95, sum by (namespace, agentdeployment, pod, route, le) (rate(agentlens_request_first_byte_seconds_bucket{streamed="true"}[5m])))
+  > {{ .thresholdSeconds }}
+)
+or
+(
+  histogram_quantile(0.95, sum by (namespace, agentdeployment, pod, route, le) (rate(agentlens_request_duration_seconds_bucket[5m])))
+  > {{ .thresholdSeconds }}
+  unless on (namespace, pod, route)
+  sum by (namespace, pod, route) (rate(agentlens_request_first_byte_seconds_count{streamed="true"}[5m])) > 0
+)
+{{- end }}
+
 {{- define "agentlens.rules" -}}
 {{- $a := .Values.alerts -}}
 {{- $root := . -}}
@@ -195,22 +212,21 @@ groups:
   - alert: AgentLensHighLatency
     expr: |
       (
-        histogram_quantile(0.95, sum by (namespace, agentdeployment, pod, route, le) (rate(agentlens_request_first_byte_seconds_bucket{streamed="true"}[5m])))
-        > {{ .thresholdSeconds }}
+        {{- include "agentlens.latency" . | nindent 8 }}
       )
+      * on (namespace, pod) group_left (container)
+      max by (namespace, pod, container) (agentlens_proxy_upstream_info)
       or
       (
-        histogram_quantile(0.95, sum by (namespace, agentdeployment, pod, route, le) (rate(agentlens_request_duration_seconds_bucket[5m])))
-        > {{ .thresholdSeconds }}
-        unless on (namespace, pod, route)
-        sum by (namespace, pod, route) (rate(agentlens_request_first_byte_seconds_count{streamed="true"}[5m])) > 0
+        {{- include "agentlens.latency" . | nindent 8 }}
       )
+      unless on (namespace, pod) agentlens_proxy_upstream_info
     for: {{ .for }}
     labels:
       severity: {{ .severity }}
     annotations:
       summary: {{ printf "%s%v%s" `"p95 latency of {{ $labels.route }} in {{ $labels.namespace }}/{{ $labels.pod }} is above ` .thresholdSeconds ` s"` }}
-      description: {{ printf "%s%s%s" `"The 95th percentile of requests to {{ $labels.route }} (AgentDeployment {{ $labels.agentdeployment }}) has been {{ $value | humanizeDuration }} for ` .for ` (time to first byte for streamed answers, whole response otherwise)."` }}
+      description: {{ printf "%s%s%s" `"The 95th percentile of requests to {{ $labels.route }} of container {{ $labels.container }} (AgentDeployment {{ $labels.agentdeployment }}) has been {{ $value | humanizeDuration }} for ` .for ` (time to first byte for streamed answers, whole response otherwise)."` }}
       runbook_url: {{ include "agentlens.runbook" (dict "root" $root "alert" "AgentLensHighLatency") | quote }}
   {{- end }}
   {{- end }}

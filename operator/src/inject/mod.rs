@@ -258,6 +258,7 @@ pub fn decide(
             listen_port: p.listen_port.unwrap_or(sidecar::PROXY_PORT),
             target_port: p.target_port,
             routes: p.routes.clone(),
+            container: serving_container(spec, p.target_port),
         }),
         // Instrumented containers send to the receiver, so it runs for them.
         otlp: sidecar_spec.otlp.as_ref().is_some_and(|o| o.enabled) || instrument.is_some(),
@@ -472,4 +473,38 @@ fn resources(
             .insert(resource.into(), Quantity(v.into()));
     }
     r
+}
+
+/// The container that declares `port` among its ports (regular containers, then native
+/// sidecars): the one the latency proxy measures.
+fn serving_container(spec: &PodSpec, port: i32) -> Option<String> {
+    spec.containers
+        .iter()
+        .chain(spec.init_containers.iter().flatten())
+        .find(|c| c.ports.iter().flatten().any(|p| p.container_port == port))
+        .map(|c| c.name.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_proxied_port_names_the_container_that_declares_it() {
+        let spec: PodSpec = serde_json::from_value(serde_json::json!({
+            "initContainers": [{"name": "istio-proxy", "restartPolicy": "Always",
+                                "ports": [{"containerPort": 15090}]}],
+            "containers": [
+                {"name": "guard", "ports": [{"containerPort": 9000}]},
+                {"name": "vllm", "ports": [{"containerPort": 8000, "name": "http"}]},
+            ],
+        }))
+        .unwrap();
+        assert_eq!(serving_container(&spec, 8000).as_deref(), Some("vllm"));
+        assert_eq!(
+            serving_container(&spec, 15090).as_deref(),
+            Some("istio-proxy")
+        );
+        assert_eq!(serving_container(&spec, 8080), None, "declared by nobody");
+    }
 }

@@ -31,6 +31,8 @@ pub struct ProxyParams {
     pub target_port: i32,
     /// Route templates.
     pub routes: Vec<String>,
+    /// The container declaring the target port (names it in the latency alert).
+    pub container: Option<String>,
 }
 
 /// UID the sidecar runs as when the app's UID is unknown or root.
@@ -154,6 +156,9 @@ pub fn container(p: &SidecarParams) -> Container {
         ));
         if !proxy.routes.is_empty() {
             env.push(value_env("AGENTLENS_PROXY_ROUTES", &proxy.routes.join(",")));
+        }
+        if let Some(c) = &proxy.container {
+            env.push(value_env("AGENTLENS_PROXY_CONTAINER", c));
         }
         ports.push(ContainerPort {
             name: Some("agentlens-proxy".into()),
