@@ -10,6 +10,7 @@
 //! inventory, never an error that stops it. Served as CycloneDX 1.5 (`cyclonedx.rs`) on
 //! `GET /v1/inventory`; the snapshot carries each container's digest and counts.
 
+pub mod autoinstrument;
 pub mod collect;
 pub mod cyclonedx;
 pub mod gpu_stack;
@@ -126,6 +127,9 @@ pub struct ContainerInventory {
     pub models: Vec<ModelArtifact>,
     /// What could not be read, and why (permission, a process gone, a bound reached).
     pub notes: Vec<String>,
+    /// The zero-code instrumentation its Python processes run with (`autoinstrument.rs`); not
+    /// part of the digest, which is about what is installed.
+    pub auto_instrument: Option<agentlens_crds::autoinstrument::AutoInstrumentSeen>,
     /// When it was collected (ms since the epoch).
     pub collected_ms: u64,
     /// [`ContainerInventory::compute_digest`], computed once when the inventory is complete
