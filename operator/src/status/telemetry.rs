@@ -12,6 +12,15 @@ use super::conditions::Computed;
 /// The condition's type (one definition, in [`super::conditions::types`]).
 pub use super::conditions::types::TELEMETRY_FLOWING;
 
+/// The agent a pod belongs to (`agents[].name` whose selector matches), else the
+/// AgentDeployment's name: what the instrumentation conditions name.
+pub fn agent_name(ad: &AgentDeployment, pod: &PodFacts) -> String {
+    crate::selector::agent_of(ad, &pod.labels)
+        .map(|a| a.name.clone())
+        .or_else(|| ad.metadata.name.clone())
+        .unwrap_or_default()
+}
+
 /// The condition, when a pod of the system is instrumented: `True` when every instrumented
 /// agent's sidecars have received spans, `False` (`NoSpans`) naming the agents whose have not
 /// (yet) or whose sidecars have not reported.
@@ -27,11 +36,7 @@ pub fn condition(
             .get(&p.name)
             .and_then(|s| s.genai.as_ref())
             .is_some_and(|g| g.spans > 0);
-        let agent = crate::selector::agent_of(ad, &p.labels)
-            .map(|a| a.name.clone())
-            .or_else(|| ad.metadata.name.clone())
-            .unwrap_or_default();
-        *agents.entry(agent).or_default() |= spans;
+        *agents.entry(agent_name(ad, p)).or_default() |= spans;
     }
     if agents.is_empty() {
         return None;
