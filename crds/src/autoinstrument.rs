@@ -55,7 +55,11 @@ pub fn layout_on_python_path(python_path: &str) -> Option<String> {
 /// copies the provider's instrumentation packages into a shared volume, puts them on the app
 /// containers' `PYTHONPATH` and aims their `OTEL_*` settings at the sidecar's OTLP receiver
 /// (which then runs even when `otlp.enabled` is false). Variables the pod sets itself win. A pod
-/// opts out with the annotation `agentlens.dev/auto-instrument: "false"`.
+/// opts out with the annotation `agentlens.dev/auto-instrument: "false"`. The sidecar reports
+/// the CPython ABI the packages were built for (`cp311`) and the ABI of each interpreter that
+/// runs with them (from its mapped libpython, its executable's name or its own extension
+/// modules); condition `AutoInstrumentationMismatch` names the agents where they differ, which
+/// would otherwise fail silently.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AutoInstrumentSpec {

@@ -125,7 +125,7 @@ pub fn condition(
     let list = |v: &[String]| v.join(", ");
     let (status, reason, message) = if !bad.is_empty() {
         let mut m = format!(
-            "instrumentation built for another CPython, its compiled packages cannot load: {}",
+            "instrumentation built for another CPython (its version-specific compiled modules are not imported): {}",
             list(&bad)
         );
         if !good.is_empty() || !unknown.is_empty() {

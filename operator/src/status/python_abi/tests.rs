@@ -135,7 +135,7 @@ fn the_message_names_each_agent_and_what_was_seen() {
             ("planner-1", snap(PYTHON_312)),
             ("researcher-0", snap(MATCH))
         ]),
-        "instrumentation built for another CPython, its compiled packages cannot load: \
+        "instrumentation built for another CPython (its version-specific compiled modules are not imported): \
          planner (pod planner-1, container main: interpreter cp312, layout cp311); \
          other instrumented agents: researcher (cp311, instrumentation loaded in 1 of 1 processes)"
     );
