@@ -45,7 +45,16 @@ fn pod_verdict(pod: &str, snapshot: Option<&Snapshot>) -> Verdict {
         })
         .collect();
     if seen.is_empty() {
-        return Verdict::Unknown("no Python process runs with the layout on PYTHONPATH");
+        // A sidecar that may not read the app's processes (another user) sees no PYTHONPATH.
+        let denied = s
+            .inventory
+            .iter()
+            .any(|i| i.notes.iter().any(|n| n.contains("permission denied")));
+        return Verdict::Unknown(if denied {
+            "its sidecar may not read the app's processes: permission denied"
+        } else {
+            "no Python process runs with the layout on PYTHONPATH"
+        });
     }
     let mut out = Verdict::Unknown("the interpreter or the layout's ABI is not identified yet");
     for (container, a) in seen {

@@ -245,9 +245,12 @@ pub fn observe(proc_root: &Path, procs: &[ProcInfo], root: &Root) -> Option<Auto
         });
     }
     summarise(&seen, |layout| {
-        root.read(&format!("{layout}/{PYTHON_ABI_FILE}"))
+        // A tag is a few bytes: the app's volume gets no chance to make the sidecar read more.
+        let mut text = String::new();
+        std::fs::File::open(root.resolve(&format!("{layout}/{PYTHON_ABI_FILE}")))
+            .and_then(|f| f.take(64).read_to_string(&mut text))
             .ok()
-            .and_then(|t| parse_abi_file(&t))
+            .and_then(|_| parse_abi_file(&text))
     })
 }
 

@@ -18,11 +18,13 @@ fn snap(text: &str) -> Snapshot {
     serde_json::from_str(text).unwrap()
 }
 
-/// The match fixture with no process running the layout (a launcher that resets `PYTHONPATH`).
-fn without_layout() -> Snapshot {
+/// The match fixture with no process running the layout (a launcher that resets `PYTHONPATH`),
+/// or, with `note`, as a sidecar of another user than the app's sees it.
+fn without_layout(note: Option<&str>) -> Snapshot {
     let mut s = snap(MATCH);
     for i in &mut s.inventory {
         i.auto_instrument = None;
+        i.notes.extend(note.map(String::from));
     }
     s
 }
@@ -61,7 +63,8 @@ fn instrumented_agents_and_their_interpreters_abi() {
     ];
     let refs: Vec<&PodFacts> = pods.iter().collect();
     // (case, snapshots by pod, status, reason)
-    let cases: Vec<(&str, Vec<(&str, Snapshot)>, bool, &str)> = vec![
+    type Case<'a> = (&'a str, Vec<(&'a str, Snapshot)>, bool, &'a str);
+    let cases: Vec<Case> = vec![
         ("no_snapshot_yet", vec![], false, "NotYetObserved"),
         (
             "every_agent_matches",
@@ -101,7 +104,7 @@ fn instrumented_agents_and_their_interpreters_abi() {
             "researcher_runs_no_python_with_the_layout",
             vec![
                 ("planner-0", snap(MATCH)),
-                ("researcher-0", without_layout()),
+                ("researcher-0", without_layout(None)),
             ],
             false,
             "NotYetObserved",
@@ -148,6 +151,14 @@ fn the_message_names_each_agent_and_what_was_seen() {
         "every instrumented agent's interpreter matches its layout's ABI: \
          planner (cp311, instrumentation loaded in 2 of 2 processes), \
          researcher (cp311, instrumentation loaded in 1 of 1 processes)"
+    );
+    // The note the inventory writes when the app's processes are another user's.
+    let denied = without_layout(Some("process 7: permission denied"));
+    assert_eq!(
+        message(vec![("planner-0", snap(MATCH)), ("researcher-0", denied)]),
+        "no ABI mismatch seen; instrumented agents not identified yet: \
+         researcher (its sidecar may not read the app's processes: permission denied); \
+         matching: planner (cp311, instrumentation loaded in 1 of 1 processes)"
     );
     assert_eq!(
         message(vec![("planner-0", snap(MATCH))]),

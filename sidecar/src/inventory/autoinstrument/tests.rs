@@ -229,8 +229,15 @@ fn processes_sum_into_the_containers_view() {
             false,
         ),
         (
-            "mismatch_is_final",
+            "mismatch_not_loaded_yet",
             vec![process(m, Some("cp312"), false)],
+            Some("cp311"),
+            AbiCheck::Mismatch,
+            true,
+        ),
+        (
+            "mismatch_loaded",
+            vec![process(m, Some("cp312"), true)],
             Some("cp311"),
             AbiCheck::Mismatch,
             false,
