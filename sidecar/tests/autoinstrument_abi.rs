@@ -49,35 +49,29 @@ fn installed(relative: &str) -> Option<PathBuf> {
 
 /// The interpreter's own ABI tag.
 fn abi_of(python: &Path) -> String {
-    let out = Command::new(python)
-        .args([
-            "-I",
-            "-c",
-            "import sys, sysconfig; print(f'cp{sys.version_info[0]}{sys.version_info[1]}' + ('t' if sysconfig.get_config_var('Py_GIL_DISABLED') else ''))",
-        ])
-        .output()
-        .unwrap();
+    let out = succeeds(Command::new(python).args([
+        "-I",
+        "-c",
+        "import sys, sysconfig; print(f'cp{sys.version_info[0]}{sys.version_info[1]}' + ('t' if sysconfig.get_config_var('Py_GIL_DISABLED') else ''))",
+    ]));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// Runs a command to its end; its stderr is the failure message.
+fn succeeds(cmd: &mut Command) -> std::process::Output {
+    let out = cmd.output().unwrap();
     assert!(
         out.status.success(),
-        "{}",
+        "{cmd:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    out
 }
 
 /// The layout copied by the sidecar's `copy-tree` into `dir`, its ABI file replaced when asked.
 fn volume(layout: &Path, dir: &Path, abi_file: Option<&str>) -> PathBuf {
     let volume = dir.join(MOUNT_PATH.trim_start_matches('/'));
-    let out = Command::new(BIN)
-        .arg("copy-tree")
-        .args([layout, &volume])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeds(Command::new(BIN).arg("copy-tree").args([layout, &volume]));
     if let Some(abi) = abi_file {
         std::fs::write(volume.join(PYTHON_ABI_FILE), format!("{abi}\n")).unwrap();
     }

@@ -71,12 +71,13 @@ pub fn condition(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use agentlens_crds::snapshot::GenAiSnapshot;
 
     use super::*;
 
-    fn ad() -> AgentDeployment {
+    /// A two-agent system (also the ABI condition's tests').
+    pub(in crate::status) fn ad() -> AgentDeployment {
         serde_json::from_value(serde_json::json!({
             "apiVersion": "agentlens.dev/v1alpha1", "kind": "AgentDeployment",
             "metadata": {"name": "research-desk", "namespace": "agents"},
@@ -91,7 +92,8 @@ mod tests {
         .unwrap()
     }
 
-    fn pod(name: &str, agent: &str, instrumented: bool) -> PodFacts {
+    /// A pod of `agent`, carrying the instrumentation or not.
+    pub(in crate::status) fn pod(name: &str, agent: &str, instrumented: bool) -> PodFacts {
         PodFacts {
             name: name.into(),
             labels: BTreeMap::from([("app.kubernetes.io/name".into(), agent.into())]),
@@ -113,14 +115,19 @@ mod tests {
         s
     }
 
-    #[test]
-    fn instrumented_agents_with_and_without_spans() {
-        let pods = [
+    /// Two planner replicas and a researcher, instrumented, and an uninstrumented batch pod.
+    pub(in crate::status) fn pods() -> [PodFacts; 4] {
+        [
             pod("planner-0", "planner", true),
             pod("planner-1", "planner", true),
             pod("researcher-0", "researcher", true),
             pod("batch-0", "batch", false),
-        ];
+        ]
+    }
+
+    #[test]
+    fn instrumented_agents_with_and_without_spans() {
+        let pods = pods();
         let refs: Vec<&PodFacts> = pods.iter().collect();
         // (case, snapshots, status, reason)
         let cases = [

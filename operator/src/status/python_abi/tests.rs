@@ -1,4 +1,5 @@
 use super::*;
+use crate::status::telemetry::tests::{ad, pod, pods};
 
 /// What the built sidecar served (`sidecar/tests/autoinstrument_abi.rs`, see
 /// `crds/tests/fixtures/README.md`): the agent venv's CPython 3.11 over the cp311 layout; over
@@ -29,38 +30,9 @@ fn without_layout(note: Option<&str>) -> Snapshot {
     s
 }
 
-fn ad() -> AgentDeployment {
-    serde_json::from_value(serde_json::json!({
-        "apiVersion": "agentlens.dev/v1alpha1", "kind": "AgentDeployment",
-        "metadata": {"name": "research-desk", "namespace": "agents"},
-        "spec": {
-            "selector": {"matchLabels": {"app.kubernetes.io/part-of": "research-desk"}},
-            "agents": [
-                {"name": "planner", "selector": {"matchLabels": {"app.kubernetes.io/name": "planner"}}},
-                {"name": "researcher", "selector": {"matchLabels": {"app.kubernetes.io/name": "researcher"}}}
-            ]
-        }
-    }))
-    .unwrap()
-}
-
-fn pod(name: &str, agent: &str, instrumented: bool) -> PodFacts {
-    PodFacts {
-        name: name.into(),
-        labels: BTreeMap::from([("app.kubernetes.io/name".into(), agent.into())]),
-        auto_instrumented: instrumented,
-        ..PodFacts::default()
-    }
-}
-
 #[test]
 fn instrumented_agents_and_their_interpreters_abi() {
-    let pods = [
-        pod("planner-0", "planner", true),
-        pod("planner-1", "planner", true),
-        pod("researcher-0", "researcher", true),
-        pod("batch-0", "batch", false),
-    ];
+    let pods = pods();
     let refs: Vec<&PodFacts> = pods.iter().collect();
     // (case, snapshots by pod, status, reason)
     type Case<'a> = (&'a str, Vec<(&'a str, Snapshot)>, bool, &'a str);
