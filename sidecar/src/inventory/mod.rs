@@ -2,8 +2,9 @@
 //! filesystem through `/proc/<pid>/root` (shared process namespace, same UID): the OS, Debian,
 //! Alpine and RPM packages, the Python packages each running interpreter can import, the
 //! Node.js packages of running Node processes, the CUDA toolkit, cuDNN and the NVIDIA driver,
-//! the names (never the values) of the processes' environment variables, and fingerprints of
-//! model artifacts under configured paths.
+//! the names (never the values) of the processes' environment variables, fingerprints of
+//! model artifacts under configured paths, and the zero-code instrumentation's CPython ABI
+//! against the running interpreter's (`autoinstrument.rs`).
 //!
 //! Reading is bounded (entries per directory, bytes per file) and every failure (permission
 //! denied, a process that exits mid-scan, a directory too large) becomes a note in the
