@@ -308,7 +308,10 @@ pub struct OtlpSpec {
     /// `OTEL_EXPORTER_OTLP_ENDPOINT` at `http://localhost:4318`.
     pub enabled: bool,
     /// Zero-code instrumentation of the agents that export no spans themselves, aimed at this
-    /// receiver. An agent's own `autoInstrument` replaces this one for its pods.
+    /// receiver. An agent's own `autoInstrument` replaces this one for its pods. The sidecars
+    /// compare the CPython ABI the instrumentation was built for with each running
+    /// interpreter's: condition `AutoInstrumentationMismatch`; `TelemetryFlowing` says whether
+    /// spans arrive.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_instrument: Option<AutoInstrumentSpec>,
 }

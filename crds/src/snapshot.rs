@@ -322,6 +322,10 @@ pub struct InventoryDigest {
     /// What could not be read (permission denied, a process gone, a bound reached), at most 10.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// The zero-code instrumentation layout its Python processes run with, its CPython ABI and
+    /// the interpreters' (absent when no process has a layout on `PYTHONPATH`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_instrument: Option<crate::autoinstrument::AutoInstrumentSeen>,
 }
 
 /// A model artifact the sidecar fingerprinted.

@@ -83,3 +83,29 @@ fn otlp_snapshot_round_trips_unchanged() {
     assert_eq!(typed.agent_graph[0].calls, 3);
     assert_eq!(typed.latency.as_ref().unwrap().requests, 3);
 }
+
+/// What the built sidecar served for an instrumented Python (fixtures/README.md).
+const AUTOINSTRUMENT: [&str; 3] = [
+    include_str!("fixtures/snapshot-autoinstrument-match.json"),
+    include_str!("fixtures/snapshot-autoinstrument-abi-mismatch.json"),
+    include_str!("fixtures/snapshot-autoinstrument-other-python.json"),
+];
+
+#[test]
+fn autoinstrument_snapshots_round_trip_and_an_older_sidecars_still_read() {
+    for text in AUTOINSTRUMENT {
+        let original: Value = serde_json::from_str(text).unwrap();
+        let typed: Snapshot = serde_json::from_value(original.clone()).unwrap();
+        assert_eq!(original, serde_json::to_value(&typed).unwrap());
+        assert!(typed.inventory[0].auto_instrument.is_some());
+        // An older sidecar's document (before `autoInstrument` existed): the same without it.
+        let mut older = original.clone();
+        older["inventory"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("autoInstrument");
+        let older: Snapshot = serde_json::from_value(older).unwrap();
+        assert_eq!(older.inventory[0].auto_instrument, None);
+        assert_eq!(older.inventory[0].digest, typed.inventory[0].digest);
+    }
+}

@@ -98,6 +98,9 @@ pub fn problem_title(type_: &str) -> String {
         }
         types::MATURITY_TARGET_MET => "Below the maturity target".into(),
         types::TELEMETRY_FLOWING => "Instrumented agents send no spans".into(),
+        types::AUTO_INSTRUMENTATION_MISMATCH => {
+            "Instrumentation built for another Python version".into()
+        }
         other => format!("{other} is not fine"),
     }
 }

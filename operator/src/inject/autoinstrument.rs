@@ -9,6 +9,8 @@
 use std::collections::BTreeMap;
 
 use agentlens_crds::autoinstrument::{AutoInstrumentSpec, InstrumentProvider};
+// One definition with the sidecar, which recognises the layout on `PYTHONPATH`.
+pub use agentlens_crds::autoinstrument::{MOUNT_PATH, bootstrap_dir, python_path};
 use k8s_openapi::api::core::v1::{
     Container, EmptyDirVolumeSource, EnvVar, PodSpec, ResourceRequirements, Volume, VolumeMount,
 };
@@ -23,8 +25,6 @@ pub const AUTO_INSTRUMENT: &str = "agentlens.dev/auto-instrument";
 pub const OTEL_OPERATOR_INJECT_PYTHON: &str = "instrumentation.opentelemetry.io/inject-python";
 /// Name of the init container and of the shared volume.
 pub const INIT_CONTAINER_NAME: &str = "agentlens-auto-instrumentation-python";
-/// Where the packages are mounted in the app containers (the OpenTelemetry Operator's path).
-pub const MOUNT_PATH: &str = "/otel-auto-instrumentation-python";
 /// Where an instrumentation image holds the packages.
 pub const IMAGE_SOURCE_DIR: &str = "/autoinstrumentation";
 /// The sidecar's subcommand that copies a directory tree (the images carry no shell or `cp`).
@@ -59,28 +59,6 @@ pub fn default_image(sidecar_image: &str, provider: InstrumentProvider) -> Strin
         }
         Some((registry, _)) => format!("{registry}{name}:{version}"),
         None => format!("ghcr.io/agentlens/{name}:{version}"),
-    }
-}
-
-/// The directory (relative to the layout) whose `sitecustomize.py` starts the provider's SDK.
-pub fn bootstrap_dir(provider: InstrumentProvider) -> &'static str {
-    match provider {
-        // opentelemetry-distro's bootstrap loads every `opentelemetry_instrumentor` entry point,
-        // which OpenInference's instrumentors declare too.
-        InstrumentProvider::OpenTelemetry | InstrumentProvider::OpenInference => {
-            "opentelemetry/instrumentation/auto_instrumentation"
-        }
-        InstrumentProvider::OpenLit => "openlit/cli/bootstrap",
-    }
-}
-
-/// `PYTHONPATH` for an app container: the bootstrap first (its `sitecustomize` must win), then
-/// the container's own value, then the packages (the app's own versions of shared libraries win).
-pub fn python_path(provider: InstrumentProvider, existing: Option<&str>) -> String {
-    let bootstrap = format!("{MOUNT_PATH}/{}", bootstrap_dir(provider));
-    match existing.filter(|e| !e.is_empty()) {
-        Some(e) => format!("{bootstrap}:{e}:{MOUNT_PATH}"),
-        None => format!("{bootstrap}:{MOUNT_PATH}"),
     }
 }
 

@@ -26,6 +26,9 @@ pub mod types {
     pub const MATURITY_TARGET_MET: &str = "MaturityTargetMet";
     /// Every auto-instrumented agent sends spans to its sidecar.
     pub const TELEMETRY_FLOWING: &str = "TelemetryFlowing";
+    /// An auto-instrumented agent's interpreter is of another CPython ABI than its
+    /// instrumentation layout (a problem when `True`).
+    pub const AUTO_INSTRUMENTATION_MISMATCH: &str = "AutoInstrumentationMismatch";
 }
 
 /// Whether a condition of this type reports trouble when its status is `True` (the others
@@ -35,6 +38,7 @@ pub fn problem_when_true(type_: &str) -> bool {
         types::GPU_OUT_OF_MEMORY,
         types::DIGEST_DRIFT,
         types::MODEL_ARTIFACT_MISMATCH,
+        types::AUTO_INSTRUMENTATION_MISMATCH,
     ]
     .contains(&type_)
 }

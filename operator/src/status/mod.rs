@@ -12,6 +12,7 @@ pub use agentlens_crds::latency;
 pub mod lineage;
 pub mod maturity;
 pub mod podfacts;
+pub mod python_abi;
 pub mod runtime;
 pub mod telemetry;
 
@@ -295,6 +296,7 @@ pub fn agent_deployment(
         drift: &drift,
     });
     computed.extend(telemetry::condition(ad, &pods, &mine));
+    computed.extend(python_abi::condition(ad, &pods, &mine));
     let inventory_rows = inventory::rows(
         &mine,
         previous.map(|p| p.inventory.as_slice()).unwrap_or_default(),

@@ -12,6 +12,15 @@ use super::conditions::Computed;
 /// The condition's type (one definition, in [`super::conditions::types`]).
 pub use super::conditions::types::TELEMETRY_FLOWING;
 
+/// The agent a pod belongs to (`agents[].name` whose selector matches), else the
+/// AgentDeployment's name: what the instrumentation conditions name.
+pub fn agent_name(ad: &AgentDeployment, pod: &PodFacts) -> String {
+    crate::selector::agent_of(ad, &pod.labels)
+        .map(|a| a.name.clone())
+        .or_else(|| ad.metadata.name.clone())
+        .unwrap_or_default()
+}
+
 /// The condition, when a pod of the system is instrumented: `True` when every instrumented
 /// agent's sidecars have received spans, `False` (`NoSpans`) naming the agents whose have not
 /// (yet) or whose sidecars have not reported.
@@ -27,11 +36,7 @@ pub fn condition(
             .get(&p.name)
             .and_then(|s| s.genai.as_ref())
             .is_some_and(|g| g.spans > 0);
-        let agent = crate::selector::agent_of(ad, &p.labels)
-            .map(|a| a.name.clone())
-            .or_else(|| ad.metadata.name.clone())
-            .unwrap_or_default();
-        *agents.entry(agent).or_default() |= spans;
+        *agents.entry(agent_name(ad, p)).or_default() |= spans;
     }
     if agents.is_empty() {
         return None;
@@ -66,12 +71,13 @@ pub fn condition(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use agentlens_crds::snapshot::GenAiSnapshot;
 
     use super::*;
 
-    fn ad() -> AgentDeployment {
+    /// A two-agent system (also the ABI condition's tests').
+    pub(in crate::status) fn ad() -> AgentDeployment {
         serde_json::from_value(serde_json::json!({
             "apiVersion": "agentlens.dev/v1alpha1", "kind": "AgentDeployment",
             "metadata": {"name": "research-desk", "namespace": "agents"},
@@ -86,7 +92,8 @@ mod tests {
         .unwrap()
     }
 
-    fn pod(name: &str, agent: &str, instrumented: bool) -> PodFacts {
+    /// A pod of `agent`, carrying the instrumentation or not.
+    pub(in crate::status) fn pod(name: &str, agent: &str, instrumented: bool) -> PodFacts {
         PodFacts {
             name: name.into(),
             labels: BTreeMap::from([("app.kubernetes.io/name".into(), agent.into())]),
@@ -108,14 +115,19 @@ mod tests {
         s
     }
 
-    #[test]
-    fn instrumented_agents_with_and_without_spans() {
-        let pods = [
+    /// Two planner replicas and a researcher, instrumented, and an uninstrumented batch pod.
+    pub(in crate::status) fn pods() -> [PodFacts; 4] {
+        [
             pod("planner-0", "planner", true),
             pod("planner-1", "planner", true),
             pod("researcher-0", "researcher", true),
             pod("batch-0", "batch", false),
-        ];
+        ]
+    }
+
+    #[test]
+    fn instrumented_agents_with_and_without_spans() {
+        let pods = pods();
         let refs: Vec<&PodFacts> = pods.iter().collect();
         // (case, snapshots, status, reason)
         let cases = [

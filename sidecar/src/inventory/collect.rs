@@ -155,6 +155,7 @@ pub fn collect(
             .collect(),
         models,
         notes,
+        auto_instrument: None,
         collected_ms: crate::clock::now_ms(),
         digest: String::new(),
     }
@@ -200,10 +201,10 @@ pub fn collect_pids(
         .sealed();
     };
     let root = Root::new(proc_root.join(first.pid.to_string()).join("root"));
-    let inv = collect(container, &procs, &root, cfg, notes);
+    let mut inv = collect(container, &procs, &root, cfg, notes);
+    inv.auto_instrument = super::autoinstrument::observe(proc_root, &procs, &root);
     // The root vanished under us: what was read stands, and says so.
     if !root.base().exists() {
-        let mut inv = inv;
         inv.notes.push(format!(
             "process {} exited during the scan; the inventory may be incomplete",
             first.pid

@@ -122,7 +122,35 @@ fn container_properties(inv: &ContainerInventory) -> Vec<Value> {
             .iter()
             .map(|n| json!({"name": "agentlens:note", "value": n})),
     );
+    if let Some(a) = &inv.auto_instrument {
+        props.extend(autoinstrument_properties(a));
+    }
     props
+}
+
+/// The zero-code instrumentation's layout and interpreters (`autoinstrument.rs`).
+fn autoinstrument_properties(a: &agentlens_crds::autoinstrument::AutoInstrumentSeen) -> Vec<Value> {
+    let p = |name: &str, value: String| json!({"name": format!("agentlens:autoinstrument:{name}"), "value": value});
+    let mut out = vec![
+        p("path", a.path.clone()),
+        p("abi", a.abi_check().as_str().to_string()),
+    ];
+    if let Some(l) = &a.layout_abi {
+        out.push(p("layout-abi", l.clone()));
+    }
+    for i in &a.interpreters {
+        out.push(p(
+            "interpreter",
+            format!(
+                "{} ({:?}): {} processes, {} loaded the layout",
+                i.abi, i.evidence, i.processes, i.loaded
+            ),
+        ));
+    }
+    if a.unidentified > 0 {
+        out.push(p("unidentified-processes", a.unidentified.to_string()));
+    }
+    out
 }
 
 fn metadata(at_ms: u64, component: Value) -> Value {

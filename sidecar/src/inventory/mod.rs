@@ -2,14 +2,16 @@
 //! filesystem through `/proc/<pid>/root` (shared process namespace, same UID): the OS, Debian,
 //! Alpine and RPM packages, the Python packages each running interpreter can import, the
 //! Node.js packages of running Node processes, the CUDA toolkit, cuDNN and the NVIDIA driver,
-//! the names (never the values) of the processes' environment variables, and fingerprints of
-//! model artifacts under configured paths.
+//! the names (never the values) of the processes' environment variables, fingerprints of
+//! model artifacts under configured paths, and the zero-code instrumentation's CPython ABI
+//! against the running interpreter's (`autoinstrument.rs`).
 //!
 //! Reading is bounded (entries per directory, bytes per file) and every failure (permission
 //! denied, a process that exits mid-scan, a directory too large) becomes a note in the
 //! inventory, never an error that stops it. Served as CycloneDX 1.5 (`cyclonedx.rs`) on
 //! `GET /v1/inventory`; the snapshot carries each container's digest and counts.
 
+pub mod autoinstrument;
 pub mod collect;
 pub mod cyclonedx;
 pub mod gpu_stack;
@@ -126,6 +128,9 @@ pub struct ContainerInventory {
     pub models: Vec<ModelArtifact>,
     /// What could not be read, and why (permission, a process gone, a bound reached).
     pub notes: Vec<String>,
+    /// The zero-code instrumentation its Python processes run with (`autoinstrument.rs`); not
+    /// part of the digest, which is about what is installed.
+    pub auto_instrument: Option<agentlens_crds::autoinstrument::AutoInstrumentSeen>,
     /// When it was collected (ms since the epoch).
     pub collected_ms: u64,
     /// [`ContainerInventory::compute_digest`], computed once when the inventory is complete

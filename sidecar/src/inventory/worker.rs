@@ -89,10 +89,12 @@ pub fn pass(
             Some((s, at)) => *s != sig || at.elapsed() >= cfg.refresh_every,
             None => true,
         };
+        let pids: Vec<u32> = pids.iter().copied().collect();
         if !stale || sig.is_empty() {
+            // The instrumentation is imported after exec: its /proc side is looked at again.
+            super::autoinstrument::recheck(shared, &cfg.proc_root, &container, &pids);
             continue;
         }
-        let pids: Vec<u32> = pids.iter().copied().collect();
         let inv = collect_pids(
             container,
             &cfg.proc_root,

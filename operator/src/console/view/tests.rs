@@ -54,6 +54,12 @@ fn conditions_that_are_not_fine_in_plain_words() {
         ),
         (types::READY, "Unknown", Some("Pods not ready")),
         (types::MODEL_ARTIFACT_MISMATCH, "False", None),
+        (
+            types::AUTO_INSTRUMENTATION_MISMATCH,
+            "True",
+            Some("Instrumentation built for another Python version"),
+        ),
+        (types::AUTO_INSTRUMENTATION_MISMATCH, "False", None),
         ("SomethingNew", "False", Some("SomethingNew is not fine")),
     ];
     for (type_, status, title) in cases {
