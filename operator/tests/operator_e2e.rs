@@ -525,8 +525,13 @@ fn two_replicas_against_the_emulator_with_the_charts_rbac() {
     };
     let (rv0, writes0, pulls0) = (rv(k), writes(), pulls());
     // The quiet period is measured in reconciles, not in time: as many as `window` holds on
-    // the interval, each of them pulling changed snapshots (twice the time allowed).
-    let wanted = (window.as_secs() / refresh) as f64;
+    // the interval for every AgentDeployment (the counter is the controller's), each of them
+    // pulling changed snapshots; twice the time is allowed.
+    let systems = k.json(&["get", "agentdeployments.agentlens.dev", "-A"])["items"]
+        .as_array()
+        .unwrap()
+        .len() as u64;
+    let wanted = (window.as_secs() / refresh * systems) as f64;
     let pulls1 = wait_for(
         || {
             format!(
