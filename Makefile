@@ -31,6 +31,10 @@ CARGO        ?= cargo
 export AGENTLENS_TOOLS_DIR := $(TOOLS)
 # Under `make test` a test whose tool is missing fails instead of skipping.
 export AGENTLENS_REQUIRE_TOOLS := 1
+# On a machine with an NVIDIA driver loaded (its control device exists) the real-driver NVML
+# test must measure, not skip; set AGENTLENS_REQUIRE_GPU yourself to override.
+AGENTLENS_REQUIRE_GPU ?= $(shell test -e /dev/nvidiactl && echo 1)
+export AGENTLENS_REQUIRE_GPU
 
 .PHONY: help test tools autoinstrument-tools debian-tools console-screenshots fmt-check clippy rust-test crds build bench images images-test podman-setup test-images
 

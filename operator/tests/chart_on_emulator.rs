@@ -22,47 +22,16 @@ use agentlens_operator::inject::sidecar::CONTAINER_NAME;
 use agentlens_operator::sidecar_access;
 use agentlens_tests::emulator::LOG_ANNOTATION;
 use agentlens_tests::emulator_process::{self, Emulator};
-use agentlens_tests::tools::{Tool, helm, helm_template, kubectl, kubectl_output, run_kubectl};
+use agentlens_tests::net::{free_port, wait_for};
+use agentlens_tests::tools::{
+    helm, helm_template, kubectl, kubectl_output, missing, run_kubectl, system_tool,
+};
 use base64::Engine;
 use serde_json::{Value, json};
 
 const NS: &str = "agentlens-system";
 /// The field manager a GitOps tool applies the chart with.
 const GITOPS: &str = "argocd-controller";
-
-fn tool(t: Tool) -> Option<PathBuf> {
-    match t {
-        Tool::Found(p) => Some(p),
-        Tool::Skip(why) => {
-            eprintln!("skipped: {why}");
-            None
-        }
-    }
-}
-
-fn wait_until<T>(
-    what: impl Fn() -> String,
-    deadline: Duration,
-    mut f: impl FnMut() -> Option<T>,
-) -> T {
-    let end = Instant::now() + deadline;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < end, "not within {deadline:?}: {}", what());
-        // Polling other processes: there is nothing to wait on but their answers.
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// The emulator with the CRDs and the whole rendered chart applied by the GitOps manager.
 struct Cluster {
@@ -75,15 +44,11 @@ struct Cluster {
 
 impl Cluster {
     fn start(values: &[&str]) -> Option<Self> {
-        let (kubectl, helm) = (tool(kubectl())?, tool(helm())?);
+        let (kubectl, helm) = (kubectl().or_skip()?, helm().or_skip()?);
         let emu = match emulator_process::binary() {
             Ok(_) => Emulator::start().unwrap(),
             Err(e) => {
-                assert!(
-                    std::env::var("AGENTLENS_REQUIRE_TOOLS").as_deref() != Ok("1"),
-                    "{e}"
-                );
-                eprintln!("skipped: {e}");
+                missing(&e.to_string());
                 return None;
             }
         };
@@ -303,15 +268,7 @@ fn verify(c: &Cluster, cert: &str, bundle: &str) -> (bool, String) {
 }
 
 fn openssl_present() -> bool {
-    let ok = Command::new("openssl").arg("version").output().is_ok();
-    if !ok {
-        assert!(
-            std::env::var("AGENTLENS_REQUIRE_TOOLS").as_deref() != Ok("1"),
-            "openssl is missing"
-        );
-        eprintln!("skipped: openssl is missing");
-    }
-    ok
+    system_tool("openssl").or_skip().is_some()
 }
 
 /// The fields of `want` whose value differs in `live` (paths), recursively: what a GitOps
@@ -349,12 +306,12 @@ fn the_operator_issues_the_webhook_certificate_the_api_server_trusts_and_gitops_
     let started = Instant::now();
 
     // The leader issues the Secret and sets the caBundle.
-    let secret = wait_until(
+    let secret = wait_for(
         || format!("the Secret\n{}\n{}", a.log(), b.log()),
         Duration::from_secs(60),
         || c.get("secret", NS, certs::DEFAULT_SECRET),
     );
-    let bundle = wait_until(
+    let bundle = wait_for(
         || format!("the caBundle\n{}\n{}", a.log(), b.log()),
         Duration::from_secs(60),
         || c.ca_bundle(),
@@ -374,7 +331,7 @@ fn the_operator_issues_the_webhook_certificate_the_api_server_trusts_and_gitops_
     // Both replicas, leader or not, serve the Secret's certificate; it verifies against the
     // caBundle for the Service's name and carries every name of the Service.
     for r in [&a, &b] {
-        let served = wait_until(
+        let served = wait_for(
             || format!("the Secret's certificate served\n{}", r.log()),
             Duration::from_secs(30),
             || {
@@ -450,19 +407,19 @@ fn the_certificate_is_renewed_before_it_expires_and_stays_trusted() {
         return;
     };
     let a = Operator::start(&c, "operator-a", &[]);
-    let first = wait_until(
+    let first = wait_for(
         || format!("a served certificate\n{}", a.log()),
         Duration::from_secs(60),
         || a.served(),
     );
     let t0 = Instant::now();
-    let second = wait_until(
+    let second = wait_for(
         || format!("a renewed certificate\n{}", a.log()),
         Duration::from_secs(30),
         || a.served().filter(|s| *s != first),
     );
     let renewed_after = t0.elapsed();
-    let bundle = wait_until(
+    let bundle = wait_for(
         || format!("the new caBundle\n{}", a.log()),
         Duration::from_secs(10),
         || c.ca_bundle().filter(|b| verify(&c, &second, b).0),
@@ -510,7 +467,7 @@ fn only_the_agents_service_account_reads_its_pod_logs() {
          "subjects": [{"kind": "ServiceAccount", "name": "batch-job", "namespace": ns}]}]});
     c.admin(&["apply", "-f", "-"], Some(&other));
 
-    let binding = wait_until(
+    let binding = wait_for(
         || format!("the sidecar RoleBinding\n{}", _a.log()),
         Duration::from_secs(60),
         || {
@@ -536,7 +493,7 @@ fn only_the_agents_service_account_reads_its_pod_logs() {
 
     let path = format!("/api/v1/namespaces/{ns}/pods/extractor-0/log");
     let as_account = |sa: &str, path: &str| {
-        let kubeconfig = wait_until(
+        let kubeconfig = wait_for(
             || format!("kubeconfig of {sa}"),
             Duration::from_secs(10),
             || Some(c.emu.kubeconfig_for(ns, sa)).filter(|p| p.is_file()),

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use agentlens_crds::AgentDeployment;
 use agentlens_operator::console::view::{Links, problem_title};
 use agentlens_operator::status::conditions::is_problem;
-use agentlens_tests::tools::{Tool, browser_modules, chromium};
+use agentlens_tests::tools::{browser_modules, chromium};
 use serde_json::Value;
 
 mod observed;
@@ -388,23 +388,14 @@ fn only_loopback_is_served_and_pages_are_locked_down() {
     assert!(answer.starts_with("HTTP/1.1 405"), "{answer}");
 }
 
-fn tool(t: Tool) -> Option<PathBuf> {
-    match t {
-        Tool::Found(p) => Some(p),
-        Tool::Skip(why) => {
-            eprintln!("skipping: {why}");
-            None
-        }
-    }
-}
-
 /// Headless Chromium on every served page and every exported page (from `file://`, every
 /// other request refused): no console error, no failed request, no serious or critical axe-core
 /// violation in light or dark, the skip link first in the tab order, no sideways scrolling on a
 /// phone, and the same text in `<main>` served and exported.
 #[test]
 fn chromium_and_axe_find_no_errors_on_any_page() {
-    let (Some(chromium), Some(modules)) = (tool(chromium()), tool(browser_modules())) else {
+    let (Some(chromium), Some(modules)) = (chromium().or_skip(), browser_modules().or_skip())
+    else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -582,15 +573,11 @@ fn kubectl_ok(kubectl: &Path, kubeconfig: &Path, args: &[&str], stdin: Option<&s
 fn a_user_who_may_read_one_namespace_sees_it_and_is_told_about_the_rest() {
     use agentlens_tests::emulator_process::{self, Emulator};
     use agentlens_tests::tools::kubectl;
-    let Some(kubectl) = tool(kubectl()) else {
+    let Some(kubectl) = kubectl().or_skip() else {
         return;
     };
     if let Err(e) = emulator_process::binary() {
-        assert!(
-            std::env::var("AGENTLENS_REQUIRE_TOOLS").as_deref() != Ok("1"),
-            "{e}"
-        );
-        eprintln!("skipping: {e}");
+        agentlens_tests::tools::missing(&e.to_string());
         return;
     }
     let emu = Emulator::start().unwrap();
@@ -665,14 +652,11 @@ fn a_user_who_may_read_one_namespace_sees_it_and_is_told_about_the_rest() {
         Some(&rbac.to_string()),
     );
     let viewer = emu.kubeconfig_for(&ns, "viewer");
-    let deadline = Instant::now() + DEADLINE;
-    while !viewer.is_file() {
-        assert!(
-            Instant::now() < deadline,
-            "the emulator wrote the viewer's kubeconfig"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    agentlens_tests::net::wait_for(
+        || "the emulator wrote the viewer's kubeconfig".into(),
+        DEADLINE,
+        || viewer.is_file().then_some(()),
+    );
     let c = console(&[], Some(&viewer));
     let (code, page) = get(&format!("{}/", c.base));
     assert_eq!(code, 200, "{page}");

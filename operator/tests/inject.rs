@@ -13,7 +13,7 @@ use agentlens_operator::inject::{
     AGENT_LABEL, Decision, InjectConfig, SCRAPE_ANNOTATIONS, SCRAPE_LABEL, SCRAPE_LABEL_VALUE,
     decide,
 };
-use agentlens_tests::tools::{Tool, kubernetes_validate, python_tool};
+use agentlens_tests::tools::{kubernetes_validate, python_tool};
 use base64::Engine;
 use serde_json::{Value, json};
 
@@ -499,12 +499,8 @@ fn check_preserved(name: &str, before: &Value, after: &Value) {
 }
 
 fn validate_with_kubernetes(dir: &Path, expected: usize) {
-    let bin = match python_tool("kubernetes-validate") {
-        Tool::Found(p) => p,
-        Tool::Skip(why) => {
-            eprintln!("skipped kubernetes-validate: {why}");
-            return;
-        }
+    let Some(bin) = python_tool("kubernetes-validate").or_skip() else {
+        return;
     };
     let files: Vec<_> = std::fs::read_dir(dir)
         .unwrap()

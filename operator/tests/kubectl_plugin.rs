@@ -367,13 +367,7 @@ fn each_examples_checks_are_what_the_rubric_says() {
 /// floating-point operations differs by an ulp).
 #[test]
 fn the_hand_worked_latency_quantiles_are_prometheus_histogram_quantile() {
-    let found = std::env::var_os("PATH").and_then(|p| {
-        std::env::split_paths(&p)
-            .map(|d| d.join("promtool"))
-            .find(|p| p.is_file())
-    });
-    let Some(promtool) = found else {
-        agentlens_tests::tools::missing("promtool");
+    let Some(promtool) = agentlens_tests::tools::system_tool("promtool").or_skip() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

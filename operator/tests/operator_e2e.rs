@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 use agentlens_operator::controller::keys;
 use agentlens_operator::inject::sidecar::TOKEN_SHA256_ENV;
 use agentlens_tests::emulator_process::{self, Emulator};
-use agentlens_tests::net::{free_port, http_request_to};
+use agentlens_tests::net::{free_port, http_request_to, wait_for};
 use agentlens_tests::tools::{
-    Tool, binary, helm, helm_template, kubectl, kubectl_output, missing as required, run_kubectl,
+    binary, helm, helm_template, kubectl, kubectl_output, missing, run_kubectl,
 };
 use agentlens_tests::workspace_root;
 use base64::Engine;
@@ -33,16 +33,6 @@ fn operator_binary() -> PathBuf {
     std::env::var_os("AGENTLENS_OPERATOR_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_agentlens-operator")))
-}
-
-fn tool(t: Tool) -> Option<PathBuf> {
-    match t {
-        Tool::Found(p) => Some(p),
-        Tool::Skip(why) => {
-            required(&why);
-            None
-        }
-    }
 }
 
 struct Kubectl {
@@ -96,12 +86,6 @@ fn rendered_rbac(helm: &Path) -> Vec<Value> {
 /// Plain-HTTP GET on loopback: status and body.
 fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
     http_request_to(addr, "GET", path, &[], b"")
-}
-
-/// Waits on `f` (polled) for at most `deadline`; fails with `what` when it passes.
-fn wait_until<T>(what: impl Fn() -> String, deadline: Duration, f: impl FnMut() -> Option<T>) -> T {
-    agentlens_tests::net::wait_until(deadline, f)
-        .unwrap_or_else(|| panic!("not within {deadline:?}: {}", what()))
 }
 
 /// One `agentlens-operator run` process.
@@ -281,13 +265,13 @@ struct World {
 /// The emulator with the CRDs, the operator's namespace and the chart's RBAC (edited by
 /// `edit`), and the three examples.
 fn world(edit: impl FnOnce(&mut Vec<Value>)) -> Option<World> {
-    let (Some(kubectl), Some(helm)) = (tool(kubectl()), tool(helm())) else {
+    let (Some(kubectl), Some(helm)) = (kubectl().or_skip(), helm().or_skip()) else {
         return None;
     };
     let emu = match emulator_process::binary() {
         Ok(_) => Emulator::start().unwrap(),
         Err(e) => {
-            required(&e.to_string());
+            missing(&e.to_string());
             return None;
         }
     };
@@ -335,7 +319,7 @@ fn status_of(k: &Kubectl, kind: &str, ns: &str, name: &str) -> Value {
 #[test]
 fn two_replicas_against_the_emulator_with_the_charts_rbac() {
     let Some(sidecar_bin) = binary("AGENTLENS_SIDECAR_BIN", "agentlens-sidecar") else {
-        required("the agentlens-sidecar binary (cargo build -p agentlens-sidecar)");
+        missing("the agentlens-sidecar binary (cargo build -p agentlens-sidecar)");
         return;
     };
     let Some(w) = world(|_| {}) else { return };
@@ -382,7 +366,7 @@ fn two_replicas_against_the_emulator_with_the_charts_rbac() {
     ];
     let [a, b] = &replicas;
     for r in [a, b] {
-        wait_until(
+        wait_for(
             || format!("{} /readyz\n{}", r.name, r.log()),
             Duration::from_secs(60),
             || (r.ready() == Some(200)).then_some(()),
@@ -432,7 +416,7 @@ fn two_replicas_against_the_emulator_with_the_charts_rbac() {
         Sidecar::start(&sidecar_bin, "127.0.0.3", sidecar_port, &token_sha256),
     ];
     let auth = format!("Bearer {token}");
-    wait_until(
+    wait_for(
         || "the sidecars serve /healthz".into(),
         Duration::from_secs(30),
         || {
@@ -466,7 +450,7 @@ fn two_replicas_against_the_emulator_with_the_charts_rbac() {
             .collect();
         (items.len() >= 3 && items.iter().all(|i| i["status"].is_object())).then_some(items)
     };
-    let items = wait_until(
+    let items = wait_for(
         || "every AgentDeployment and Model has a status".into(),
         Duration::from_secs(60),
         all_written,
@@ -474,7 +458,7 @@ fn two_replicas_against_the_emulator_with_the_charts_rbac() {
     eprintln!("{} objects have their status", items.len());
 
     // The quiet system's runtime figures come from the real sidecars.
-    wait_until(
+    wait_for(
         || "invoice-rpa status.runtime from the sidecars".into(),
         Duration::from_secs(30),
         || {
@@ -489,7 +473,7 @@ fn two_replicas_against_the_emulator_with_the_charts_rbac() {
                 .then_some(())
         },
     );
-    let li = wait_until(
+    let li = wait_for(
         || "one replica leads".into(),
         Duration::from_secs(30),
         || match (a.leads(), b.leads()) {
@@ -540,25 +524,41 @@ fn two_replicas_against_the_emulator_with_the_charts_rbac() {
             .unwrap()
     };
     let (rv0, writes0, pulls0) = (rv(k), writes(), pulls());
-    let start = Instant::now();
-    while start.elapsed() < window {
-        std::thread::sleep(Duration::from_secs(1));
-    }
-    let (rv1, writes1, pulls1) = (rv(k), writes(), pulls());
+    // The quiet period is measured in reconciles, not in time: as many as `window` holds on
+    // the interval for every AgentDeployment (the counter is the controller's), each of them
+    // pulling changed snapshots; twice the time is allowed.
+    let systems = k.json(&["get", "agentdeployments.agentlens.dev", "-A"])["items"]
+        .as_array()
+        .unwrap()
+        .len() as u64;
+    let wanted = (window.as_secs() / refresh * systems) as f64;
+    let pulls1 = wait_for(
+        || {
+            format!(
+                "{wanted} reconciles on the interval after {pulls0}: {}",
+                pulls()
+            )
+        },
+        window * 2,
+        || (pulls() - pulls0 >= wanted).then(pulls),
+    );
+    let (rv1, writes1) = (rv(k), writes());
     assert_ne!(
         snapshot().unwrap(),
         first,
         "the sidecars' snapshots changed meanwhile"
     );
-    assert!(
-        pulls1 - pulls0 >= (window.as_secs() / refresh / 2) as f64,
-        "reconciled on the interval: {pulls0} → {pulls1}"
+    assert_eq!(
+        rv0,
+        rv1,
+        "no status write reached the API in {} reconciles",
+        pulls1 - pulls0
     );
-    assert_eq!(rv0, rv1, "no status write reached the API in {window:?}");
     assert_eq!(
         writes0,
         writes1,
-        "no status write was sent in {window:?}:\n{}",
+        "no status write was sent in {} reconciles:\n{}",
+        pulls1 - pulls0,
         leader
             .log()
             .lines()
@@ -579,7 +579,7 @@ fn two_replicas_against_the_emulator_with_the_charts_rbac() {
         m.to_string()
     };
     k.apply(&model("late-child", Some("late-base")));
-    wait_until(
+    wait_for(
         || "late-child reports its missing parent".into(),
         Duration::from_secs(30),
         || {
@@ -592,7 +592,7 @@ fn two_replicas_against_the_emulator_with_the_charts_rbac() {
         },
     );
     k.apply(&model("late-base", None));
-    wait_until(
+    wait_for(
         || "late-child's lineage resolves once its parent exists".into(),
         Duration::from_secs(30),
         || {
@@ -607,7 +607,7 @@ fn two_replicas_against_the_emulator_with_the_charts_rbac() {
     replicas[li].child.kill().unwrap();
     replicas[li].child.wait().unwrap();
     let follower = &replicas[1 - li];
-    wait_until(
+    wait_for(
         || format!("{} takes over\n{}", follower.name, follower.log()),
         HANDOVER,
         || follower.leads().then_some(()),
@@ -626,7 +626,7 @@ fn two_replicas_against_the_emulator_with_the_charts_rbac() {
                 .map(|r| r["hash"].clone())
         })
     };
-    let before = wait_until(
+    let before = wait_for(
         || "rpa-settings tracked".into(),
         Duration::from_secs(10),
         || hash(k),
@@ -641,7 +641,7 @@ fn two_replicas_against_the_emulator_with_the_charts_rbac() {
         "-p",
         r#"{"data":{"e2e":"changed"}}"#,
     ]);
-    wait_until(
+    wait_for(
         || "the new leader writes the changed config hash".into(),
         Duration::from_secs(30),
         || hash(k).filter(|h| *h != before).map(|_| ()),
@@ -655,7 +655,7 @@ fn two_replicas_against_the_emulator_with_the_charts_rbac() {
     // SIGTERM: the leader finishes, releases the lease (holder cleared) and exits 0.
     let pid = nix::unistd::Pid::from_raw(i32::try_from(replicas[1 - li].child.id()).unwrap());
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
-    let status = wait_until(
+    let status = wait_for(
         || "the leader exits after SIGTERM".into(),
         Duration::from_secs(20),
         || replicas[1 - li].child.try_wait().unwrap(),
@@ -699,7 +699,7 @@ fn a_missing_rbac_rule_shows_in_the_log_with_its_cause() {
         free_port(),
         60,
     );
-    let line = wait_until(
+    let line = wait_for(
         || "the 403 in the log".into(),
         Duration::from_secs(30),
         || {

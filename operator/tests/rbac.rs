@@ -8,17 +8,11 @@ use std::process::Command;
 
 use agentlens_operator::rbac::{self, Caller, Need, Scope};
 use agentlens_operator::{certs, sidecar_access};
-use agentlens_tests::tools::{Tool, helm, helm_template};
+use agentlens_tests::tools::{helm, helm_template};
 use serde_json::Value;
 
 fn render(extra: &[&str]) -> Option<Vec<Value>> {
-    let bin = match helm() {
-        Tool::Found(p) => p,
-        Tool::Skip(why) => {
-            eprintln!("skipped: {why}");
-            return None;
-        }
-    };
+    let bin = helm().or_skip()?;
     Some(helm_template(&bin, "agentlens-system", extra))
 }
 

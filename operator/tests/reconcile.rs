@@ -132,17 +132,7 @@ async fn status_is_written_once_and_not_again_for_an_unchanged_system() {
 
 fn promtool_check(text: &str) {
     use std::io::Write;
-    let found = std::env::var_os("PATH").and_then(|p| {
-        std::env::split_paths(&p)
-            .map(|d| d.join("promtool"))
-            .find(|p| p.is_file())
-    });
-    let Some(promtool) = found else {
-        assert!(
-            std::env::var("AGENTLENS_REQUIRE_TOOLS").as_deref() != Ok("1"),
-            "promtool missing"
-        );
-        eprintln!("skipped promtool: not installed");
+    let Some(promtool) = agentlens_tests::tools::system_tool("promtool").or_skip() else {
         return;
     };
     let mut p = std::process::Command::new(promtool)

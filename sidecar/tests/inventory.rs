@@ -51,9 +51,10 @@ fn sleeping_python(py: &Path) -> Child {
         Command::new(py)
             .args([
                 "-c",
-                "import time; print('ready', flush=True); time.sleep(60)",
+                // Lives until the test drops it (its stdin closes, or it is killed).
+                "import sys; print('ready', flush=True); sys.stdin.read()",
             ])
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
             .unwrap(),
@@ -663,7 +664,8 @@ fn the_inventory_follows_the_process_set_not_the_scrapes() {
     };
     let port = common::free_port();
     // The shell execs Python when the test writes a line to its stdin (a builtin `read`: no
-    // other process comes and goes meanwhile).
+    // other process comes and goes meanwhile); Python then reads the same stdin, so it lives
+    // until the test drops the sidecar.
     let mut sc = Child(
         Command::new(env!("CARGO_BIN_EXE_agentlens-sidecar"))
             .args(["run", "--gpu", "off", "--interval-ms", "200", "--listen"])
@@ -671,7 +673,7 @@ fn the_inventory_follows_the_process_set_not_the_scrapes() {
             .env("AGENTLENS_INVENTORY_CHECK_MS", "200")
             .args(["--", "sh", "-c"])
             .arg(format!(
-                "read line; exec {} -c 'import time; time.sleep(60)'",
+                "read line; exec {} -c 'import sys; sys.stdin.read()'",
                 py.display()
             ))
             .stdin(Stdio::piped())

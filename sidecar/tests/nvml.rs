@@ -1,7 +1,8 @@
 //! The NVML path against the real driver. Runs where a GPU and its driver are present;
 //! elsewhere it prints why it checked nothing, and fails instead when `AGENTLENS_REQUIRE_GPU=1`
-//! (set it on machines that have a GPU). Without a GPU, `nvml_standin.rs` runs the same path
-//! against a scripted stand-in driver.
+//! (`make test` sets it where the driver's `/dev/nvidiactl` exists). `nvml_standin.rs` runs the
+//! same reader and the `run` binary against a scripted stand-in driver on every machine; its
+//! checks need the scripted figures, so they do not run against a real driver.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use agentlens_sidecar::gpu::{Gpu, Visible};

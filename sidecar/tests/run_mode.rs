@@ -218,11 +218,18 @@ fn without_nvml_there_are_no_gpu_series_and_the_snapshot_says_why() {
             metrics.contains("agentlens_gpu_memory_total_bytes{"),
             "{metrics}"
         );
-        return;
+    } else {
+        assert_eq!(
+            snap.gpu.state,
+            agentlens_crds::snapshot::GpuState::Unavailable
+        );
+        assert!(snap.gpu.reason.unwrap().contains("NVML"));
+        assert!(metrics.contains("agentlens_gpu_available 0"), "{metrics}");
+        assert!(
+            !metrics.contains("agentlens_gpu_memory_used_bytes{"),
+            "{metrics}"
+        );
     }
-    assert!(snap.gpu.reason.unwrap().contains("NVML"));
-    assert!(metrics.contains("agentlens_gpu_available 0"));
-    assert!(!metrics.contains("agentlens_gpu_memory_used_bytes{"));
 }
 
 /// Queries Prometheus's HTTP API and returns the first sample value.

@@ -25,6 +25,19 @@ pub fn wait_until<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Opt
     }
 }
 
+/// [`wait_until`] that fails the test: panics with `what()` (evaluated only then, so it can
+/// carry a process's log) when `f` gives nothing within `timeout`.
+pub fn wait_for<T>(
+    what: impl Fn() -> String,
+    timeout: Duration,
+    f: impl FnMut() -> Option<T>,
+) -> T {
+    match wait_until(timeout, f) {
+        Some(v) => v,
+        None => panic!("not within {timeout:?}: {}", what()),
+    }
+}
+
 /// [`wait_until`] for async tests and async conditions: sleeps on the runtime's timer
 /// between polls.
 pub async fn wait_until_async<T>(
@@ -45,7 +58,12 @@ pub async fn wait_until_async<T>(
 
 /// A loopback port that was free a moment ago.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
+    free_port_on("127.0.0.1")
+}
+
+/// A port of the loopback address `ip` (`127.x.y.z`) that was free a moment ago.
+pub fn free_port_on(ip: &str) -> u16 {
+    std::net::TcpListener::bind((ip, 0))
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .unwrap_or(0)

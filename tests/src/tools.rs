@@ -11,6 +11,20 @@ pub enum Tool {
     Skip(String),
 }
 
+impl Tool {
+    /// The path, or `None` after printing why the test skips. A `Skip` exists only outside
+    /// `make test`: under `AGENTLENS_REQUIRE_TOOLS=1` finding the tool has already panicked.
+    pub fn or_skip(self) -> Option<PathBuf> {
+        match self {
+            Tool::Found(p) => Some(p),
+            Tool::Skip(why) => {
+                eprintln!("skipped: {why}");
+                None
+            }
+        }
+    }
+}
+
 /// Finds `name` in `$AGENTLENS_TOOLS_DIR/venv/bin`, `<root>/.tools/venv/bin` or `PATH`.
 ///
 /// Panics when it is missing and `AGENTLENS_REQUIRE_TOOLS=1` (set by `make test`), so CI cannot

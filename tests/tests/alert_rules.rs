@@ -185,19 +185,7 @@ fn runbook_commands_for_v1_send_the_token_from_the_operators_secret() {
 
 /// promtool from Debian's `prometheus` package; missing means skipped, or failed under `make test`.
 fn promtool() -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|p| {
-        std::env::split_paths(&p)
-            .map(|d| d.join("promtool"))
-            .find(|f| f.is_file())
-    });
-    if found.is_none() {
-        assert!(
-            std::env::var_os("AGENTLENS_REQUIRE_TOOLS").is_none(),
-            "promtool is not installed (make tools installs Debian's prometheus package)"
-        );
-        eprintln!("skipped: promtool is not installed (make tools installs it)");
-    }
-    found
+    agentlens_tests::tools::system_tool("promtool").or_skip()
 }
 
 #[test]

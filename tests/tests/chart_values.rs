@@ -7,20 +7,14 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use agentlens_tests::tools::{Tool, helm, helm_template};
+use agentlens_tests::tools::{helm, helm_template};
 use agentlens_tests::workspace_root;
 use serde_json::{Value, json};
 
 const NS: &str = "agentlens-system";
 
 fn helm_bin() -> Option<PathBuf> {
-    match helm() {
-        Tool::Found(p) => Some(p),
-        Tool::Skip(why) => {
-            eprintln!("skipped: {why}");
-            None
-        }
-    }
+    helm().or_skip()
 }
 
 /// helm's raw stdout, or its error.

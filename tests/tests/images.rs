@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use agentlens_tests::net::http_get as get;
-use agentlens_tests::tools::{Tool, helm, python_tool};
+use agentlens_tests::net::{free_port, http_get as get};
+use agentlens_tests::tools::{helm, missing, python_tool};
 use agentlens_tests::workspace_root;
 use serde_json::Value;
 
@@ -85,9 +85,8 @@ fn copy_dir(from: &Path, to: &Path) {
 
 #[test]
 fn make_images_tags_the_charts_default_images() {
-    let helm = match helm() {
-        Tool::Found(p) => p,
-        Tool::Skip(why) => return eprintln!("skipped: {why}"),
+    let Some(helm) = helm().or_skip() else {
+        return;
     };
     let chart = workspace_root().join("charts/agentlens");
     let refs: Vec<String> = images_sh(&["refs"], None)
@@ -148,9 +147,8 @@ fn the_containerfiles_pass_hadolint_and_run_as_nonroot_from_scratch() {
         }
         assert!(text.contains("licenses=\"Apache-2.0\""), "{file}");
     }
-    let hadolint = match python_tool("hadolint") {
-        Tool::Found(p) => p,
-        Tool::Skip(why) => return eprintln!("skipped: {why}"),
+    let Some(hadolint) = python_tool("hadolint").or_skip() else {
+        return;
     };
     let out = Command::new(hadolint)
         .args(CONTAINERFILES)
@@ -214,10 +212,6 @@ impl Drop for Running {
             .args(["rm", "-f", "-t", "0", &self.name])
             .output();
     }
-}
-
-fn free_port() -> u16 {
-    agentlens_tests::net::free_port()
 }
 
 /// Starts the sidecar image in `serve` mode on the host network (loopback port), with extra
@@ -391,20 +385,13 @@ fn the_operator_image_prints_its_crds_and_carries_the_plugin() {
 
 /// The Python with cyclonedx-python-lib (`make tools` installs it into .tools/venv).
 fn cyclonedx_python() -> Option<PathBuf> {
-    let Tool::Found(py) = python_tool("python3") else {
-        return None;
-    };
+    let py = python_tool("python3").or_skip()?;
     let ok = Command::new(&py)
         .args(["-c", "import cyclonedx.validation.json"])
         .output()
         .is_ok_and(|o| o.status.success());
     if !ok {
-        assert_ne!(
-            std::env::var("AGENTLENS_REQUIRE_TOOLS").as_deref(),
-            Ok("1"),
-            "cyclonedx-python-lib is not installed: run `make tools`"
-        );
-        eprintln!("SBOM schema check skipped: cyclonedx-python-lib is not installed (make tools)");
+        missing("cyclonedx-python-lib in .tools/venv (make tools), for the SBOM schema check");
         return None;
     }
     Some(py)

@@ -17,13 +17,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Read;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use agentlens_tests::emulator_process::{self, Emulator};
-use agentlens_tests::tools::{Tool, helm, kubectl};
+use agentlens_tests::net::free_port_on;
+use agentlens_tests::tools::{binary, helm, kubectl, missing};
 use agentlens_tests::workspace_root;
 use base64::Engine;
 use serde_json::{Value, json};
@@ -33,42 +34,10 @@ const DEADLINE: Duration = Duration::from_secs(300);
 const SCRIPT: &str = "scripts/kind-e2e.sh";
 const OPERATOR_SELECTOR: &str = "agentlens.dev/component=operator";
 
-fn skip_or_fail(what: &str) {
-    let strict = std::env::var("AGENTLENS_REQUIRE_TOOLS").as_deref() == Ok("1");
-    assert!(!strict, "{what} is missing under make test");
-    eprintln!("skipped: {what}");
-}
-
-fn tool(t: Tool) -> Option<PathBuf> {
-    match t {
-        Tool::Found(p) => Some(p),
-        Tool::Skip(why) => {
-            skip_or_fail(&why);
-            None
-        }
-    }
-}
-
 /// The operator binary: `$AGENTLENS_OPERATOR_BIN` (make test: the release build), else beside
 /// this test's `target/<profile>/`; `kubectl-agentlens` is built beside it.
 fn operator_binary() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("AGENTLENS_OPERATOR_BIN") {
-        return Some(PathBuf::from(p));
-    }
-    let exe = std::env::current_exe().ok()?;
-    exe.ancestors()
-        .skip(1)
-        .take(3)
-        .map(|d| d.join("agentlens-operator"))
-        .find(|p| p.is_file())
-}
-
-fn free_port(ip: &str) -> u16 {
-    TcpListener::bind((ip, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    binary("AGENTLENS_OPERATOR_BIN", "agentlens-operator")
 }
 
 fn kubectl_json(kubectl: &Path, kubeconfig: &Path, args: &[&str]) -> Option<Value> {
@@ -179,7 +148,7 @@ fn start_replicas(
                     a = a.replace(&format!("{mount}/"), &format!("{}/", files.display()));
                 }
                 if let Some((flag, _)) = a.split_once("=0.0.0.0:") {
-                    let addr = format!("{ip}:{}", free_port(ip));
+                    let addr = format!("{ip}:{}", free_port_on(ip));
                     if flag == "--metrics-listen" {
                         metrics = addr.clone();
                     }
@@ -221,22 +190,22 @@ fn script_output(path: &Path) -> String {
 
 #[test]
 fn the_kind_quickstart_after_the_cluster_runs_against_the_emulator() {
-    let (Some(helm), Some(kubectl)) = (tool(helm()), tool(kubectl())) else {
+    let (Some(helm), Some(kubectl)) = (helm().or_skip(), kubectl().or_skip()) else {
         return;
     };
     let Some(operator) = operator_binary() else {
-        skip_or_fail("the agentlens-operator binary (cargo build -p agentlens-operator --bins)");
+        missing("the agentlens-operator binary (cargo build -p agentlens-operator --bins)");
         return;
     };
     let bin_dir = operator.parent().unwrap().to_path_buf();
     if !bin_dir.join("kubectl-agentlens").is_file() {
-        skip_or_fail("kubectl-agentlens beside agentlens-operator");
+        missing("kubectl-agentlens beside agentlens-operator");
         return;
     }
     let emu = match emulator_process::binary() {
         Ok(_) => Emulator::start().unwrap(),
         Err(e) => {
-            skip_or_fail(&e.to_string());
+            missing(&e.to_string());
             return;
         }
     };
@@ -422,7 +391,7 @@ fn the_kind_quickstart_after_the_cluster_runs_against_the_emulator() {
 fn agentlens_operator_crds_prints_the_charts_crds() {
     // The upgrade notes apply `agentlens-operator crds`; the chart installs charts/agentlens/crds.
     let Some(operator) = operator_binary() else {
-        skip_or_fail("the agentlens-operator binary (cargo build -p agentlens-operator --bins)");
+        missing("the agentlens-operator binary (cargo build -p agentlens-operator --bins)");
         return;
     };
     let out = Command::new(operator).arg("crds").output().unwrap();

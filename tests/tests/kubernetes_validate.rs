@@ -5,19 +5,15 @@
 
 use std::path::PathBuf;
 
-use agentlens_tests::tools::{Tool, kubernetes_validate, python_tool};
+use agentlens_tests::tools::{kubernetes_validate, python_tool};
 use agentlens_tests::{read_documents, workspace_root, yaml_files};
 
 /// The oldest supported Kubernetes version (the k8s-openapi feature) and kubectl's (v1.35).
 const KUBERNETES_VERSIONS: [&str; 2] = ["1.32.0", "1.35.0"];
 
 fn validate(files: &[PathBuf], expected_passes: usize) {
-    let bin = match python_tool("kubernetes-validate") {
-        Tool::Found(p) => p,
-        Tool::Skip(why) => {
-            eprintln!("skipped: {why}");
-            return;
-        }
+    let Some(bin) = python_tool("kubernetes-validate").or_skip() else {
+        return;
     };
     for version in KUBERNETES_VERSIONS {
         let v = kubernetes_validate(&bin, version, files);

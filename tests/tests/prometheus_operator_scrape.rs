@@ -20,7 +20,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -29,8 +29,9 @@ use agentlens_operator::inject::sidecar::{CONTAINER_NAME, PORT};
 use agentlens_operator::inject::{AGENT_LABEL, SCRAPE_ANNOTATIONS, SCRAPE_LABEL};
 use agentlens_tests::emulator_process::{self, Emulator};
 use agentlens_tests::kubernetes_sd;
+use agentlens_tests::net::free_port_on;
 use agentlens_tests::promcfg::{Discovery, pod_monitor_job, service_monitor_job};
-use agentlens_tests::tools::{Tool, helm, helm_template, kubectl, run_kubectl};
+use agentlens_tests::tools::{helm, helm_template, kubectl, missing, run_kubectl, system_tool};
 use agentlens_tests::workspace_root;
 use serde_json::{Value, json};
 
@@ -39,29 +40,15 @@ const SYSTEM_NS: &str = "agentlens-system";
 const NS: &str = "invoice-rpa";
 const AGENT: &str = "email-triage";
 
-fn required(what: &str) {
-    agentlens_tests::tools::missing(what);
-}
-
-fn tool(t: Tool) -> Option<PathBuf> {
-    match t {
-        Tool::Found(p) => Some(p),
-        Tool::Skip(why) => {
-            required(&why);
-            None
-        }
-    }
-}
-
 fn on_path(name: &str) -> Option<PathBuf> {
-    tool(agentlens_tests::tools::system_tool(name))
+    system_tool(name).or_skip()
 }
 
 /// A binary: `$env`, else beside this test's `target/<profile>/`.
 fn binary(env: &str, name: &str) -> Option<PathBuf> {
     let found = agentlens_tests::tools::binary(env, name);
     if found.is_none() {
-        required(&format!("{name} (cargo build -p {name}, or {env})"));
+        missing(&format!("{name} (cargo build -p {name}, or {env})"));
     }
     found
 }
@@ -73,14 +60,6 @@ use agentlens_tests::net::wait_until;
 fn loopback(n: u8) -> String {
     let pid = std::process::id();
     format!("127.{}.{}.{n}", 1 + (pid >> 8) % 250, pid % 256)
-}
-
-fn free_port(ip: &str) -> u16 {
-    TcpListener::bind((ip, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn http(addr: &str, request: &str) -> Option<(u16, String)> {
@@ -194,8 +173,8 @@ fn substitute(expr: &str) -> String {
 fn prometheus_scrapes_the_charts_monitors_and_fires_routable_alerts() {
     let started = Instant::now();
     let (Some(kubectl), Some(helm), Some(prometheus), Some(promtool)) = (
-        tool(kubectl()),
-        tool(helm()),
+        kubectl().or_skip(),
+        helm().or_skip(),
         on_path("prometheus"),
         on_path("promtool"),
     ) else {
@@ -210,7 +189,10 @@ fn prometheus_scrapes_the_charts_monitors_and_fires_routable_alerts() {
     };
     let emu = match emulator_process::binary() {
         Ok(_) => Emulator::start().unwrap(),
-        Err(e) => return required(&e.to_string()),
+        Err(e) => {
+            missing(&e.to_string());
+            return;
+        }
     };
     let dir = tempfile::tempdir().unwrap();
     let admin = Kubectl {
@@ -263,8 +245,8 @@ fn prometheus_scrapes_the_charts_monitors_and_fires_routable_alerts() {
 
     // The operator (admin kubeconfig: RBAC is another test's subject) with the chart's flag.
     let op_ip = loopback(3);
-    let metrics_port = free_port(&op_ip);
-    let webhook: SocketAddr = format!("127.0.0.1:{}", free_port("127.0.0.1"))
+    let metrics_port = free_port_on(&op_ip);
+    let webhook: SocketAddr = format!("127.0.0.1:{}", free_port_on("127.0.0.1"))
         .parse()
         .unwrap();
     let cert =
@@ -436,7 +418,7 @@ fn prometheus_scrapes_the_charts_monitors_and_fires_routable_alerts() {
     // The agent's sidecar: the real binary on the pod's IP, the agent's output the real H200
     // OOM (after Prometheus saw the counter at 0), and the latency proxy in front of a small
     // HTTP server standing in for the agent.
-    let upstream_port = free_port(&agent_ip);
+    let upstream_port = free_port_on(&agent_ip);
     let _upstream = Proc(
         Command::new(&python)
             .args(["-m", "http.server", "--bind", &agent_ip])
@@ -454,7 +436,7 @@ fn prometheus_scrapes_the_charts_monitors_and_fires_routable_alerts() {
         flag.display(),
         oom.display()
     );
-    let proxy_port = free_port(&agent_ip);
+    let proxy_port = free_port_on(&agent_ip);
     let _sidecar = Proc(
         Command::new(&sidecar_bin)
             .args([
@@ -524,7 +506,7 @@ fn prometheus_scrapes_the_charts_monitors_and_fires_routable_alerts() {
         "scrape_configs": jobs,
     });
     std::fs::write(dir.path().join("prometheus.yml"), config.to_string()).unwrap();
-    let prom_port = free_port("127.0.0.1");
+    let prom_port = free_port_on("127.0.0.1");
     let prom = format!("127.0.0.1:{prom_port}");
     let prom_log = dir.path().join("prometheus.log");
     let _prometheus = Proc(

@@ -6,22 +6,16 @@
 //! run by a test (`make test` builds the release binaries before the tests).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use agentlens_tests::emulator_process::{self, Emulator};
-use agentlens_tests::tools::{Tool, helm, kubectl};
+use agentlens_tests::net::{free_port, wait_for};
+use agentlens_tests::tools::{helm, kubectl, missing};
 use agentlens_tests::workspace_root;
 
 const README_PORT: &str = "localhost:9477";
-
-fn skip_or_fail(what: &str) {
-    let strict = std::env::var("AGENTLENS_REQUIRE_TOOLS").as_deref() == Ok("1");
-    assert!(!strict, "{what} is missing under make test");
-    eprintln!("skipped: {what}");
-}
 
 /// The ```sh blocks of README.md's section `heading` (a `## ` line), in order.
 fn sh_blocks(heading: &str) -> Vec<String> {
@@ -62,17 +56,6 @@ impl Drop for Killed {
     }
 }
 
-fn wait_for<T>(what: &str, within: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what} within {within:?}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 #[test]
 fn the_two_commands_observe_a_job_that_stays_alive_and_serve_its_metrics() {
     let blocks = sh_blocks("The two commands");
@@ -87,14 +70,10 @@ fn the_two_commands_observe_a_job_that_stays_alive_and_serve_its_metrics() {
         .join("target/release/agentlens-sidecar")
         .is_file()
     {
-        skip_or_fail("target/release/agentlens-sidecar (cargo build --release)");
+        missing("target/release/agentlens-sidecar (cargo build --release)");
         return;
     }
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let dir = tempfile::tempdir().unwrap();
     let job_out = dir.path().join("job.out");
     let out_file = std::fs::File::create(&job_out).unwrap();
@@ -114,7 +93,7 @@ fn the_two_commands_observe_a_job_that_stays_alive_and_serve_its_metrics() {
     let metrics_cmd = lines.next().unwrap();
     assert!(metrics_cmd.contains("/metrics"), "{metrics_cmd}");
     let metrics = wait_for(
-        "the job's traceback counted and its memory measured",
+        || "the job's traceback counted and its memory measured".into(),
         Duration::from_secs(60),
         || {
             let out = bash(metrics_cmd).output().ok()?;
@@ -141,25 +120,15 @@ fn the_two_commands_observe_a_job_that_stays_alive_and_serve_its_metrics() {
     assert!(passed.contains("ZeroDivisionError"), "{passed}");
 }
 
-fn tool(t: Tool) -> Option<PathBuf> {
-    match t {
-        Tool::Found(p) => Some(p),
-        Tool::Skip(why) => {
-            skip_or_fail(&why);
-            None
-        }
-    }
-}
-
 #[test]
 fn the_helm_install_block_runs_against_the_emulator() {
-    let (Some(helm), Some(kubectl)) = (tool(helm()), tool(kubectl())) else {
+    let (Some(helm), Some(kubectl)) = (helm().or_skip(), kubectl().or_skip()) else {
         return;
     };
     let emu = match emulator_process::binary() {
         Ok(_) => Emulator::start().unwrap(),
         Err(e) => {
-            skip_or_fail(&e.to_string());
+            missing(&e.to_string());
             return;
         }
     };
@@ -195,7 +164,7 @@ fn the_helm_install_block_runs_against_the_emulator() {
 #[test]
 fn the_notes_port_forward_runs_in_the_background_before_curl() {
     // `kubectl port-forward` runs until stopped: `port-forward … && curl` never reaches curl.
-    let Some(helm) = tool(helm()) else { return };
+    let Some(helm) = helm().or_skip() else { return };
     let out = Command::new(helm)
         .args([
             "install",

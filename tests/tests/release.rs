@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use agentlens_tests::tools::{Tool, node_package, system_tool};
+use agentlens_tests::tools::{node_package, system_tool};
 use agentlens_tests::workspace_root;
 use serde_json::Value;
 
@@ -117,12 +117,8 @@ fn every_action_is_pinned_to_a_commit_and_every_job_states_its_permissions() {
 
 #[test]
 fn shellcheck_passes_every_script() {
-    let shellcheck = match system_tool("shellcheck") {
-        Tool::Found(p) => p,
-        Tool::Skip(why) => {
-            eprintln!("skipped: {why}");
-            return;
-        }
+    let Some(shellcheck) = system_tool("shellcheck").or_skip() else {
+        return;
     };
     let scripts = files_with_extension(&workspace_root().join("scripts"), "sh");
     assert!(scripts.len() >= 5, "{scripts:?}");

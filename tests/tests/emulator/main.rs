@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use agentlens_tests::emulator_process::{Emulator, binary, get, read_kubeconfig};
-use agentlens_tests::tools::{self, Tool};
+use agentlens_tests::tools;
 use agentlens_tests::workspace_root;
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
@@ -41,17 +41,11 @@ struct Kubectl {
 
 impl Kubectl {
     fn find(kubeconfig: PathBuf) -> Option<Self> {
-        match tools::kubectl() {
-            Tool::Found(bin) => Some(Self {
-                bin,
-                kubeconfig,
-                cache: tempfile::tempdir().unwrap(),
-            }),
-            Tool::Skip(why) => {
-                eprintln!("skipping: {why}");
-                None
-            }
-        }
+        Some(Self {
+            bin: tools::kubectl().or_skip()?,
+            kubeconfig,
+            cache: tempfile::tempdir().unwrap(),
+        })
     }
 
     fn run(&self, args: &[&str]) -> Output {
