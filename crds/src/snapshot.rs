@@ -12,6 +12,10 @@ use serde::{Deserialize, Serialize};
 /// ignore fields they do not know.
 pub const SNAPSHOT_SCHEMA_VERSION: u32 = 1;
 
+/// The name of the sidecar container the webhook injects: the operator names it, the sidecar
+/// leaves it out of what it observes (one definition for both).
+pub const SIDECAR_CONTAINER_NAME: &str = "agentlens-sidecar";
+
 /// One sidecar's measurements at one moment.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]

@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 /// Name of the injected container.
-pub const CONTAINER_NAME: &str = "agentlens-sidecar";
+pub const CONTAINER_NAME: &str = agentlens_crds::snapshot::SIDECAR_CONTAINER_NAME;
 /// The sidecar's metrics/API port.
 pub const PORT: i32 = 9477;
 /// Name of [`PORT`] on the container: the port the chart's PodMonitor scrapes.

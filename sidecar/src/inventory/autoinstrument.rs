@@ -29,7 +29,8 @@ use agentlens_crds::autoinstrument::{
 use super::collect::{ProcInfo, read_proc};
 use super::python;
 use super::root::Root;
-use crate::shared::Shared;
+use crate::shared::Inventories;
+use crate::view::Publisher;
 
 /// Bytes of `/proc/<pid>/maps` read at most (a large PyTorch process has ~10,000 mappings,
 /// about 1.5 MB).
@@ -263,12 +264,16 @@ pub fn unsettled(seen: &AutoInstrumentSeen) -> bool {
 
 /// Between inventories: looks at an unsettled container's instrumentation again (the `/proc`
 /// reads only, not the packages) for [`RECHECK_FOR`] after its inventory.
-pub fn recheck(shared: &Shared, proc_root: &Path, container: &str, pids: &[u32]) {
-    let current = match shared.inventory.lock() {
-        Ok(m) => m.get(container).cloned(),
-        Err(_) => return,
+pub fn recheck(
+    inventories: &mut Inventories,
+    publisher: &Publisher<Inventories>,
+    proc_root: &Path,
+    container: &str,
+    pids: &[u32],
+) {
+    let Some(inv) = inventories.get(container).cloned() else {
+        return;
     };
-    let Some(inv) = current else { return };
     let young = crate::clock::now_ms().saturating_sub(inv.collected_ms)
         < u64::try_from(RECHECK_FOR.as_millis()).unwrap_or(u64::MAX);
     if !young || !inv.auto_instrument.as_ref().is_some_and(unsettled) {
@@ -287,9 +292,8 @@ pub fn recheck(shared: &Shared, proc_root: &Path, container: &str, pids: &[u32])
     }
     let mut updated = (*inv).clone();
     updated.auto_instrument = now;
-    if let Ok(mut m) = shared.inventory.lock() {
-        m.insert(container.to_string(), Arc::new(updated));
-    }
+    inventories.insert(container.to_string(), Arc::new(updated));
+    publisher.publish(inventories.clone());
 }
 
 #[cfg(test)]

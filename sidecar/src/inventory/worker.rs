@@ -92,7 +92,13 @@ pub fn pass(
         let pids: Vec<u32> = pids.iter().copied().collect();
         if !stale || sig.is_empty() {
             // The instrumentation is imported after exec: its /proc side is looked at again.
-            super::autoinstrument::recheck(shared, &cfg.proc_root, &container, &pids);
+            super::autoinstrument::recheck(
+                inventories,
+                publisher,
+                &cfg.proc_root,
+                container,
+                &pids,
+            );
             continue;
         }
         let inv = collect_pids(

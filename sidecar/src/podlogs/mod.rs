@@ -21,7 +21,7 @@ use crate::shared::Shared;
 use crate::view::Publisher;
 
 /// The injected container's name, never observed.
-pub const SIDECAR_CONTAINER: &str = "agentlens-sidecar";
+pub const SIDECAR_CONTAINER: &str = agentlens_crds::snapshot::SIDECAR_CONTAINER_NAME;
 
 /// Container id → name of the pod's containers (regular and init), from its status.
 pub fn container_names(pod: &Pod) -> BTreeMap<String, String> {
