@@ -1267,34 +1267,28 @@ fn the_demo_pod_injected_by_the_webhook_runs_as_real_containers() {
     let ad_name = ads[0].metadata.name.clone().unwrap();
     let want_tokens = json!([{"model": model, "requests": calls,
         "inputTokens": calls * prompt, "outputTokens": calls * completion}]);
+    let read_ad = || {
+        admin.ok(&[
+            "get",
+            "agentdeployment",
+            &ad_name,
+            "-n",
+            namespace,
+            "-o",
+            "json",
+        ])
+    };
     let status = wait_until(
         || {
             format!(
                 "the status shows the tokens {want_tokens}: {}\noperator log:\n{}",
-                admin.ok(&[
-                    "get",
-                    "agentdeployment",
-                    &ad_name,
-                    "-n",
-                    namespace,
-                    "-o",
-                    "json"
-                ]),
+                read_ad(),
                 std::fs::read_to_string(work.path().join("operator.log")).unwrap_or_default()
             )
         },
         Duration::from_secs(90),
         || {
-            let ad: Value = serde_json::from_str(&admin.ok(&[
-                "get",
-                "agentdeployment",
-                &ad_name,
-                "-n",
-                namespace,
-                "-o",
-                "json",
-            ]))
-            .ok()?;
+            let ad: Value = serde_json::from_str(&read_ad()).ok()?;
             let s = ad["status"].clone();
             (s["runtime"]["tokens"] == want_tokens).then_some(s)
         },

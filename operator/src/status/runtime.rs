@@ -145,7 +145,7 @@ mod tests {
                     snap(&[("gpt-4o", 2, 62, 14), ("demo-llm", 1, 12, 9)]),
                     snap(&[("demo-llm", 3, 36, 27)]),
                 ],
-                vec![row("gpt-4o", 2, 62, 14), row("demo-llm", 4, 48, 36)],
+                vec![row("demo-llm", 4, 48, 36), row("gpt-4o", 2, 62, 14)],
                 0,
             ),
             (
