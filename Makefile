@@ -132,8 +132,9 @@ rust-test: tools ## the Rust tests: unit, CRD drift, examples against the CRDs a
 	$(MAKE) --no-print-directory test-images
 	$(RELEASE_BINS) $(PODMAN_ENV) $(CARGO) test --locked --workspace
 
-# The sidecar and demo images operator/tests/real_pods.rs runs with `podman kube play`, built
-# with podman wherever podman runs (where it cannot, that test says why and is skipped).
+# The sidecar, demo and opentelemetry auto-instrumentation images operator/tests/real_pods.rs
+# runs with `podman kube play`, built with podman wherever podman runs (where it cannot, that
+# test says why and is skipped).
 test-images: podman-setup
 	@if $(PODMAN_ENV) podman info >/dev/null 2>&1; then \
 	  $(PODMAN_ENV) AGENTLENS_CONTAINER_ENGINE=podman scripts/images.sh build base; \

@@ -12,9 +12,10 @@
 #                             scripts/podman-setup.sh)
 #   scripts/images.sh build [all|base]
 #                             release binaries, base root (scripts/image-rootfs.sh), the
-#                             operator, sidecar and demo agent images, and with `all` (the
-#                             default) the three auto-instrumentation images, OCI archives and
-#                             CycloneDX 1.5 SBOMs under dist/ (`base`: what make test runs)
+#                             operator, sidecar and demo agent images and auto-instrumentation
+#                             images: with `all` (the default) the three providers', with `base`
+#                             (what make test runs) the opentelemetry one the demo uses; OCI
+#                             archives and CycloneDX 1.5 SBOMs under dist/
 #   scripts/images.sh context DIR   only the build context the operator and sidecar
 #                             Containerfiles use: the stripped release binaries (bin/) and the
 #                             base root (rootfs/)
@@ -161,12 +162,13 @@ build() {
       -t "$ref" "$ctx"
     publish "$eng" "$ref" "$name" "$version"
   done
-  [ "$which" = all ] || { mv "$dist/sizes.txt.new" "$dist/sizes.txt"; rm -rf "$ctx"; return; }
   # The zero-code instrumentation images, one per provider, beside the sidecar's repository and
   # with its tag (where the operator looks by default: default_image in
-  # operator/src/inject/autoinstrument.rs), from the layouts `make tools` builds.
-  local sidecar_ref="${image_refs[1]}" p
-  for p in opentelemetry openinference openlit; do
+  # operator/src/inject/autoinstrument.rs), from the layouts `make tools` builds. `base` builds
+  # the one the demo example uses (examples/demo/agentdeployment.yaml, operator/tests/real_pods.rs).
+  local sidecar_ref="${image_refs[1]}" p providers=(opentelemetry openinference openlit)
+  [ "$which" = all ] || providers=(opentelemetry)
+  for p in "${providers[@]}"; do
     local layout="$root/.tools/autoinstrument/$p"
     scripts/autoinstrument-layout.sh "$p" "$layout"
     rm -rf "$ctx/autoinstrument" && mkdir -p "$ctx/autoinstrument"

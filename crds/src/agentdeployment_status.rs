@@ -240,9 +240,29 @@ pub struct RuntimeStatus {
     /// Containers the kernel killed for exceeding their memory limit (`OOMKilled`).
     #[serde(default)]
     pub oom_kills: u64,
+    /// LLM requests and tokens per model, from the GenAI spans the agents sent their sidecars
+    /// (OTLP, or `otlp.autoInstrument`) since the sidecars started; most tokens first, at most
+    /// 50 (`omitted` counts the rest under `runtime.tokens`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50))]
+    pub tokens: Vec<ModelTokens>,
     /// When these figures last changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<Time>,
+}
+
+/// LLM requests and tokens of one model, summed over the system's pods.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelTokens {
+    /// The model as the spans name it (the response model when known, else the requested one).
+    pub model: String,
+    /// LLM calls.
+    pub requests: u64,
+    /// Input (prompt) tokens.
+    pub input_tokens: u64,
+    /// Output (completion) tokens.
+    pub output_tokens: u64,
 }
 
 /// The latest result of one evaluation suite.

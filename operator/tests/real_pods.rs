@@ -1,16 +1,30 @@
 //! The injected system as real pods: the demo example's pod template (`examples/demo/`) goes
 //! through the webhook's own admission code (`admission::review`, what `POST /mutate-pods`
 //! runs) and the patched Pod runs with `podman kube play`: the demo agent image built here
-//! (CPython and dpkg from Debian packages, pip packages) and the sidecar image, both as
-//! `make images` builds them, in the classic sidecar form (the sidecar appended to
-//! `containers`) with the pod's shared process namespace.
+//! (CPython and dpkg from Debian packages, pip packages), the sidecar image and the
+//! opentelemetry auto-instrumentation image, as `make images` builds them, in the classic
+//! sidecar form (the sidecar appended to `containers`) with the pod's shared process namespace.
 //!
 //! On those real containers it shows: the sidecar groups the agents' processes by container
 //! from their real cgroups; RSS and CPU series per agent container in `/metrics`; the worker's
 //! real H200 OOM report (printed by the agent, read back through `pods/log`) counted once;
 //! `/v1/inventory` read from the worker container's own root filesystem, whose dpkg and pip
-//! packages equal `dpkg-query -W` and `pip list` run inside that container; and a real
-//! Prometheus scraping `/metrics` with the project's rules fires `AgentLensGpuOutOfMemory`.
+//! packages equal `dpkg-query -W` and `pip list` run inside that container (the
+//! instrumentation's packages on its `PYTHONPATH` included); and a real Prometheus scraping
+//! `/metrics` with the project's rules fires `AgentLensGpuOutOfMemory`.
+//!
+//! Zero-code instrumentation (the example's `autoInstrument`): the webhook's init container
+//! runs from its image before the other containers (exit 0, its `copy-tree` log), the volume
+//! the agents mount holds exactly the layout the image was built from, the agents' interpreters
+//! load it (its compiled modules are mapped into the agent processes), and the agents' plain
+//! `openai` calls reach the sidecar as GenAI spans: `agentlens_genai_tokens_total` per model
+//! equals the stub model's usage times the calls it served. The release `agentlens-operator
+//! run`, against the emulator, pulls the sidecar's snapshot and writes the AgentDeployment's
+//! status: `runtime.tokens` per model and `TelemetryFlowing`, read back through the API. The
+//! agents do one round each (`DEMO_INTERVAL_SECONDS`, an environment value) so that the counts
+//! are exact. No agent edge (`status.agentGraph`): the sidecar builds edges from agent spans
+//! (`invoke_agent`), which the `openai` client's instrumentation does not emit (it emits `chat`
+//! spans) and the planner's HTTP hand-off to the worker does not carry.
 //!
 //! The kubelet's part is played here, and only that part: the downward-API variables are
 //! resolved to values, the pod's service account token is mounted where the kubelet mounts it
@@ -23,13 +37,25 @@
 //! - The pod uses the host's network namespace (`hostNetwork`): the emulator and Prometheus
 //!   listen on loopback only, which a pod network namespace cannot reach. So the listen
 //!   addresses of the sidecar and the agents, which a pod would bind on its own IP, are moved
-//!   to free loopback ports (environment values only).
+//!   to free loopback ports (environment values only), the sidecar's OTLP receiver and the
+//!   instrumented containers' `OTEL_EXPORTER_OTLP_ENDPOINT` with them.
 //!   podman 4.3 also refuses `containerPort`s on the host network (it maps them), so the
 //!   podman copy of the pod has none; on the host network they would only name ports.
 //! - `podman kube play` (4.3) starts the containers of a pod in the order given and has no
 //!   native sidecars (`restartPolicy: Always` init containers): hence the classic form.
+//! - It runs init containers, first and to completion, but restarts one that exited 0 under
+//!   the pod's `restartPolicy` (a Deployment's `Always`; the kubelet never restarts a finished
+//!   init container) and then fails removing it ("cannot remove container … as it is
+//!   running"): the podman copy of the pod has `restartPolicy: OnFailure` (the agents never
+//!   exit, so it changes nothing for them), and podman's `always` init-container annotation,
+//!   which keeps the finished init container (its default, `once`, removes it) so that its
+//!   exit code, log file and id are read and registered.
+//! - The operator runs with the emulator's admin kubeconfig (the chart's RBAC for it is
+//!   `operator_e2e.rs`'s subject) and pulls snapshots from the pod's IP, 127.0.0.1, on the
+//!   sidecar's moved port (`--sidecar-port`).
 //!
-//! Needs podman set up by `make podman-setup` and the images built by `make images`;
+//! Needs podman set up by `make podman-setup` and the images built by `make images` (or
+//! `make test-images`: `scripts/images.sh build base`);
 //! skipped with the reason where they are not, failed under `make test`
 //! (`AGENTLENS_REQUIRE_TOOLS=1`) unless podman cannot run containers on this machine.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -41,13 +67,18 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use agentlens_crds::AgentDeployment;
+use agentlens_crds::autoinstrument::InstrumentProvider;
 use agentlens_operator::admission::review;
-use agentlens_operator::inject::sidecar::{CONTAINER_NAME, TOKEN_SHA256_ENV};
+use agentlens_operator::certs;
+use agentlens_operator::controller::keys::{SIDECAR_TOKEN_KEY, SIDECAR_TOKEN_SECRET};
+use agentlens_operator::inject::autoinstrument::{INIT_CONTAINER_NAME, MOUNT_PATH, default_image};
+use agentlens_operator::inject::sidecar::{CONTAINER_NAME, OTLP_PORT, TOKEN_SHA256_ENV};
 use agentlens_operator::inject::{AGENT_LABEL, InjectConfig};
-use agentlens_tests::emulator::podlog::LOG_FILES_ANNOTATION;
+use agentlens_operator::status::conditions::types;
+use agentlens_tests::emulator::podlog::{self, LOG_FILES_ANNOTATION};
 use agentlens_tests::emulator_process::{self, Emulator};
 use agentlens_tests::net::{free_port, http_request_to};
-use agentlens_tests::tools::{Tool, kubectl, system_tool};
+use agentlens_tests::tools::{Tool, binary, installed, kubectl, system_tool};
 use agentlens_tests::workspace_root;
 use base64::Engine;
 use serde_json::{Value, json};
@@ -265,25 +296,38 @@ fn set_env(container: &mut Value, name: &str, value: &str) {
     }
 }
 
-/// What the kubelet resolves: downward-API fields of this pod.
-fn resolve_downward_api(pod: &mut Value, node: &str) {
+/// What the kubelet resolves: downward-API fields of this pod, then `$(NAME)` references to
+/// variables the container defines before (`OTEL_RESOURCE_ATTRIBUTES` names the pod and the
+/// node that way), which podman would pass on literally.
+fn resolve_env(pod: &mut Value, node: &str) {
     let meta = pod["metadata"].clone();
     for c in containers_mut(pod) {
+        let mut earlier: Vec<(String, String)> = Vec::new();
         for e in c["env"].as_array_mut().into_iter().flatten() {
-            let Some(path) = e["valueFrom"]["fieldRef"]["fieldPath"].as_str() else {
-                continue;
+            let name = e["name"].as_str().unwrap().to_string();
+            let value = match (
+                e["value"].as_str(),
+                e["valueFrom"]["fieldRef"]["fieldPath"].as_str(),
+            ) {
+                (Some(v), _) => earlier
+                    .iter()
+                    .fold(v.to_string(), |v, (n, x)| v.replace(&format!("$({n})"), x)),
+                (None, Some("metadata.name")) => meta["name"].as_str().unwrap().to_string(),
+                (None, Some("metadata.namespace")) => {
+                    meta["namespace"].as_str().unwrap().to_string()
+                }
+                (None, Some("spec.nodeName")) => node.to_string(),
+                (None, other) => panic!("the kubelet would resolve {other:?}: add it here"),
             };
-            let value = match path {
-                "metadata.name" => meta["name"].as_str().unwrap(),
-                "metadata.namespace" => meta["namespace"].as_str().unwrap(),
-                "spec.nodeName" => node,
-                other => panic!("the kubelet would resolve {other}: add it here"),
-            }
-            .to_string();
-            *e = json!({"name": e["name"], "value": value});
+            *e = json!({"name": name, "value": value});
+            earlier.push((name, value));
         }
     }
 }
+
+/// podman's annotation of a pod's init containers: `once` (the default: removed after they
+/// ran) or `always` (run at every start of the pod, and kept).
+const PODMAN_INIT_TYPE: &str = "io.podman.annotations.init.container.type";
 
 /// Free loopback ports for what the pod listens on.
 struct Ports {
@@ -292,24 +336,47 @@ struct Ports {
     model: u16,
     planner: u16,
     worker: u16,
+    otlp: u16,
 }
+
+/// How long the agents wait between their rounds in the played pod: longer than the test, so
+/// each asks the model once (the planner, the worker, and the worker for the planner's hand-off)
+/// and the token counts are exact.
+const ONE_ROUND_SECONDS: &str = "3600";
 
 /// The kubelet's and the network's part (see the module comment); the webhook's output is
 /// otherwise run as it is.
 fn for_podman(pod: &Value, ports: &Ports, emulator: &str, sa_dir: &Path) -> Value {
     let mut pod = pod.clone();
     pod["spec"]["hostNetwork"] = json!(true);
-    resolve_downward_api(&mut pod, "podman");
+    // podman 4.3 restarts an init container that succeeded under the pod's restartPolicy (a
+    // Deployment's Always), where the kubelet runs it once; OnFailure gives the kubelet's
+    // behaviour (the agents never exit, so it changes nothing for them).
+    assert_eq!(pod["spec"].get("restartPolicy"), None);
+    pod["spec"]["restartPolicy"] = json!("OnFailure");
+    // Kept after it ran (podman removes a `once` init container), for its exit code and log.
+    pod["metadata"]["annotations"][PODMAN_INIT_TYPE] = json!("always");
+    resolve_env(&mut pod, "podman");
     let (host, port) = emulator
         .trim_start_matches("https://")
         .rsplit_once(':')
         .unwrap();
     let model_url = format!("http://127.0.0.1:{}/v1", ports.model);
+    let otlp = format!("127.0.0.1:{}", ports.otlp);
     for c in containers_mut(&mut pod) {
         // podman 4.3 turns every containerPort into a port mapping, which it refuses on the
         // host network ("PortMappings can only be used with Bridge or slirp4netns
         // networking"); on the host network they only name ports, so they go.
         c.as_object_mut().unwrap().remove("ports");
+        // The instrumented containers' exporter follows the sidecar's receiver.
+        if let Some(e) = c["env"].as_array_mut().and_then(|env| {
+            env.iter_mut()
+                .find(|e| e["name"] == "OTEL_EXPORTER_OTLP_ENDPOINT")
+        }) {
+            let v = e["value"].as_str().unwrap();
+            assert_eq!(v, format!("http://127.0.0.1:{OTLP_PORT}"));
+            e["value"] = json!(format!("http://{otlp}"));
+        }
         match c["name"].as_str().unwrap() {
             CONTAINER_NAME => {
                 set_env(
@@ -327,6 +394,7 @@ fn for_podman(pod: &Value, ports: &Ports, emulator: &str, sa_dir: &Path) -> Valu
                     "AGENTLENS_PROXY_UPSTREAM",
                     &format!("127.0.0.1:{}", ports.planner),
                 );
+                set_env(c, "AGENTLENS_OTLP_LISTEN", &otlp);
                 set_env(c, "KUBERNETES_SERVICE_HOST", host);
                 set_env(c, "KUBERNETES_SERVICE_PORT", port);
                 let mounts = c["volumeMounts"].as_array_mut();
@@ -353,10 +421,12 @@ fn for_podman(pod: &Value, ports: &Ports, emulator: &str, sa_dir: &Path) -> Valu
                     "DEMO_PEER_URL",
                     &format!("http://127.0.0.1:{}", ports.worker),
                 );
+                set_env(c, "DEMO_INTERVAL_SECONDS", ONE_ROUND_SECONDS);
             }
             "worker" => {
                 set_env(c, "DEMO_LISTEN", &format!("127.0.0.1:{}", ports.worker));
                 set_env(c, "DEMO_MODEL_URL", &model_url);
+                set_env(c, "DEMO_INTERVAL_SECONDS", ONE_ROUND_SECONDS);
             }
             other => panic!("a container the demo does not have: {other}"),
         }
@@ -395,7 +465,7 @@ impl Kubectl {
         assert!(out.status.success(), "kubectl apply {doc}: {}", text(&out));
     }
 
-    fn ok(&self, args: &[&str]) {
+    fn ok(&self, args: &[&str]) -> String {
         let out = Command::new(&self.bin)
             .arg("--kubeconfig")
             .arg(&self.kubeconfig)
@@ -403,6 +473,7 @@ impl Kubectl {
             .output()
             .unwrap();
         assert!(out.status.success(), "kubectl {args:?}: {}", text(&out));
+        String::from_utf8(out.stdout).unwrap()
     }
 }
 
@@ -507,12 +578,106 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
         .ok()
 }
 
+/// The lines of a container's CRI log file (podman's `k8s-file`), partial lines joined, as
+/// `pods/log` serves them.
+fn log_text(file: &str) -> String {
+    podlog::render(
+        &podlog::parse(&std::fs::read_to_string(file).unwrap_or_default()),
+        None,
+        false,
+    )
+}
+
+/// Relative path → size of every file under `dir` (symbolic links with size 0).
+fn file_tree(dir: &Path) -> BTreeMap<PathBuf, u64> {
+    let mut out = BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display())) {
+            let p = e.unwrap().path();
+            let meta = std::fs::symlink_metadata(&p).unwrap();
+            if meta.is_dir() {
+                todo.push(p);
+            } else {
+                let size = if meta.is_file() { meta.len() } else { 0 };
+                out.insert(p.strip_prefix(dir).unwrap().to_path_buf(), size);
+            }
+        }
+    }
+    out
+}
+
+/// `agentlens_genai_tokens_total` of `model`: (input, output).
+fn genai_tokens(metrics: &str, model: &str) -> (u64, u64) {
+    let kind = |k: &str| {
+        metric(
+            metrics,
+            "agentlens_genai_tokens_total",
+            &[("model", model), ("kind", k)],
+        )
+        .unwrap_or(0.0) as u64
+    };
+    (kind("input"), kind("output"))
+}
+
+/// `agentlens-operator run` (the release binary under `make test`) in namespace
+/// `agentlens-system` with the emulator's admin kubeconfig (the chart's RBAC is
+/// `operator_e2e.rs`'s subject), reading snapshots on `sidecar_port` with `token`.
+fn start_operator(
+    admin: &Kubectl,
+    bin: &Path,
+    dir: &Path,
+    sidecar_port: u16,
+    token: &str,
+) -> Killed {
+    let ns = "agentlens-system";
+    admin.apply(&json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}));
+    let mut secret = json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        "metadata": {"name": SIDECAR_TOKEN_SECRET, "namespace": ns}, "data": {}});
+    secret["data"][SIDECAR_TOKEN_KEY] =
+        json!(base64::engine::general_purpose::STANDARD.encode(token));
+    admin.apply(&secret);
+    let issued = certs::issue(
+        certs::DEFAULT_SERVICE,
+        ns,
+        k8s_openapi::jiff::Timestamp::now(),
+        Duration::from_secs(3600),
+        None,
+    )
+    .unwrap();
+    let (cert, key) = (dir.join("tls.crt"), dir.join("tls.key"));
+    std::fs::write(&cert, issued.cert_pem).unwrap();
+    std::fs::write(&key, issued.key_pem).unwrap();
+    Killed(
+        Command::new(bin)
+            .args(["run", "--native-sidecars", "false", "--namespace", ns])
+            .args(["--identity", "real-pods", "--refresh-seconds", "2"])
+            .arg(format!("--metrics-listen=127.0.0.1:{}", free_port()))
+            .arg(format!("--webhook-listen=127.0.0.1:{}", free_port()))
+            .arg("--tls-cert")
+            .arg(&cert)
+            .arg("--tls-key")
+            .arg(&key)
+            .arg(format!("--sidecar-port={sidecar_port}"))
+            .env("KUBECONFIG", &admin.kubeconfig)
+            .env("AGENTLENS_LOG", "info,agentlens_operator=debug")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("operator.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    )
+}
+
 #[test]
 fn the_demo_pod_injected_by_the_webhook_runs_as_real_containers() {
     let started = Instant::now();
     let Some(podman) = Podman::find() else { return };
     let (sidecar_image, demo_image) = image_refs();
-    for image in [&sidecar_image, &demo_image] {
+    // The example's instrumentation image, where the webhook looks for it by default.
+    let instrumentation_image = default_image(&sidecar_image, InstrumentProvider::OpenTelemetry);
+    for image in [&sidecar_image, &demo_image, &instrumentation_image] {
         if !podman.has_image(image) {
             return missing(&format!("{image} is not built (run `make images`)"));
         }
@@ -524,6 +689,17 @@ fn the_demo_pod_injected_by_the_webhook_runs_as_real_containers() {
     let prometheus = match system_tool("prometheus") {
         Tool::Found(p) => p,
         Tool::Skip(why) => return missing(&why),
+    };
+    // The layout the instrumentation image was built from (`make tools`).
+    let layout = match installed(&format!(
+        "autoinstrument/{}",
+        InstrumentProvider::OpenTelemetry.as_str()
+    )) {
+        Tool::Found(p) => p,
+        Tool::Skip(why) => return missing(&why),
+    };
+    let Some(operator) = binary("AGENTLENS_OPERATOR_BIN", "agentlens-operator") else {
+        return missing("the agentlens-operator binary (cargo build -p agentlens-operator)");
     };
 
     // The demo's pod, through the webhook's admission code, classic sidecar form.
@@ -581,6 +757,14 @@ fn the_demo_pod_injected_by_the_webhook_runs_as_real_containers() {
             .any(|v| v["name"] == TOKEN_SHA256_ENV && v["value"] == token_sha256.as_str()),
         "the webhook wrote the token's hash"
     );
+    // The zero-code instrumentation the example asks for: the init container that copies the
+    // layout out of its image into the shared volume the app containers mount.
+    let init = injected["spec"]["initContainers"]
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["name"] == INIT_CONTAINER_NAME))
+        .expect("the auto-instrumentation init container")
+        .clone();
+    assert_eq!(init["image"], instrumentation_image.as_str());
 
     // The API: the namespace, the sidecar's RBAC, then the service account's token.
     let emu = match Emulator::start() {
@@ -591,7 +775,19 @@ fn the_demo_pod_injected_by_the_webhook_runs_as_real_containers() {
         bin: kubectl,
         kubeconfig: emu.admin_kubeconfig(),
     };
-    admin.apply(&json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}));
+    // The CRDs, the example's Namespace and AgentDeployment (the pod registered below stands
+    // for its Deployment's).
+    admin.ok(&[
+        "apply",
+        "-f",
+        workspace_root().join("crds/manifests").to_str().unwrap(),
+    ]);
+    for d in docs
+        .iter()
+        .filter(|d| d["kind"] == "Namespace" || d["kind"] == "AgentDeployment")
+    {
+        admin.apply(d);
+    }
     let service_account = injected["spec"]["serviceAccountName"]
         .as_str()
         .unwrap_or("default");
@@ -609,6 +805,7 @@ fn the_demo_pod_injected_by_the_webhook_runs_as_real_containers() {
         model: free_port(),
         planner: free_port(),
         worker: free_port(),
+        otlp: free_port(),
     };
     let played = for_podman(&injected, &ports, emu.server(), &sa_dir);
     // Nothing of what the webhook and the example set for security is changed for podman.
@@ -627,6 +824,10 @@ fn the_demo_pod_injected_by_the_webhook_runs_as_real_containers() {
         assert_eq!(p["image"], i["image"]);
         assert_eq!(p["resources"], i["resources"]);
     }
+    assert_eq!(
+        played["spec"]["initContainers"], injected["spec"]["initContainers"],
+        "the init container runs as the webhook wrote it"
+    );
     let yaml = work.path().join("pod.json");
     std::fs::write(&yaml, serde_json::to_vec_pretty(&played).unwrap()).unwrap();
     let _pod = PlayedPod {
@@ -647,6 +848,7 @@ fn the_demo_pod_injected_by_the_webhook_runs_as_real_containers() {
     let inspect: Value = serde_json::from_str(&podman.ok(&["pod", "inspect", &pod_name])).unwrap();
     let mut ids: BTreeMap<String, String> = BTreeMap::new();
     let mut logs: BTreeMap<String, String> = BTreeMap::new();
+    let mut init_exit: Option<(String, i64)> = None;
     for c in inspect["Containers"].as_array().unwrap() {
         let id = c["Id"].as_str().unwrap();
         let name = c["Name"].as_str().unwrap();
@@ -663,7 +865,6 @@ fn the_demo_pod_injected_by_the_webhook_runs_as_real_containers() {
             Value::Null,
             "{short} runs without capabilities"
         );
-        ids.insert(short.to_string(), id.to_string());
         logs.insert(
             short.to_string(),
             info["HostConfig"]["LogConfig"]["Path"]
@@ -671,6 +872,11 @@ fn the_demo_pod_injected_by_the_webhook_runs_as_real_containers() {
                 .unwrap()
                 .to_string(),
         );
+        if short == INIT_CONTAINER_NAME {
+            init_exit = Some((id.to_string(), info["State"]["ExitCode"].as_i64().unwrap()));
+            continue;
+        }
+        ids.insert(short.to_string(), id.to_string());
     }
     assert_eq!(
         ids.keys().cloned().collect::<BTreeSet<_>>(),
@@ -698,6 +904,20 @@ fn the_demo_pod_injected_by_the_webhook_runs_as_real_containers() {
                    "imageID": "", "state": {"running": {}}})
         })
         .collect();
+    // The init container ran to completion before the others started: the image's
+    // `copy-tree` filled the volume.
+    let (init_id, init_code) = init_exit.expect("the init container, kept by PODMAN_INIT_TYPE");
+    let init_log = log_text(&logs[INIT_CONTAINER_NAME]);
+    assert_eq!(init_code, 0, "{INIT_CONTAINER_NAME}: {init_log}");
+    let copied = format!("copied {} files", file_tree(&layout).len());
+    assert_eq!(
+        init_log.matches(&copied).count(),
+        1,
+        "once, all: {init_log}"
+    );
+    let init_status = json!({"name": INIT_CONTAINER_NAME, "ready": false, "restartCount": 0,
+        "containerID": format!("cri-o://{init_id}"), "image": init["image"], "imageID": "",
+        "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}});
     admin.ok(&[
         "patch",
         "pod",
@@ -708,9 +928,16 @@ fn the_demo_pod_injected_by_the_webhook_runs_as_real_containers() {
         "--type=merge",
         "-p",
         &json!({"status": {"phase": "Running", "podIP": "127.0.0.1",
+                           "conditions": [{"type": "Ready", "status": "True"}],
+                           "initContainerStatuses": [init_status],
                            "containerStatuses": statuses}})
         .to_string(),
     ]);
+
+    // The release operator against the emulator: it pulls the sidecar's snapshot on the pod's
+    // IP and the sidecar's port with the token whose hash the webhook wrote (its Secret made
+    // beforehand, as an earlier run of the operator would have), and writes the status.
+    let _operator = start_operator(&admin, &operator, work.path(), ports.sidecar, &token);
 
     let sidecar_addr: SocketAddr = ([127, 0, 0, 1], ports.sidecar).into();
     let bearer = format!("Bearer {token}");
@@ -776,6 +1003,85 @@ fn the_demo_pod_injected_by_the_webhook_runs_as_real_containers() {
         Some(0.0),
         "the worker's OOM counter starts at 0"
     );
+
+    // 5. Zero-code instrumentation. The init container copied its image's layout into the
+    // volume the agents mount, their interpreters loaded it (its compiled modules are mapped
+    // into the agent processes), and their model calls reach the sidecar as spans: the tokens
+    // per model equal the stub's usage times the calls the stub served.
+    let pid_of = |container: &str| -> u32 {
+        podman
+            .ok(&[
+                "container",
+                "inspect",
+                "--format",
+                "{{.State.Pid}}",
+                &ids[container],
+            ])
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    for agent in ["planner", WORKER] {
+        let root = PathBuf::from(format!("/proc/{}/root{MOUNT_PATH}", pid_of(agent)));
+        assert_eq!(
+            file_tree(&root),
+            file_tree(&layout),
+            "{agent}: {MOUNT_PATH}"
+        );
+        wait_until(
+            || format!("{agent} maps modules of {MOUNT_PATH}"),
+            Duration::from_secs(60),
+            || {
+                std::fs::read_to_string(format!("/proc/{}/maps", pid_of(agent)))
+                    .ok()?
+                    .contains(&format!("{MOUNT_PATH}/"))
+                    .then_some(())
+            },
+        );
+    }
+    // The stub's model and usage, from its own module in its container (`-S`: it needs the
+    // standard library only, not the instrumentation `site` would load).
+    let stub: Value = serde_json::from_str(&podman.ok(&[
+        "exec",
+        &ids["model"],
+        "python3",
+        "-S",
+        "-c",
+        "import json, sys; sys.path.insert(0, '/opt/demo'); import model_server as m; print(json.dumps([m.MODEL, m.USAGE]))",
+    ]))
+    .unwrap();
+    let model = stub[0].as_str().unwrap().to_string();
+    let (prompt, completion) = (
+        stub[1]["prompt_tokens"].as_u64().unwrap(),
+        stub[1]["completion_tokens"].as_u64().unwrap(),
+    );
+    // One round each (ONE_ROUND_SECONDS): the planner's call, the worker's, and the worker's
+    // for the planner's hand-off, which the planner logs once it is answered.
+    let served = || {
+        log_text(&logs["model"])
+            .matches("POST /v1/chat/completions")
+            .count() as u64
+    };
+    let handed_off = || log_text(&logs["planner"]).contains("task 1: handed to");
+    let calls = 3;
+    let tokens = wait_until(
+        || {
+            format!(
+                "{calls} calls' tokens at the sidecar: served {}, handed off {}, {:?}",
+                served(),
+                handed_off(),
+                get(sidecar_addr, "/metrics", &[]).map(|(_, m)| genai_tokens(&m, &model))
+            )
+        },
+        Duration::from_secs(120),
+        || {
+            let (_, m) = get(sidecar_addr, "/metrics", &[])?;
+            let t = genai_tokens(&m, &model);
+            (handed_off() && served() == calls && t == (calls * prompt, calls * completion))
+                .then_some(t)
+        },
+    );
+    eprintln!("{model}: {calls} calls, tokens (input, output) {tokens:?} at the sidecar");
 
     // 2. Prometheus scrapes the sidecar with the project's alert rules; the counter is seen
     // at 0 before the OOM, so increase() sees it.
@@ -947,8 +1253,86 @@ fn the_demo_pod_injected_by_the_webhook_runs_as_real_containers() {
         .into_iter()
         .map(|(n, v)| (pep503(&n), v))
         .collect();
-    assert!(pip.iter().any(|(n, _)| n == "requests"), "{pip:?}");
+    assert!(pip.iter().any(|(n, _)| n == "openai"), "{pip:?}");
+    // The instrumentation's packages too: the worker's interpreter imports them from the
+    // volume on its PYTHONPATH.
+    assert!(
+        pip.iter()
+            .any(|(n, _)| n == "opentelemetry-instrumentation-openai-v2"),
+        "{pip:?}"
+    );
     assert_eq!(ours, pip);
+
+    // 6. The operator's status of the example's AgentDeployment, read through the API: the
+    // tokens per model and the instrumented agents' spans.
+    let ad_name = ads[0].metadata.name.clone().unwrap();
+    let want_tokens = json!([{"model": model, "requests": calls,
+        "inputTokens": calls * prompt, "outputTokens": calls * completion}]);
+    let read_ad = || {
+        admin.ok(&[
+            "get",
+            "agentdeployment",
+            &ad_name,
+            "-n",
+            namespace,
+            "-o",
+            "json",
+        ])
+    };
+    let status = wait_until(
+        || {
+            format!(
+                "the status shows the tokens {want_tokens}: {}\noperator log:\n{}",
+                read_ad(),
+                std::fs::read_to_string(work.path().join("operator.log")).unwrap_or_default()
+            )
+        },
+        Duration::from_secs(90),
+        || {
+            let ad: Value = serde_json::from_str(&read_ad()).ok()?;
+            let s = ad["status"].clone();
+            (s["runtime"]["tokens"] == want_tokens).then_some(s)
+        },
+    );
+    let condition = |t: &str| {
+        status["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == t)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {t} condition: {status}"))
+    };
+    let flowing = condition(types::TELEMETRY_FLOWING);
+    assert_eq!(flowing["status"], "True", "{flowing}");
+    // The layout in the init container's image was built for the demo image's CPython (both
+    // Debian 12's 3.11): the sidecar's inventory sees the interpreters load it, and the
+    // operator says the ABIs match (the first inventories may still say NotYetObserved).
+    let abi = wait_until(
+        || format!("the ABI check settles on a match: {}", read_ad()),
+        Duration::from_secs(90),
+        || {
+            let ad: Value = serde_json::from_str(&read_ad()).ok()?;
+            ad["status"]["conditions"]
+                .as_array()?
+                .iter()
+                .find(|c| {
+                    c["type"] == types::AUTO_INSTRUMENTATION_MISMATCH
+                        && c["reason"] != "NotYetObserved"
+                })
+                .cloned()
+        },
+    );
+    assert_eq!(
+        (abi["status"].as_str(), abi["reason"].as_str()),
+        (Some("False"), Some("PythonABIMatches")),
+        "{abi}"
+    );
+    assert_eq!(status["pods"]["injected"], 1, "{}", status["pods"]);
+    eprintln!(
+        "status: runtime.tokens {} agentGraph {} TelemetryFlowing {} AutoInstrumentationMismatch {}",
+        status["runtime"]["tokens"], status["agentGraph"], flowing["message"], abi["message"]
+    );
 
     // Measured: the sidecar's peak RSS in the pod.
     let sidecar_pid: u32 = podman

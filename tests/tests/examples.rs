@@ -389,8 +389,9 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 /// The demo (`examples/demo/`) runs the image `make images` builds (its reference derived from
 /// the chart by `scripts/images.sh demo-ref`, so a new appVersion fails here until the example
-/// follows), is selected by its AgentDeployment and opted in to injection. Its pod running for
-/// real is `operator/tests/real_pods.rs`.
+/// follows), is selected by its AgentDeployment, opted in to injection and instrumented with
+/// the provider whose image `scripts/images.sh build base` builds too. Its pod running for real
+/// is `operator/tests/real_pods.rs`.
 #[test]
 fn the_demo_runs_the_image_make_images_builds() {
     let out = std::process::Command::new(workspace_root().join("scripts/images.sh"))
@@ -411,6 +412,22 @@ fn the_demo_runs_the_image_make_images_builds() {
         "enabled"
     );
     let ad = ad_of(&demo);
+    let auto = ad
+        .spec
+        .sidecar
+        .as_ref()
+        .and_then(|s| s.otlp.as_ref())
+        .and_then(|o| o.auto_instrument.as_ref())
+        .expect("the demo's agents are instrumented by the webhook");
+    assert!(auto.is_enabled());
+    assert_eq!(
+        (auto.language.as_str(), auto.provider.as_str()),
+        ("python", "opentelemetry")
+    );
+    assert_eq!(
+        auto.image, None,
+        "the image images.sh builds beside the sidecar's"
+    );
     let selector = serde_json::to_value(&ad.spec.selector).unwrap();
     let templates = demo.pod_templates();
     assert!(!templates.is_empty());

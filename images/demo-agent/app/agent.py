@@ -1,8 +1,10 @@
 """A small agent of the agentlens demo: asks the model, and its peer agent, now and then.
 
 Each agent calls the OpenAI-compatible model (DEMO_MODEL_URL) every DEMO_INTERVAL_SECONDS with
-`requests`, logs the answer's token usage, and, when DEMO_PEER_URL is set, hands the answer to
-its peer agent's /task. It serves:
+the plain `openai` client, logs the answer's token usage, and, when DEMO_PEER_URL is set, hands
+the answer to its peer agent's /task over HTTP (waiting, at most 60 s, for the peer's /healthz
+before its first round). The code exports no telemetry of its own: the
+AgentDeployment's `autoInstrument` makes its model calls GenAI spans (examples/demo/). It serves:
 
   GET  /healthz                 "ok"
   POST /task                    asks the model about the posted text, answers with its reply
@@ -11,7 +13,8 @@ its peer agent's /task. It serves:
   POST /fail?kind=exception     raises an exception in a thread (a Python traceback on stderr)
 
 DEMO_FAIL=oom|exception does the same once, DEMO_FAIL_AFTER_SECONDS (default 10) after start.
-Other settings: DEMO_AGENT_NAME (default "agent"), DEMO_LISTEN (default 0.0.0.0:8080).
+Other settings: DEMO_AGENT_NAME (default "agent"), DEMO_LISTEN (default 0.0.0.0:8080),
+DEMO_MODEL_NAME (default "demo-llm"), OPENAI_API_KEY (default "demo": the stub wants none).
 """
 
 import json
@@ -22,7 +25,9 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
-import requests
+import urllib.request
+
+from openai import OpenAI, OpenAIError
 
 NAME = os.environ.get("DEMO_AGENT_NAME", "agent")
 MODEL_URL = os.environ.get("DEMO_MODEL_URL", "http://127.0.0.1:8000/v1").rstrip("/")
@@ -36,22 +41,28 @@ def log(msg):
     print(f"{NAME}: {msg}", flush=True)
 
 
+# The stub model needs no key; the client insists on one.
+MODEL = OpenAI(base_url=MODEL_URL, api_key=os.environ.get("OPENAI_API_KEY", "demo"), timeout=10)
+
+
 def ask_model(question):
     """The model's answer and token usage for one question."""
-    r = requests.post(
-        f"{MODEL_URL}/chat/completions",
-        json={
-            "model": "demo-llm",
-            "messages": [
-                {"role": "system", "content": f"You are the {NAME} agent of the agentlens demo."},
-                {"role": "user", "content": question},
-            ],
-        },
-        timeout=10,
+    reply = MODEL.chat.completions.create(
+        model=os.environ.get("DEMO_MODEL_NAME", "demo-llm"),
+        messages=[
+            {"role": "system", "content": f"You are the {NAME} agent of the agentlens demo."},
+            {"role": "user", "content": question},
+        ],
     )
-    r.raise_for_status()
-    body = r.json()
-    return body["choices"][0]["message"]["content"], body.get("usage", {})
+    usage = reply.usage.model_dump() if reply.usage else {}
+    return reply.choices[0].message.content, usage
+
+
+def ask_peer(text):
+    """Hands `text` to the peer agent's /task."""
+    req = urllib.request.Request(f"{PEER_URL}/task", data=text.encode(), method="POST")
+    with urllib.request.urlopen(req, timeout=10) as r:
+        r.read()
 
 
 def fail(kind):
@@ -96,7 +107,7 @@ class Handler(BaseHTTPRequestHandler):
         if url.path == "/task":
             try:
                 answer, usage = ask_model(self.body() or "What should I do next?")
-            except requests.RequestException as e:
+            except OpenAIError as e:
                 self.reply(502, {"error": f"model: {e}"})
                 return
             self.reply(200, {"agent": NAME, "answer": answer, "usage": usage})
@@ -115,8 +126,23 @@ class Handler(BaseHTTPRequestHandler):
         log(f"{self.address_string()} {fmt % args}")
 
 
+def wait_for_peer(deadline_seconds=60):
+    """Waits until the peer answers /healthz (containers of a pod start together)."""
+    deadline = time.monotonic() + deadline_seconds
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{PEER_URL}/healthz", timeout=2) as r:
+                r.read()
+            return
+        except OSError:
+            time.sleep(0.5)
+    log(f"peer {PEER_URL} does not answer; going on")
+
+
 def work():
     """The agent's loop: ask the model, hand the answer to the peer."""
+    if PEER_URL:
+        wait_for_peer()
     n = 0
     while True:
         n += 1
@@ -125,8 +151,9 @@ def work():
             log(f"task {n}: {usage.get('prompt_tokens', 0)} prompt + "
                 f"{usage.get('completion_tokens', 0)} completion tokens")
             if PEER_URL:
-                requests.post(f"{PEER_URL}/task", data=answer.encode(), timeout=10)
-        except requests.RequestException as e:
+                ask_peer(answer)
+                log(f"task {n}: handed to {PEER_URL}")
+        except (OpenAIError, OSError) as e:
             log(f"task {n}: {e}")
         time.sleep(INTERVAL)
 

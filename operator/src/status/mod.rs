@@ -276,6 +276,11 @@ pub fn agent_deployment(
         })
         .collect();
     let mut runtime = runtime::merge(&mine, runtime::oom_kills(&pods));
+    let (tokens, tokens_omitted) = runtime::tokens(&mine);
+    runtime.tokens = tokens;
+    if tokens_omitted > 0 {
+        omitted.insert("runtime.tokens".into(), tokens_omitted as u32);
+    }
     let prev_runtime = previous.and_then(|p| p.runtime.clone());
     runtime.updated_at = match &prev_runtime {
         Some(p) if RuntimeEq(p) == RuntimeEq(&runtime) => p.updated_at.clone(),

@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 
 use agentlens_crds::Snapshot;
-use agentlens_crds::agentdeployment_status::{RuntimeStatus, TracebackRef};
+use agentlens_crds::agentdeployment_status::{ModelTokens, RuntimeStatus, TracebackRef};
+use agentlens_crds::common::STATUS_LIST_LIMIT;
 
 /// Containers the kernel killed for memory, over `pods`.
 pub fn oom_kills(pods: &[&super::PodFacts]) -> u64 {
@@ -58,6 +59,117 @@ pub fn merge(snapshots: &BTreeMap<String, Snapshot>, oom_kills: u64) -> RuntimeS
         last_traceback: last,
         gpu_oom_events: ooms,
         oom_kills,
+        tokens: Vec::new(),
         updated_at: None,
+    }
+}
+
+/// Requests and tokens per model over the snapshots' GenAI sections, most tokens first (then by
+/// name), cut at [`STATUS_LIST_LIMIT`]; the number left out.
+pub fn tokens(snapshots: &BTreeMap<String, Snapshot>) -> (Vec<ModelTokens>, usize) {
+    let mut by_model: BTreeMap<&str, ModelTokens> = BTreeMap::new();
+    for u in snapshots
+        .values()
+        .filter_map(|s| s.genai.as_ref())
+        .flat_map(|g| &g.models)
+    {
+        let t = by_model
+            .entry(u.model.as_str())
+            .or_insert_with(|| ModelTokens {
+                model: u.model.clone(),
+                ..ModelTokens::default()
+            });
+        t.requests += u.requests;
+        t.input_tokens += u.input_tokens;
+        t.output_tokens += u.output_tokens;
+    }
+    let mut out: Vec<ModelTokens> = by_model.into_values().collect();
+    // BTreeMap order is by name, and the sort is stable: equal totals stay by name.
+    out.sort_by_key(|t| std::cmp::Reverse(t.input_tokens + t.output_tokens));
+    let omitted = out.len().saturating_sub(STATUS_LIST_LIMIT);
+    out.truncate(STATUS_LIST_LIMIT);
+    (out, omitted)
+}
+
+#[cfg(test)]
+mod tests {
+    use agentlens_crds::snapshot::{GenAiSnapshot, ModelUsage};
+
+    use super::*;
+
+    fn snap(models: &[(&str, u64, u64, u64)]) -> Snapshot {
+        let mut s: Snapshot = serde_json::from_value(serde_json::json!({
+            "schemaVersion": 1, "sidecarVersion": "0.1.0", "mode": "serve",
+            "collectedAt": "2026-12-05T09:00:00Z", "gpu": {"state": "disabled"}
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        s.genai = Some(GenAiSnapshot {
+            models: models
+                .iter()
+                .map(|&(m, r, i, o)| ModelUsage {
+                    model: m.into(),
+                    requests: r,
+                    input_tokens: i,
+                    output_tokens: o,
+                })
+                .collect(),
+            ..GenAiSnapshot::default()
+        });
+        s
+    }
+
+    fn row(model: &str, requests: u64, input: u64, output: u64) -> ModelTokens {
+        ModelTokens {
+            model: model.into(),
+            requests,
+            input_tokens: input,
+            output_tokens: output,
+        }
+    }
+
+    #[test]
+    fn tokens_are_summed_per_model_over_pods() {
+        // (case, snapshots by pod, rows, omitted)
+        let many: Vec<(String, u64, u64, u64)> = (0..STATUS_LIST_LIMIT + 3)
+            .map(|i| (format!("m{i:02}"), 1, i as u64, 0))
+            .collect();
+        let many: Vec<(&str, u64, u64, u64)> = many
+            .iter()
+            .map(|(m, r, i, o)| (m.as_str(), *r, *i, *o))
+            .collect();
+        let cases: Vec<(&str, Vec<Snapshot>, Vec<ModelTokens>, usize)> = vec![
+            ("no_snapshots", vec![], vec![], 0),
+            (
+                "two_pods_one_model_summed_busiest_first",
+                vec![
+                    snap(&[("gpt-4o", 2, 62, 14), ("demo-llm", 1, 12, 9)]),
+                    snap(&[("demo-llm", 3, 36, 27)]),
+                ],
+                vec![row("demo-llm", 4, 48, 36), row("gpt-4o", 2, 62, 14)],
+                0,
+            ),
+            (
+                "equal_totals_by_name",
+                vec![snap(&[("b", 1, 5, 5), ("a", 1, 10, 0)])],
+                vec![row("a", 1, 10, 0), row("b", 1, 5, 5)],
+                0,
+            ),
+            ("cut_at_the_limit", vec![snap(&many)], vec![], 3),
+        ];
+        for (case, snaps, want, omitted) in cases {
+            let by_pod: BTreeMap<String, Snapshot> = snaps
+                .into_iter()
+                .enumerate()
+                .map(|(i, s)| (format!("pod-{i}"), s))
+                .collect();
+            let (got, left) = tokens(&by_pod);
+            assert_eq!(left, omitted, "{case}");
+            if case == "cut_at_the_limit" {
+                assert_eq!(got.len(), STATUS_LIST_LIMIT, "{case}");
+                assert_eq!(got[0].model, format!("m{:02}", STATUS_LIST_LIMIT + 2));
+            } else {
+                assert_eq!(got, want, "{case}");
+            }
+        }
     }
 }
