@@ -1003,6 +1003,30 @@ fn the_demo_pod_injected_by_the_webhook_runs_as_real_containers() {
         Some(0.0),
         "the worker's OOM counter starts at 0"
     );
+    // The webhook tells the sidecar which container its latency proxy fronts (the one that
+    // declares the proxy's targetPort), and the sidecar exports it for the latency alert.
+    let ad_json = serde_json::to_value(&ads[0]).unwrap();
+    let target_port = &ad_json["spec"]["sidecar"]["proxy"]["targetPort"];
+    let fronted = injected["spec"]["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| {
+            c["ports"]
+                .as_array()
+                .is_some_and(|ps| ps.iter().any(|p| &p["containerPort"] == target_port))
+        })
+        .and_then(|c| c["name"].as_str())
+        .unwrap_or_else(|| panic!("a container declares port {target_port}"));
+    assert_eq!(
+        metric(
+            &metrics,
+            "agentlens_proxy_upstream_info",
+            &[("container", fronted)]
+        ),
+        Some(1.0),
+        "the proxy's container ({fronted}) reaches the sidecar"
+    );
 
     // 5. Zero-code instrumentation. The init container copied its image's layout into the
     // volume the agents mount, their interpreters loaded it (its compiled modules are mapped

@@ -26,26 +26,9 @@ use agentlens_crds::autoinstrument::{
 };
 
 mod common;
-use common::{Reaped, free_port, get, wait_until};
+use common::{Reaped, free_port, get, installed, wait_until};
 
 const BIN: &str = env!("CARGO_BIN_EXE_agentlens-sidecar");
-
-/// Something `make tools` installs under `.tools`; missing fails under `make test`.
-fn installed(relative: &str) -> Option<PathBuf> {
-    let dir = std::env::var_os("AGENTLENS_TOOLS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools"));
-    let p = dir.join(relative);
-    if p.exists() {
-        return Some(p);
-    }
-    assert!(
-        std::env::var("AGENTLENS_REQUIRE_TOOLS").as_deref() != Ok("1"),
-        ".tools/{relative} is missing (make tools)"
-    );
-    eprintln!("skipped: .tools/{relative} is missing (make tools)");
-    None
-}
 
 /// The interpreter's own ABI tag.
 fn abi_of(python: &Path) -> String {

@@ -126,23 +126,26 @@ class Handler(BaseHTTPRequestHandler):
         log(f"{self.address_string()} {fmt % args}")
 
 
-def wait_for_peer(deadline_seconds=60):
-    """Waits until the peer answers /healthz (containers of a pod start together)."""
+def wait_for(url, what, deadline_seconds=60):
+    """Waits until `url` answers (containers of a pod start together, in no order)."""
     deadline = time.monotonic() + deadline_seconds
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(f"{PEER_URL}/healthz", timeout=2) as r:
+            with urllib.request.urlopen(url, timeout=2) as r:
                 r.read()
             return
         except OSError:
             time.sleep(0.5)
-    log(f"peer {PEER_URL} does not answer; going on")
+    log(f"{what} {url} does not answer; going on")
 
 
 def work():
     """The agent's loop: ask the model, hand the answer to the peer."""
+    # The model first: a first call before it listens would fail after the client's retries
+    # (~1.5 s) and cost a whole round.
+    wait_for(f"{MODEL_URL}/models", "model")
     if PEER_URL:
-        wait_for_peer()
+        wait_for(f"{PEER_URL}/healthz", "peer")
     n = 0
     while True:
         n += 1

@@ -79,13 +79,14 @@ pub fn tokens(snapshots: &BTreeMap<String, Snapshot>) -> (Vec<ModelTokens>, usiz
                 model: u.model.clone(),
                 ..ModelTokens::default()
             });
-        t.requests += u.requests;
-        t.input_tokens += u.input_tokens;
-        t.output_tokens += u.output_tokens;
+        // Counts come from what any process in the pod posted: saturate, never wrap or panic.
+        t.requests = t.requests.saturating_add(u.requests);
+        t.input_tokens = t.input_tokens.saturating_add(u.input_tokens);
+        t.output_tokens = t.output_tokens.saturating_add(u.output_tokens);
     }
     let mut out: Vec<ModelTokens> = by_model.into_values().collect();
     // BTreeMap order is by name, and the sort is stable: equal totals stay by name.
-    out.sort_by_key(|t| std::cmp::Reverse(t.input_tokens + t.output_tokens));
+    out.sort_by_key(|t| std::cmp::Reverse(t.input_tokens.saturating_add(t.output_tokens)));
     let omitted = out.len().saturating_sub(STATUS_LIST_LIMIT);
     out.truncate(STATUS_LIST_LIMIT);
     (out, omitted)

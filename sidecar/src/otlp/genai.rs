@@ -106,6 +106,21 @@ pub fn attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a AnyValue> {
         .and_then(|kv| kv.value.as_ref())
 }
 
+/// The longest name (model, agent, service, guardrail or evaluator) kept: names become metric
+/// label values and status entries, so any process in the pod posting a 100 KiB "model" must
+/// not make the AgentDeployment's status too large for the API server.
+pub const MAX_NAME_BYTES: usize = 128;
+
+/// A name: [`first_text`] cut at [`MAX_NAME_BYTES`].
+fn first_name(attrs: &[KeyValue], keys: &[&str]) -> Option<String> {
+    first_text(attrs, keys).map(|s| name(&s))
+}
+
+/// A name cut at [`MAX_NAME_BYTES`] (on a character boundary).
+pub fn name(s: &str) -> String {
+    agentlens_crds::text::truncate(s, MAX_NAME_BYTES)
+}
+
 fn first_text(attrs: &[KeyValue], keys: &[&str]) -> Option<String> {
     keys.iter()
         .find_map(|k| attr(attrs, k).and_then(text))
@@ -246,14 +261,14 @@ pub fn facts(span: &Span, service: &str) -> SpanFacts {
     let kind = kind_of(a, op_attr.as_deref());
     let operation = op_attr.unwrap_or_else(|| default_operation(kind).to_string());
     let agent = match kind {
-        AiKind::Agent => first_text(a, &["gen_ai.agent.name", "agent.name", "graph.node.name"])
+        AiKind::Agent => first_name(a, &["gen_ai.agent.name", "agent.name", "graph.node.name"])
             .or_else(|| {
                 span.name
                     .strip_prefix("invoke_agent ")
                     .map(|s| s.trim().to_string())
                     .filter(|s| !s.is_empty())
             }),
-        _ => first_text(a, &["gen_ai.agent.name"]),
+        _ => first_name(a, &["gen_ai.agent.name"]),
     };
     let error = span
         .status
@@ -264,13 +279,13 @@ pub fn facts(span: &Span, service: &str) -> SpanFacts {
         .saturating_sub(span.start_time_unix_nano);
     let check = match kind {
         AiKind::Guardrail => Some((
-            first_text(a, &["gen_ai.guardrail.name", "guardrail.name"])
+            first_name(a, &["gen_ai.guardrail.name", "guardrail.name"])
                 .unwrap_or_else(|| span.name.clone()),
             None,
             error,
         )),
         AiKind::Evaluator => Some((
-            first_text(a, &["gen_ai.evaluation.name", "eval.name"])
+            first_name(a, &["gen_ai.evaluation.name", "eval.name"])
                 .unwrap_or_else(|| span.name.clone()),
             first_count_f(a, &["gen_ai.evaluation.score.value", "eval.score"]),
             error
@@ -286,7 +301,7 @@ pub fn facts(span: &Span, service: &str) -> SpanFacts {
             .and_then(|e| {
                 let ea = &e.attributes;
                 Some((
-                    first_text(ea, &["gen_ai.evaluation.name"])?,
+                    first_name(ea, &["gen_ai.evaluation.name"])?,
                     first_count_f(ea, &["gen_ai.evaluation.score.value"]),
                     failed_label(first_text(ea, &["gen_ai.evaluation.score.label"])),
                 ))
@@ -301,7 +316,7 @@ pub fn facts(span: &Span, service: &str) -> SpanFacts {
         kind,
         operation,
         agent,
-        model: first_text(
+        model: first_name(
             a,
             &[
                 "gen_ai.response.model",
@@ -377,4 +392,51 @@ fn failed_label(label: Option<String>) -> bool {
             "fail" | "failed" | "false" | "blocked" | "unsafe"
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kv(key: &str, value: any_value::Value) -> KeyValue {
+        KeyValue {
+            key: key.into(),
+            value: Some(AnyValue { value: Some(value) }),
+            ..KeyValue::default()
+        }
+    }
+
+    #[test]
+    fn names_are_cut_and_counts_saturate() {
+        let huge = "m".repeat(100 * 1024);
+        let span = Span {
+            name: "chat".into(),
+            attributes: vec![
+                kv(
+                    "gen_ai.operation.name",
+                    any_value::Value::StringValue("chat".into()),
+                ),
+                kv(
+                    "gen_ai.request.model",
+                    any_value::Value::StringValue(huge.clone()),
+                ),
+                kv("gen_ai.agent.name", any_value::Value::StringValue(huge)),
+                kv(
+                    "gen_ai.usage.input_tokens",
+                    any_value::Value::DoubleValue(1e30),
+                ),
+                kv("gen_ai.usage.output_tokens", any_value::Value::IntValue(9)),
+            ],
+            ..Span::default()
+        };
+        let f = facts(&span, "svc");
+        assert!(
+            f.model.as_ref().is_some_and(|m| m.len() == MAX_NAME_BYTES),
+            "{:?}",
+            f.model.map(|m| m.len())
+        );
+        assert!(f.agent.as_ref().is_some_and(|a| a.len() <= MAX_NAME_BYTES));
+        assert_eq!((f.input_tokens, f.output_tokens), (Some(u64::MAX), Some(9)));
+        assert_eq!(name("é".repeat(100).as_str()).len(), MAX_NAME_BYTES);
+    }
 }

@@ -15,7 +15,6 @@ use agentlens_crds::snapshot::{GenAiSnapshot, SnapshotAgentEdge};
 
 use super::genai::SpanFacts;
 use super::store::GenAiStore;
-use crate::analysis::PUBLISH_EVERY;
 use crate::metrics::Metrics;
 use crate::snapshot::SNAPSHOT_LIST_LIMIT;
 
@@ -58,6 +57,11 @@ pub struct GenAi {
     tx: mpsc::SyncSender<Input>,
     view: tokio::sync::watch::Receiver<Arc<GenAiView>>,
 }
+
+/// How often, at most, the view is rebuilt while spans arrive. A view copies the store's
+/// prompts (up to 16 KiB each with content capture) and edges; its readers (`/v1/snapshot`, the
+/// operator's pull every minute) need seconds, not the log analysis's 50 ms.
+pub const PUBLISH_EVERY: Duration = Duration::from_secs(1);
 
 /// Longest a caller waits for the thread (it only ever waits for one request's facts).
 const WAIT: Duration = Duration::from_secs(10);
@@ -159,7 +163,7 @@ fn run(
                 o.store.ingest(&batch, at_ms);
                 drop(batch);
                 o.dirty = true;
-                // Published before the answer when one is due: a reader right after it sees it.
+                // Published before the answer when one is due; otherwise within PUBLISH_EVERY.
                 o.publish_if_due();
                 let _ = taken.send(());
             }

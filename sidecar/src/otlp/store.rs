@@ -268,8 +268,8 @@ impl GenAiStore {
                 if matches!(f.kind, AiKind::Llm | AiKind::Embedding) {
                     u.requests += 1;
                 }
-                u.input_tokens += input;
-                u.output_tokens += output;
+                u.input_tokens = u.input_tokens.saturating_add(input);
+                u.output_tokens = u.output_tokens.saturating_add(output);
             }
         }
         if let Some((text, version)) = &f.prompt {

@@ -114,8 +114,8 @@ impl Receiver {
                 .as_ref()
                 .map(|r| r.attributes.as_slice())
                 .unwrap_or_default();
-            let service =
-                resource_text(attrs, "service.name").unwrap_or_else(|| "unknown".to_string());
+            let service = resource_text(attrs, "service.name")
+                .map_or_else(|| "unknown".to_string(), |s| genai::name(&s));
             let container = self.container(attrs);
             for ss in &rs.scope_spans {
                 for span in &ss.spans {

@@ -54,6 +54,23 @@ pub fn promtool_check_metrics(metrics: &str) {
     );
 }
 
+/// Something `make tools` installs under `.tools`; missing fails under `make test`.
+pub fn installed(relative: &str) -> Option<PathBuf> {
+    let dir = std::env::var_os("AGENTLENS_TOOLS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools"));
+    let p = dir.join(relative);
+    if p.exists() {
+        return Some(p);
+    }
+    assert!(
+        std::env::var("AGENTLENS_REQUIRE_TOOLS").as_deref() != Ok("1"),
+        ".tools/{relative} is missing (make tools)"
+    );
+    eprintln!("skipped: .tools/{relative} is missing (make tools)");
+    None
+}
+
 /// The Python of `.tools/venv` when it can import `module`; under `make test` its absence
 /// fails the test instead of skipping it.
 pub fn venv_python(module: &str) -> Option<PathBuf> {
