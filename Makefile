@@ -144,7 +144,7 @@ crds: ## regenerate the CRD manifests from the Rust types
 	$(CARGO) run --locked -q -p agentlens-crds --bin crdgen
 
 
-bench: ## performance targets with baselines (needs wrk; installs it when missing)
+bench: autoinstrument-tools ## performance targets with baselines (needs wrk; installs it when missing)
 	@command -v wrk >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk; }
 	scripts/bench.sh
 

@@ -2,7 +2,11 @@
 //! HTTPS. 1,000 AgentDeployments of 10 pods each (100 namespaces, with the invoice-rpa
 //! dump's ConfigMaps, Secrets, Models and Evaluations in each) are created through the API
 //! while the operator runs; prints how long the creation took, how long until every
-//! AgentDeployment had its status, and the operator's and the emulator's resident memory.
+//! AgentDeployment had its status, and the operator's and the emulator's resident memory. The
+//! pods' `podIP`s are three real `agentlens-sidecar` processes (`support/real_sidecars.rs`:
+//! inventories of hundreds of packages, tracebacks, GenAI usage, a model), from which the
+//! operator pulls every injected pod's snapshot and each inventory's package list, as in a
+//! cluster.
 //!
 //! Usage: `bench_emulator OPERATOR_BIN EMULATOR_BIN [SYSTEMS]`.
 
@@ -13,6 +17,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+#[path = "support/real_sidecars.rs"]
+mod real_sidecars;
 
 use agentlens_crds::{AgentDeployment, Evaluation, Model};
 use agentlens_operator::dump;
@@ -100,6 +107,9 @@ async fn main() {
     let operator = PathBuf::from(&args[1]);
     let emulator_bin = PathBuf::from(&args[2]);
     let systems: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(1000);
+    let sidecar = agentlens_tests::tools::binary("AGENTLENS_SIDECAR_BIN", "agentlens-sidecar")
+        .expect("the agentlens-sidecar binary beside the examples");
+    let real = real_sidecars::start(&sidecar);
     let emu = Emulator::start_binary(&emulator_bin, &["--history", "200000"]).unwrap();
     let admin = client(&emu.admin_kubeconfig()).await;
 
@@ -127,6 +137,7 @@ async fn main() {
             "--namespace",
             "agentlens-system",
         ])
+        .arg(format!("--sidecar-port={}", real.port))
         .arg(format!("--metrics-listen=127.0.0.1:{}", free_port()))
         .arg(format!("--webhook-listen=127.0.0.1:{}", free_port()))
         .arg(format!(
@@ -216,10 +227,11 @@ async fn main() {
                     .as_mut()
                     .unwrap()
                     .insert("app.kubernetes.io/part-of".into(), sys.clone());
-                // No pod IP: nothing to pull snapshots from, so the figure is the API path.
+                // Each system's sidecars are one of the real ones (one image per system).
+                let ip = real.ips[(n * 10 + i) % real.ips.len()].clone();
                 if let Some(s) = p.status.as_mut() {
-                    s.pod_ip = None;
-                    s.pod_ips = None;
+                    s.pod_ip = Some(ip.clone());
+                    s.pod_ips = Some(vec![k8s_openapi::api::core::v1::PodIP { ip }]);
                 }
                 pods.push(p);
             }
@@ -264,7 +276,12 @@ async fn main() {
     let deadline = Instant::now() + Duration::from_secs(900);
     let done = loop {
         let list = all.list(&ListParams::default()).await.unwrap();
-        let written = list.items.iter().filter(|a| a.status.is_some()).count();
+        // Written with what the sidecars' snapshots give (the inventory), not before.
+        let written = list
+            .items
+            .iter()
+            .filter(|a| a.status.as_ref().is_some_and(|s| !s.inventory.is_empty()))
+            .count();
         if written == systems {
             break started.elapsed();
         }

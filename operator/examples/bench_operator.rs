@@ -1,7 +1,11 @@
 //! `make bench` helper: 1,000 AgentDeployments of 10 pods each (100 namespaces) in the
-//! in-memory API (`kube-fake-client`). Prints the pure status computation time per system,
-//! the full reconcile time (stores → compute → server-side-apply status patch), and the
-//! process's resident memory after a full pass.
+//! in-memory API (`kube-fake-client`), their injected pods' sidecars served by three real
+//! `agentlens-sidecar` processes (`support/real_sidecars.rs`: inventories of hundreds of
+//! packages, tracebacks, GenAI usage, a model). Prints the pure status computation time per
+//! system with those snapshots and package lists (and without, the baseline), the full reconcile
+//! time (stores → snapshot pulls over HTTP → compute → server-side-apply status patch), the
+//! process's resident memory after a full pass, and the sidecar container's default memory limit
+//! (what the webhook writes, for the idle RSS row).
 
 // A benchmark harness: a failed set-up step should stop it loudly.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
@@ -11,9 +15,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use agentlens_crds::{AgentDeployment, Evaluation, Model};
+#[path = "support/real_sidecars.rs"]
+mod real_sidecars;
+
 use agentlens_operator::controller::index::DigestIndex;
 use agentlens_operator::controller::metrics::OperatorMetrics;
 use agentlens_operator::controller::reconcile::{Ctx, reconcile_agent_deployment};
+use agentlens_operator::controller::snapshots::SnapshotClient;
 use agentlens_operator::status::configs::ConfigDigest;
 use agentlens_operator::{dump, status};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
@@ -52,7 +60,29 @@ fn rss_mib() -> f64 {
         / 1024.0
 }
 
+/// The sidecar container's default memory limit, in MiB.
+fn sidecar_memory_limit_mib() -> f64 {
+    let limits = agentlens_operator::inject::sidecar::default_resources()
+        .limits
+        .unwrap_or_default();
+    let q = limits
+        .get("memory")
+        .map(|q| q.0.as_str())
+        .unwrap_or_default();
+    let (n, unit) = q.split_at(q.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(q.len()));
+    let n: f64 = n.parse().expect("a memory quantity");
+    match unit {
+        "Mi" => n,
+        "Gi" => n * 1024.0,
+        "Ki" => n / 1024.0,
+        other => panic!("memory limit in an unexpected unit: {other}"),
+    }
+}
+
 fn main() {
+    let sidecar = agentlens_tests::tools::binary("AGENTLENS_SIDECAR_BIN", "agentlens-sidecar")
+        .expect("the agentlens-sidecar binary beside the examples");
+    let real = real_sidecars::start(&sidecar);
     let base = dump::read(include_str!("../tests/data/dumps/invoice-rpa.yaml")).unwrap();
     let template_pods: Vec<Pod> = base
         .pods
@@ -115,6 +145,12 @@ fn main() {
                     .as_mut()
                     .unwrap()
                     .insert("app.kubernetes.io/part-of".into(), sys.clone());
+                // Each system's sidecars are one of the real ones (one image per system).
+                let ip = real.ips[(n * 10 + i) % real.ips.len()].clone();
+                if let Some(st) = p.status.as_mut() {
+                    st.pod_ip = Some(ip.clone());
+                    st.pod_ips = Some(vec![k8s_openapi::api::core::v1::PodIP { ip }]);
+                }
                 pods.push(p);
             }
         }
@@ -141,7 +177,7 @@ fn main() {
             secrets: DigestIndex::from_objects(&secrets, |s| ConfigDigest::of_secret(s, Some(&[7; 32]))),
             models: store(&models),
             evaluations: store(&evals),
-            snapshots: None,
+            snapshots: Some(SnapshotClient::new(real.port, None)),
             live: Arc::default(),
             refresh: std::time::Duration::from_secs(60),
             metrics: OperatorMetrics::new().unwrap(),
@@ -151,8 +187,21 @@ fn main() {
         });
         let rss_stores = rss_mib();
 
-        // Pure computation, per system (10 pods), from prebuilt inputs.
+        // The package lists of the three inventories, as the reconciler's client fetches them.
+        let client = SnapshotClient::new(real.port, None);
+        let mut lists = status::inventory::PackageLists::new();
+        for (ip, snap) in real.ips.iter().zip(&real.snapshots) {
+            let mut one = status::PodFacts::from_pod(&pods[0]);
+            (one.name, one.pod_ip) = ("sidecar".into(), Some(ip.clone()));
+            let snaps = BTreeMap::from([("sidecar".to_string(), snap.clone())]);
+            lists.extend(client.package_lists(&snaps, &[&one], &[]).await);
+        }
+        let packages: usize = real.snapshots.iter().flat_map(|s| &s.inventory).map(|i| i.packages as usize).sum::<usize>() / real.snapshots.len();
+
+        // Pure computation, per system (10 pods), from prebuilt inputs; with the snapshots of
+        // the pods' sidecars and their package lists, and without (the baseline).
         let mut pure = Vec::with_capacity(ads.len());
+        let mut bare = Vec::with_capacity(ads.len());
         for ad in &ads {
             let ns = ad.metadata.namespace.clone().unwrap();
             let facts: Vec<status::PodFacts> = pods.iter().filter(|x| x.metadata.namespace.as_deref() == Some(&ns)).map(status::PodFacts::from_pod).collect();
@@ -163,13 +212,26 @@ fn main() {
             let sec: BTreeMap<String, &ConfigDigest> = sec_d.iter().map(|(n, d)| (n.clone(), d)).collect();
             let md: BTreeMap<String, &Model> = models.iter().filter(|c| c.metadata.namespace.as_deref() == Some(&ns)).map(|c| (c.metadata.name.clone().unwrap(), c)).collect();
             let ev: Vec<&Evaluation> = evals.iter().filter(|c| c.metadata.namespace.as_deref() == Some(&ns)).collect();
-            let snaps = BTreeMap::new();
-            let lists = status::inventory::PackageLists::new();
+            let matched = status::matched(ad, &p);
+            let snaps: BTreeMap<String, agentlens_crds::Snapshot> = matched
+                .iter()
+                .filter(|f| f.injected && f.ready)
+                .filter_map(|f| {
+                    let at = real.ips.iter().position(|ip| f.pod_ip.as_ref() == Some(ip))?;
+                    Some((f.name.clone(), real.snapshots[at].clone()))
+                })
+                .collect();
             let world = status::World { ad, pods: &p, config_maps: &cm, secrets: &sec, models: &md, evaluations: &ev, snapshots: &snaps, package_lists: &lists };
             let t = Instant::now();
             let s = status::agent_deployment(&world, None, &now());
             pure.push(t.elapsed());
             assert_eq!(s.pods.unwrap().matched, 10);
+            assert!(!s.inventory.is_empty(), "the snapshots' inventories reach the status");
+            let (none, no_lists) = (BTreeMap::new(), status::inventory::PackageLists::new());
+            let world = status::World { snapshots: &none, package_lists: &no_lists, ..world };
+            let t = Instant::now();
+            status::agent_deployment(&world, None, &now());
+            bare.push(t.elapsed());
         }
 
         // Full reconcile through the stores and the in-memory API (first pass: every status written).
@@ -180,7 +242,7 @@ fn main() {
             full.push(t.elapsed());
         }
         let rss = rss_mib();
-        println!("pure_median_us={:.1} pure_p99_us={:.1}", pct(&mut pure, 0.5), pct(&mut pure, 0.99));
+        println!("pure_median_us={:.1} pure_p99_us={:.1} bare_median_us={:.1} bare_p99_us={:.1} snapshot_pods={} packages={packages} sidecar_memory_limit_mib={}", pct(&mut pure, 0.5), pct(&mut pure, 0.99), pct(&mut bare, 0.5), pct(&mut bare, 0.99), pods.iter().filter(|p| { let f = status::PodFacts::from_pod(p); f.injected && f.ready }).count(), sidecar_memory_limit_mib());
         println!("reconcile_median_us={:.1} reconcile_p99_us={:.1}", pct(&mut full, 0.5), pct(&mut full, 0.99));
         println!(
             "rss_mib={rss:.1} inputs_mib={rss_inputs:.1} fake_api_mib={:.1} stores_mib={:.1} reconcile_mib={:.1} agentdeployments={} pods={}",
