@@ -680,3 +680,58 @@ async fn idle_kept_alive_connections_do_not_keep_the_receiver_from_serving() {
     assert_eq!(status, 200, "{got}");
     drop(idle);
 }
+
+/// Agent edges from plain calls: the Python SDK's exporter sends a CLIENT side (planner) and
+/// the SERVER side under it (worker), as HTTP instrumentations of two processes do, whole side
+/// before whole side in either order: each order gives planner → worker with every call and
+/// the failed one, named by `agentlens.agent` (not `service.name`), nothing dropped.
+#[test]
+fn client_and_server_spans_of_two_agents_make_their_edge_in_either_order() {
+    let Some(py) = common::venv_python("opentelemetry.exporter.otlp.proto.http") else {
+        return;
+    };
+    for order in ["client-first", "server-first"] {
+        let (port, oport) = (free_port(), free_port());
+        let mut child = Command::new(env!("CARGO_BIN_EXE_agentlens-sidecar"))
+            .args(["run", "--gpu", "off", "--listen"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--otlp-listen")
+            .arg(format!("127.0.0.1:{oport}"))
+            .args(["--", "sleep", "60"])
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        common::wait_until(Duration::from_secs(30), || get(port, "/healthz"))
+            .expect("the sidecar answers /healthz");
+        let out = Command::new(&py)
+            .arg(data("http_handoff.py"))
+            .args([&format!("http://127.0.0.1:{oport}"), "4", order])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{order}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // The exporter has its answers, so the spans are in the store; the view is published
+        // within a second.
+        let s: Snapshot = common::wait_until(Duration::from_secs(10), || {
+            let s: Snapshot = serde_json::from_str(&get(port, "/v1/snapshot")?).ok()?;
+            (s.genai.as_ref()?.spans == 8).then_some(s)
+        })
+        .expect("8 spans in the snapshot");
+        let metrics = get(port, "/metrics").unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        let edges: Vec<_> = s
+            .agent_graph
+            .iter()
+            .map(|e| (e.from.as_str(), e.to.as_str(), e.calls, e.errors))
+            .collect();
+        assert_eq!(edges, [("planner", "worker", 4, 1)], "{order}");
+        assert!(
+            metrics.contains("agentlens_sidecar_dropped_total{buffer=\"otlpPendingCalls\"} 0"),
+            "{order}"
+        );
+    }
+}

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use agentlens_crds::autoinstrument::{AutoInstrumentSpec, InstrumentProvider};
 // One definition with the sidecar, which recognises the layout on `PYTHONPATH`.
-pub use agentlens_crds::autoinstrument::{MOUNT_PATH, bootstrap_dir, python_path};
+pub use agentlens_crds::autoinstrument::{AGENT_ATTRIBUTE, MOUNT_PATH, bootstrap_dir, python_path};
 use k8s_openapi::api::core::v1::{
     Container, EmptyDirVolumeSource, EnvVar, PodSpec, ResourceRequirements, Volume, VolumeMount,
 };
@@ -44,8 +44,6 @@ pub const NODE_NAME_ENV: &str = "OTEL_RESOURCE_ATTRIBUTES_NODE_NAME";
 pub const OPENLIT_PRICING_FILE: &str = "agentlens-openlit-pricing.json";
 /// Resource attribute naming the AgentDeployment of the spans.
 pub const AGENTDEPLOYMENT_ATTRIBUTE: &str = "agentlens.agentdeployment";
-/// Resource attribute naming the agent of the spans (also `service.name`).
-pub const AGENT_ATTRIBUTE: &str = "agentlens.agent";
 
 /// The instrumentation image of a provider: in the sidecar image's registry, with its tag
 /// (`make images` builds them side by side), else `ghcr.io/agentlens` at this operator's version.

@@ -114,8 +114,11 @@ impl Receiver {
                 .as_ref()
                 .map(|r| r.attributes.as_slice())
                 .unwrap_or_default();
-            let service =
-                resource_text(attrs, "service.name").unwrap_or_else(|| "unknown".to_string());
+            // The webhook names the agent of each container; a process it did not set up is
+            // known by its service.
+            let service = resource_text(attrs, agentlens_crds::autoinstrument::AGENT_ATTRIBUTE)
+                .or_else(|| resource_text(attrs, "service.name"))
+                .unwrap_or_else(|| "unknown".to_string());
             let container = self.container(attrs);
             for ss in &rs.scope_spans {
                 for span in &ss.spans {
