@@ -65,9 +65,12 @@ pub fn default_image(sidecar_image: &str, provider: InstrumentProvider) -> Strin
 pub struct Target {
     /// The AgentDeployment that selected the pod.
     pub agentdeployment: String,
-    /// The agent (`agents[].name` whose selector matches the pod), else the AgentDeployment's
-    /// name: `OTEL_SERVICE_NAME`.
+    /// The pod's agent (`agents[].name` whose selector matches the pod), else the
+    /// AgentDeployment's name: `OTEL_SERVICE_NAME` of its containers.
     pub agent: String,
+    /// Containers named by an agent (`agents[].container`) → that agent, which replaces
+    /// [`Target::agent`] for them.
+    pub containers: BTreeMap<String, String>,
     /// The namespace of the pod.
     pub namespace: String,
     /// The resolved setting (the agent's, else the system's).
@@ -84,6 +87,7 @@ pub struct Target {
 /// (the downward-API variables before `OTEL_RESOURCE_ATTRIBUTES`, which refers to them).
 pub fn env(target: &Target, container: &str) -> Vec<EnvVar> {
     let provider = target.spec.provider;
+    let agent = target.containers.get(container).unwrap_or(&target.agent);
     let capture = if target.capture_content {
         "true"
     } else {
@@ -95,7 +99,7 @@ pub fn env(target: &Target, container: &str) -> Vec<EnvVar> {
         ("k8s.container.name", container.to_string()),
         ("k8s.node.name", format!("$({NODE_NAME_ENV})")),
         (AGENTDEPLOYMENT_ATTRIBUTE, target.agentdeployment.clone()),
-        (AGENT_ATTRIBUTE, target.agent.clone()),
+        (AGENT_ATTRIBUTE, agent.clone()),
     ]
     .iter()
     .map(|(k, v)| format!("{k}={v}"))
@@ -109,7 +113,7 @@ pub fn env(target: &Target, container: &str) -> Vec<EnvVar> {
             &format!("http://127.0.0.1:{OTLP_PORT}"),
         ),
         value_env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
-        value_env("OTEL_SERVICE_NAME", &target.agent),
+        value_env("OTEL_SERVICE_NAME", agent),
         value_env("OTEL_RESOURCE_ATTRIBUTES", &resource),
         value_env("OTEL_TRACES_EXPORTER", "otlp"),
         // The receiver takes traces and logs; metrics would be refused.
