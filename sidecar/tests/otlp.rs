@@ -358,6 +358,17 @@ fn log_records_go_through_the_log_analysis() {
     assert_eq!((main.gpu_oom_events, main.tracebacks), (1, 1), "{main:?}");
 }
 
+/// `agentlens-sidecar run` with its API on `port` and its OTLP receiver on `oport`; the
+/// caller adds options and the command.
+fn sidecar_with_otlp(port: u16, oport: u16) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_agentlens-sidecar"));
+    cmd.args(["run", "--gpu", "off", "--listen"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--otlp-listen")
+        .arg(format!("127.0.0.1:{oport}"));
+    cmd
+}
+
 /// The SDK's own exporter (protobuf, BatchSpanProcessor) and an OTLP/JSON post, live, into
 /// `agentlens-sidecar run --otlp-listen`, with the latency proxy running too (in front of the
 /// sidecar's own API port): every new series passes `promtool check metrics`.
@@ -367,11 +378,7 @@ fn the_python_sdk_exports_to_the_running_sidecar() {
         return;
     };
     let (port, oport, pport) = (free_port(), free_port(), free_port());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_agentlens-sidecar"))
-        .args(["run", "--gpu", "off", "--listen"])
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("--otlp-listen")
-        .arg(format!("127.0.0.1:{oport}"))
+    let mut child = sidecar_with_otlp(port, oport)
         .arg("--proxy-listen")
         .arg(format!("127.0.0.1:{pport}"))
         .arg("--proxy-upstream")
@@ -692,11 +699,7 @@ fn client_and_server_spans_of_two_agents_make_their_edge_in_either_order() {
     };
     for order in ["client-first", "server-first"] {
         let (port, oport) = (free_port(), free_port());
-        let mut child = Command::new(env!("CARGO_BIN_EXE_agentlens-sidecar"))
-            .args(["run", "--gpu", "off", "--listen"])
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("--otlp-listen")
-            .arg(format!("127.0.0.1:{oport}"))
+        let mut child = sidecar_with_otlp(port, oport)
             .args(["--", "sleep", "60"])
             .stdin(Stdio::null())
             .spawn()
