@@ -318,13 +318,16 @@ fn spawn_agent(python: &Path, script: &str, env: &[(String, String)], args: &[&P
     cmd
 }
 
+/// Token series: (model, kind) → tokens.
+type Tokens = BTreeMap<(String, String), u64>;
+
 /// One provider end to end; returns the token series the sidecar counted and its agent edges
 /// (from, to, calls).
 fn run_provider(
     t: &Tools,
     provider: InstrumentProvider,
     layout: &Path,
-) -> (BTreeMap<(String, String), u64>, Vec<(String, String, u64)>) {
+) -> (Tokens, Vec<(String, String, u64)>) {
     let dir = tempfile::tempdir().unwrap();
     let ad = agentdeployment(provider, None);
     let (api, otlp) = (free_port(), free_port());

@@ -136,7 +136,7 @@ impl CallPairs {
                 Side::Server => (w.half, half),
             };
             // A process calling itself is no edge between agents.
-            let call = (client.agent != server.agent).then(|| Call {
+            let call = (client.agent != server.agent).then_some(Call {
                 error: client.error || server.error,
                 from: client.agent,
                 to: server.agent,
@@ -243,7 +243,8 @@ mod tests {
     fn halves_pair_in_either_order_and_only_on_the_same_trace_and_span() {
         use Side::{Client, Server};
         // (halves in arrival order, the calls completed, halves left waiting)
-        let cases: Vec<(&str, Vec<Half>, Vec<Option<Call>>, usize)> = vec![
+        type Case = (&'static str, Vec<Half>, Vec<Option<Call>>, usize);
+        let cases: Vec<Case> = vec![
             (
                 "client first",
                 vec![
