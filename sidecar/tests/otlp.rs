@@ -358,15 +358,22 @@ fn log_records_go_through_the_log_analysis() {
     assert_eq!((main.gpu_oom_events, main.tracebacks), (1, 1), "{main:?}");
 }
 
-/// `agentlens-sidecar run` with its API on `port` and its OTLP receiver on `oport`; the
-/// caller adds options and the command.
-fn sidecar_with_otlp(port: u16, oport: u16) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_agentlens-sidecar"));
-    cmd.args(["run", "--gpu", "off", "--listen"])
+/// `agentlens-sidecar run` with its API on `port`, its OTLP receiver on `oport` and `options`,
+/// running `sleep 60`, once it answers `/healthz`.
+fn start_sidecar(port: u16, oport: u16, options: &[String]) -> std::process::Child {
+    let child = Command::new(env!("CARGO_BIN_EXE_agentlens-sidecar"))
+        .args(["run", "--gpu", "off", "--listen"])
         .arg(format!("127.0.0.1:{port}"))
         .arg("--otlp-listen")
-        .arg(format!("127.0.0.1:{oport}"));
-    cmd
+        .arg(format!("127.0.0.1:{oport}"))
+        .args(options)
+        .args(["--", "sleep", "60"])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    common::wait_until(Duration::from_secs(30), || get(port, "/healthz"))
+        .expect("the sidecar answers /healthz");
+    child
 }
 
 /// The SDK's own exporter (protobuf, BatchSpanProcessor) and an OTLP/JSON post, live, into
@@ -378,18 +385,15 @@ fn the_python_sdk_exports_to_the_running_sidecar() {
         return;
     };
     let (port, oport, pport) = (free_port(), free_port(), free_port());
-    let mut child = sidecar_with_otlp(port, oport)
-        .arg("--proxy-listen")
-        .arg(format!("127.0.0.1:{pport}"))
-        .arg("--proxy-upstream")
-        .arg(format!("127.0.0.1:{port}"))
-        .args(["--proxy-route", "/v1/*"])
-        .args(["--", "sleep", "60"])
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
-    common::wait_until(Duration::from_secs(30), || get(port, "/healthz"))
-        .expect("the sidecar answers /healthz");
+    let proxy = [
+        "--proxy-listen".to_string(),
+        format!("127.0.0.1:{pport}"),
+        "--proxy-upstream".to_string(),
+        format!("127.0.0.1:{port}"),
+        "--proxy-route".to_string(),
+        "/v1/*".to_string(),
+    ];
+    let mut child = start_sidecar(port, oport, &proxy);
     let endpoint = format!("http://127.0.0.1:{oport}");
     for enc in ["protobuf", "json"] {
         let out = Command::new(&py)
@@ -699,13 +703,7 @@ fn client_and_server_spans_of_two_agents_make_their_edge_in_either_order() {
     };
     for order in ["client-first", "server-first"] {
         let (port, oport) = (free_port(), free_port());
-        let mut child = sidecar_with_otlp(port, oport)
-            .args(["--", "sleep", "60"])
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
-        common::wait_until(Duration::from_secs(30), || get(port, "/healthz"))
-            .expect("the sidecar answers /healthz");
+        let mut child = start_sidecar(port, oport, &[]);
         let out = Command::new(&py)
             .arg(data("http_handoff.py"))
             .args([&format!("http://127.0.0.1:{oport}"), "4", order])
