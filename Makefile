@@ -108,12 +108,14 @@ $(PY_TOOLS):
 # test (operator/tests/autoinstrument.rs) and `make images`.
 AUTOINST_PROVIDERS := opentelemetry openinference openlit
 AUTOINST_AGENT   := $(TOOLS)/autoinstrument/agent-venv
-AUTOINST_AGENT_PACKAGES := openai==2.54.0
+# Flask: the researcher serves with it, so that the HTTP server instrumentation has a framework.
+AUTOINST_AGENT_PACKAGES := openai==2.54.0 flask==3.1.3
+AUTOINST_AGENT_STAMP := $(AUTOINST_AGENT)/.installed-$(subst ==,-,$(subst $() ,+,$(AUTOINST_AGENT_PACKAGES)))
 autoinstrument-tools: ## the auto-instrumentation layouts and the test agent's venv (idempotent)
 	@for p in $(AUTOINST_PROVIDERS); do scripts/autoinstrument-layout.sh $$p $(TOOLS)/autoinstrument/$$p; done
-	@test -f $(AUTOINST_AGENT)/.installed-openai-2.54.0 || { rm -rf $(AUTOINST_AGENT) && python3 -m venv $(AUTOINST_AGENT) \
+	@test -f $(AUTOINST_AGENT_STAMP) || { rm -rf $(AUTOINST_AGENT) && python3 -m venv $(AUTOINST_AGENT) \
 	  && $(AUTOINST_AGENT)/bin/pip install --quiet --disable-pip-version-check $(AUTOINST_AGENT_PACKAGES) \
-	  && touch $(AUTOINST_AGENT)/.installed-openai-2.54.0; }
+	  && touch $(AUTOINST_AGENT_STAMP); }
 
 fmt-check: ## cargo fmt --check
 	$(CARGO) fmt --all --check

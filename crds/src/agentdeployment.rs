@@ -114,6 +114,16 @@ pub struct AgentSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selector: Option<LabelSelector>,
 
+    /// The container that runs this agent in its pods (those of `selector`, else all of the
+    /// AgentDeployment's), for agents that share a pod as containers: the webhook names that
+    /// container's telemetry after this agent (`OTEL_SERVICE_NAME`, resource attribute
+    /// `agentlens.agent`), so the sidecar tells the agents' calls apart (`status.agentGraph`),
+    /// and the status counts the container as this agent's. Unset: the agent is its pods as a
+    /// whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(AGENT_NAME_PATTERN), length(max = 63))]
+    pub container: Option<String>,
+
     /// The `Model` objects (same namespace) this agent calls.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 20))]

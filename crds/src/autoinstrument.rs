@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 /// Where the packages are mounted in the app containers (the OpenTelemetry Operator's path).
 /// The webhook mounts the volume here; the sidecar recognises the layout on `PYTHONPATH`.
 pub const MOUNT_PATH: &str = "/otel-auto-instrumentation-python";
+/// Resource attribute naming the agent of the spans (the webhook sets it with `service.name`;
+/// the sidecar prefers it to `service.name` when it names the agent of a process).
+pub const AGENT_ATTRIBUTE: &str = "agentlens.agent";
 /// The file in a layout (and so in the shared volume) naming the CPython ABI its compiled
 /// packages are for (`cp311`), written by `scripts/autoinstrument-layout.sh` and read by the
 /// sidecar's inventory.

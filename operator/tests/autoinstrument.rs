@@ -1,5 +1,5 @@
 //! Zero-code instrumentation, proven without containers. Two uninstrumented Python agents (the
-//! plain `openai` client; the planner asks the researcher over HTTP) talk to an OpenAI-compatible
+//! plain `openai` client; the planner asks the researcher over HTTP, a Flask app) talk to an OpenAI-compatible
 //! stub with known `usage`, each run with exactly what the webhook gives its container: the
 //! patched pod's environment (downward-API values and `$(VAR)` references resolved as the
 //! kubelet does) and the shared volume filled by running the init container's own arguments with
@@ -7,7 +7,10 @@
 //! `scripts/autoinstrument-layout.sh`). Two mappings stand in for the pod: the volume's mount path
 //! becomes a local directory, and the OTLP port the sidecar's free loopback port. The spans go to
 //! a real `agentlens-sidecar run --otlp-listen`, whose `agentlens_genai_tokens_total` must equal
-//! the stub's usage for each model, for each of the three providers.
+//! the stub's usage for each model, for each of the three providers; with `opentelemetry` and
+//! `openlit`, whose layouts carry the HTTP client and server instrumentations (OpenInference's
+//! does not), the planner's HTTP call to the researcher (urllib to Flask) must also be the
+//! planner → researcher edge of the sidecar's agent graph.
 //!
 //! Also here: the patched pods pass `kubernetes-validate --strict`, the pod's own `PYTHONPATH`
 //! and `OTEL_EXPORTER_OTLP_ENDPOINT` are kept, an agent's own setting replaces the system's, and
@@ -28,12 +31,16 @@ use agentlens_tests::tools::{Tool, kubernetes_validate, python_tool};
 use autoinstrument_local::*;
 use serde_json::json;
 
-/// One provider end to end; returns the token series the sidecar counted.
+/// Token series: (model, kind) → tokens.
+type Tokens = BTreeMap<(String, String), u64>;
+
+/// One provider end to end; returns the token series the sidecar counted and its agent edges
+/// (from, to, calls).
 fn run_provider(
     t: &Tools,
     provider: InstrumentProvider,
     layout: &Path,
-) -> BTreeMap<(String, String), u64> {
+) -> (Tokens, Vec<(String, String, u64)>) {
     let dir = tempfile::tempdir().unwrap();
     let ad = agentdeployment(provider, None);
     let (api, otlp) = (free_port(), free_port());
@@ -144,7 +151,51 @@ fn run_provider(
         last, want,
         "{provider:?}: tokens counted vs the stub's usage"
     );
-    last
+    // The planner's HTTP call to the researcher: a CLIENT span (urllib) and the SERVER span
+    // under it (Flask), from two agents, make the planner → researcher edge, where the layout
+    // carries the HTTP instrumentations.
+    let edges = || -> Option<Vec<(String, String, u64)>> {
+        let s: Value = serde_json::from_str(&get(api, "/v1/snapshot")?).ok()?;
+        Some(
+            s["agentGraph"]
+                .as_array()?
+                .iter()
+                .map(|e| {
+                    (
+                        e["from"].as_str().unwrap_or_default().to_string(),
+                        e["to"].as_str().unwrap_or_default().to_string(),
+                        e["calls"].as_u64().unwrap_or_default(),
+                    )
+                })
+                .collect(),
+        )
+    };
+    let edges = if http_edge(provider) {
+        wait_for(
+            "the planner → researcher edge",
+            Duration::from_secs(10),
+            || edges().filter(|e| !e.is_empty()),
+        )
+    } else {
+        edges().unwrap_or_default()
+    };
+    if http_edge(provider) {
+        assert_eq!(
+            edges,
+            [("planner".to_string(), "researcher".to_string(), 1)],
+            "{provider:?}: the agent graph"
+        );
+    }
+    (last, edges)
+}
+
+/// Whether the provider's layout instruments HTTP clients and servers (so its spans carry the
+/// agent edge of a plain HTTP hand-off).
+fn http_edge(provider: InstrumentProvider) -> bool {
+    matches!(
+        provider,
+        InstrumentProvider::OpenTelemetry | InstrumentProvider::OpenLit
+    )
 }
 
 #[test]
@@ -155,9 +206,9 @@ fn uninstrumented_agents_send_their_tokens_with_each_provider() {
             return;
         };
         let start = Instant::now();
-        let tokens = run_provider(&t, provider, &layout);
+        let (tokens, edges) = run_provider(&t, provider, &layout);
         eprintln!(
-            "{}: {tokens:?} in {:.1} s",
+            "{}: {tokens:?}, agent edges {edges:?} in {:.1} s",
             provider.as_str(),
             start.elapsed().as_secs_f64()
         );

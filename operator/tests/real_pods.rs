@@ -22,9 +22,11 @@
 //! run`, against the emulator, pulls the sidecar's snapshot and writes the AgentDeployment's
 //! status: `runtime.tokens` per model and `TelemetryFlowing`, read back through the API. The
 //! agents do one round each (`DEMO_INTERVAL_SECONDS`, an environment value) so that the counts
-//! are exact. No agent edge (`status.agentGraph`): the sidecar builds edges from agent spans
-//! (`invoke_agent`), which the `openai` client's instrumentation does not emit (it emits `chat`
-//! spans) and the planner's HTTP hand-off to the worker does not carry.
+//! are exact. The agent edge planner → worker (`status.agentGraph`): the example names each
+//! agent's container (`agents[].container`), so the webhook names each container's telemetry
+//! after its agent, and the layout's HTTP instrumentations make the planner's hand-off (urllib)
+//! and the worker's handling of it (Flask) a CLIENT and a SERVER span of one trace, which the
+//! sidecar pairs into the edge (the planner's `/healthz` wait for the worker is a call too).
 //!
 //! The kubelet's part is played here, and only that part: the downward-API variables are
 //! resolved to values, the pod's service account token is mounted where the kubelet mounts it
@@ -1288,7 +1290,7 @@ fn the_demo_pod_injected_by_the_webhook_runs_as_real_containers() {
     assert_eq!(ours, pip);
 
     // 6. The operator's status of the example's AgentDeployment, read through the API: the
-    // tokens per model and the instrumented agents' spans.
+    // tokens per model, the instrumented agents' spans and the observed planner → worker edge.
     let ad_name = ads[0].metadata.name.clone().unwrap();
     let want_tokens = json!([{"model": model, "requests": calls,
         "inputTokens": calls * prompt, "outputTokens": calls * completion}]);
@@ -1318,6 +1320,24 @@ fn the_demo_pod_injected_by_the_webhook_runs_as_real_containers() {
             (s["runtime"]["tokens"] == want_tokens).then_some(s)
         },
     );
+    // The edge comes from two exports (each agent's own), so it may follow the tokens.
+    let planner_to_worker = |s: &Value| {
+        s["agentGraph"]
+            .as_array()?
+            .iter()
+            .find(|e| e["from"] == "planner" && e["to"] == "worker")
+            .cloned()
+    };
+    let edge = wait_until(
+        || format!("the status shows the planner → worker edge: {}", read_ad()),
+        Duration::from_secs(90),
+        || {
+            let ad: Value = serde_json::from_str(&read_ad()).ok()?;
+            planner_to_worker(&ad["status"])
+        },
+    );
+    assert!(edge["calls"].as_u64() >= Some(1), "{edge}");
+    assert_eq!(edge["errors"], 0, "{edge}");
     let condition = |t: &str| {
         status["conditions"]
             .as_array()

@@ -358,6 +358,24 @@ fn log_records_go_through_the_log_analysis() {
     assert_eq!((main.gpu_oom_events, main.tracebacks), (1, 1), "{main:?}");
 }
 
+/// `agentlens-sidecar run` with its API on `port`, its OTLP receiver on `oport` and `options`,
+/// running `sleep 60`, once it answers `/healthz`.
+fn start_sidecar(port: u16, oport: u16, options: &[String]) -> std::process::Child {
+    let child = Command::new(env!("CARGO_BIN_EXE_agentlens-sidecar"))
+        .args(["run", "--gpu", "off", "--listen"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--otlp-listen")
+        .arg(format!("127.0.0.1:{oport}"))
+        .args(options)
+        .args(["--", "sleep", "60"])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    common::wait_until(Duration::from_secs(30), || get(port, "/healthz"))
+        .expect("the sidecar answers /healthz");
+    child
+}
+
 /// The SDK's own exporter (protobuf, BatchSpanProcessor) and an OTLP/JSON post, live, into
 /// `agentlens-sidecar run --otlp-listen`, with the latency proxy running too (in front of the
 /// sidecar's own API port): every new series passes `promtool check metrics`.
@@ -367,22 +385,15 @@ fn the_python_sdk_exports_to_the_running_sidecar() {
         return;
     };
     let (port, oport, pport) = (free_port(), free_port(), free_port());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_agentlens-sidecar"))
-        .args(["run", "--gpu", "off", "--listen"])
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("--otlp-listen")
-        .arg(format!("127.0.0.1:{oport}"))
-        .arg("--proxy-listen")
-        .arg(format!("127.0.0.1:{pport}"))
-        .arg("--proxy-upstream")
-        .arg(format!("127.0.0.1:{port}"))
-        .args(["--proxy-route", "/v1/*"])
-        .args(["--", "sleep", "60"])
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
-    common::wait_until(Duration::from_secs(30), || get(port, "/healthz"))
-        .expect("the sidecar answers /healthz");
+    let proxy = [
+        "--proxy-listen".to_string(),
+        format!("127.0.0.1:{pport}"),
+        "--proxy-upstream".to_string(),
+        format!("127.0.0.1:{port}"),
+        "--proxy-route".to_string(),
+        "/v1/*".to_string(),
+    ];
+    let mut child = start_sidecar(port, oport, &proxy);
     let endpoint = format!("http://127.0.0.1:{oport}");
     for enc in ["protobuf", "json"] {
         let out = Command::new(&py)
@@ -679,4 +690,49 @@ async fn idle_kept_alive_connections_do_not_keep_the_receiver_from_serving() {
     let (status, got) = answer.expect("served once the idle connections time out");
     assert_eq!(status, 200, "{got}");
     drop(idle);
+}
+
+/// Agent edges from plain calls: the Python SDK's exporter sends a CLIENT side (planner) and
+/// the SERVER side under it (worker), as HTTP instrumentations of two processes do, whole side
+/// before whole side in either order: each order gives planner → worker with every call and
+/// the failed one, named by `agentlens.agent` (not `service.name`), nothing dropped.
+#[test]
+fn client_and_server_spans_of_two_agents_make_their_edge_in_either_order() {
+    let Some(py) = common::venv_python("opentelemetry.exporter.otlp.proto.http") else {
+        return;
+    };
+    for order in ["client-first", "server-first"] {
+        let (port, oport) = (free_port(), free_port());
+        let mut child = start_sidecar(port, oport, &[]);
+        let out = Command::new(&py)
+            .arg(data("http_handoff.py"))
+            .args([&format!("http://127.0.0.1:{oport}"), "4", order])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{order}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // The exporter has its answers, so the spans are in the store; the view is published
+        // within a second.
+        let s: Snapshot = common::wait_until(Duration::from_secs(10), || {
+            let s: Snapshot = serde_json::from_str(&get(port, "/v1/snapshot")?).ok()?;
+            (s.genai.as_ref()?.spans == 8).then_some(s)
+        })
+        .expect("8 spans in the snapshot");
+        let metrics = get(port, "/metrics").unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        let edges: Vec<_> = s
+            .agent_graph
+            .iter()
+            .map(|e| (e.from.as_str(), e.to.as_str(), e.calls, e.errors))
+            .collect();
+        assert_eq!(edges, [("planner", "worker", 4, 1)], "{order}");
+        assert!(
+            metrics.contains("agentlens_sidecar_dropped_total{buffer=\"otlpPendingCalls\"} 0"),
+            "{order}"
+        );
+    }
 }

@@ -4,7 +4,10 @@ Each agent calls the OpenAI-compatible model (DEMO_MODEL_URL) every DEMO_INTERVA
 the plain `openai` client, logs the answer's token usage, and, when DEMO_PEER_URL is set, hands
 the answer to its peer agent's /task over HTTP (waiting, at most 60 s, for the peer's /healthz
 before its first round). The code exports no telemetry of its own: the
-AgentDeployment's `autoInstrument` makes its model calls GenAI spans (examples/demo/). It serves:
+AgentDeployment's `autoInstrument` makes its model calls GenAI spans and its HTTP hand-off a
+CLIENT span (urllib) and a SERVER span (Flask) of one trace, the planner → worker edge
+(examples/demo/). The server is a Flask app, served by werkzeug's threaded server, because that
+is what an HTTP server instrumentation hooks into (the stdlib's http.server has none). It serves:
 
   GET  /healthz                 "ok"
   POST /task                    asks the model about the posted text, answers with its reply
@@ -17,17 +20,16 @@ Other settings: DEMO_AGENT_NAME (default "agent"), DEMO_LISTEN (default 0.0.0.0:
 DEMO_MODEL_NAME (default "demo-llm"), OPENAI_API_KEY (default "demo": the stub wants none).
 """
 
-import json
 import os
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlparse
 
 import urllib.request
 
+from flask import Flask, jsonify, request
 from openai import OpenAI, OpenAIError
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 NAME = os.environ.get("DEMO_AGENT_NAME", "agent")
 MODEL_URL = os.environ.get("DEMO_MODEL_URL", "http://127.0.0.1:8000/v1").rstrip("/")
@@ -81,49 +83,49 @@ def fail(kind):
         raise ValueError(f"unknown failure kind {kind!r}: oom or exception")
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+app = Flask(NAME)
+app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
 
-    def reply(self, code, body):
-        data = json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
-    def body(self):
-        length = min(int(self.headers.get("Content-Length") or 0), MAX_BODY)
-        return self.rfile.read(length).decode("utf-8", "replace")
+@app.get("/healthz")
+def healthz():
+    return jsonify(status="ok")
 
-    def do_GET(self):
-        if self.path == "/healthz":
-            self.reply(200, {"status": "ok"})
-        else:
-            self.reply(404, {"error": "not found"})
 
-    def do_POST(self):
-        url = urlparse(self.path)
-        if url.path == "/task":
-            try:
-                answer, usage = ask_model(self.body() or "What should I do next?")
-            except OpenAIError as e:
-                self.reply(502, {"error": f"model: {e}"})
-                return
-            self.reply(200, {"agent": NAME, "answer": answer, "usage": usage})
-        elif url.path == "/fail":
-            kind = parse_qs(url.query).get("kind", ["oom"])[0]
-            try:
-                fail(kind)
-            except ValueError as e:
-                self.reply(400, {"error": str(e)})
-                return
-            self.reply(200, {"agent": NAME, "failed": kind})
-        else:
-            self.reply(404, {"error": "not found"})
+@app.post("/task")
+def task():
+    try:
+        answer, usage = ask_model(request.get_data(as_text=True) or "What should I do next?")
+    except OpenAIError as e:
+        return jsonify(error=f"model: {e}"), 502
+    return jsonify(agent=NAME, answer=answer, usage=usage)
 
-    def log_message(self, fmt, *args):
-        log(f"{self.address_string()} {fmt % args}")
+
+@app.post("/fail")
+def fail_now():
+    kind = request.args.get("kind", "oom")
+    try:
+        fail(kind)
+    except ValueError as e:
+        return jsonify(error=str(e)), 400
+    return jsonify(agent=NAME, failed=kind)
+
+
+@app.errorhandler(404)
+@app.errorhandler(405)
+def not_found(_):
+    return jsonify(error="not found"), 404
+
+
+class Handler(WSGIRequestHandler):
+    """werkzeug's request handler, logging each request as the agent's own line."""
+
+    def log_request(self, code="-", size="-"):
+        # werkzeug's own line adds ANSI colours; the demo's log stays plain text.
+        log(f'{self.address_string()} "{self.requestline}" {getattr(code, "value", code)} {size}')
+
+    def log(self, type, message, *args):
+        log(f"{self.address_string()} {message % args}")
 
 
 def wait_for(url, what, deadline_seconds=60):
@@ -163,7 +165,7 @@ def work():
 
 def main():
     host, _, port = os.environ.get("DEMO_LISTEN", "0.0.0.0:8080").rpartition(":")
-    server = ThreadingHTTPServer((host, int(port)), Handler)
+    server = make_server(host, int(port), app, threaded=True, request_handler=Handler)
     threading.Thread(target=work, name="work", daemon=True).start()
     scheduled = os.environ.get("DEMO_FAIL", "")
     if scheduled:

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use agentlens_crds::autoinstrument::{AutoInstrumentSpec, InstrumentProvider};
 // One definition with the sidecar, which recognises the layout on `PYTHONPATH`.
-pub use agentlens_crds::autoinstrument::{MOUNT_PATH, bootstrap_dir, python_path};
+pub use agentlens_crds::autoinstrument::{AGENT_ATTRIBUTE, MOUNT_PATH, bootstrap_dir, python_path};
 use k8s_openapi::api::core::v1::{
     Container, EmptyDirVolumeSource, EnvVar, PodSpec, ResourceRequirements, Volume, VolumeMount,
 };
@@ -44,8 +44,6 @@ pub const NODE_NAME_ENV: &str = "OTEL_RESOURCE_ATTRIBUTES_NODE_NAME";
 pub const OPENLIT_PRICING_FILE: &str = "agentlens-openlit-pricing.json";
 /// Resource attribute naming the AgentDeployment of the spans.
 pub const AGENTDEPLOYMENT_ATTRIBUTE: &str = "agentlens.agentdeployment";
-/// Resource attribute naming the agent of the spans (also `service.name`).
-pub const AGENT_ATTRIBUTE: &str = "agentlens.agent";
 
 /// The instrumentation image of a provider: in the sidecar image's registry, with its tag
 /// (`make images` builds them side by side), else `ghcr.io/agentlens` at this operator's version.
@@ -67,9 +65,12 @@ pub fn default_image(sidecar_image: &str, provider: InstrumentProvider) -> Strin
 pub struct Target {
     /// The AgentDeployment that selected the pod.
     pub agentdeployment: String,
-    /// The agent (`agents[].name` whose selector matches the pod), else the AgentDeployment's
-    /// name: `OTEL_SERVICE_NAME`.
+    /// The pod's agent (`agents[].name` whose selector matches the pod), else the
+    /// AgentDeployment's name: `OTEL_SERVICE_NAME` of its containers.
     pub agent: String,
+    /// Containers named by an agent (`agents[].container`) → that agent, which replaces
+    /// [`Target::agent`] for them.
+    pub containers: BTreeMap<String, String>,
     /// The namespace of the pod.
     pub namespace: String,
     /// The resolved setting (the agent's, else the system's).
@@ -86,6 +87,7 @@ pub struct Target {
 /// (the downward-API variables before `OTEL_RESOURCE_ATTRIBUTES`, which refers to them).
 pub fn env(target: &Target, container: &str) -> Vec<EnvVar> {
     let provider = target.spec.provider;
+    let agent = target.containers.get(container).unwrap_or(&target.agent);
     let capture = if target.capture_content {
         "true"
     } else {
@@ -97,7 +99,7 @@ pub fn env(target: &Target, container: &str) -> Vec<EnvVar> {
         ("k8s.container.name", container.to_string()),
         ("k8s.node.name", format!("$({NODE_NAME_ENV})")),
         (AGENTDEPLOYMENT_ATTRIBUTE, target.agentdeployment.clone()),
-        (AGENT_ATTRIBUTE, target.agent.clone()),
+        (AGENT_ATTRIBUTE, agent.clone()),
     ]
     .iter()
     .map(|(k, v)| format!("{k}={v}"))
@@ -111,7 +113,7 @@ pub fn env(target: &Target, container: &str) -> Vec<EnvVar> {
             &format!("http://127.0.0.1:{OTLP_PORT}"),
         ),
         value_env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
-        value_env("OTEL_SERVICE_NAME", &target.agent),
+        value_env("OTEL_SERVICE_NAME", agent),
         value_env("OTEL_RESOURCE_ATTRIBUTES", &resource),
         value_env("OTEL_TRACES_EXPORTER", "otlp"),
         // The receiver takes traces and logs; metrics would be refused.

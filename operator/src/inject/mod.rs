@@ -411,8 +411,17 @@ fn instrument_target(
         .and_then(|o| o.auto_instrument.clone());
     let agent = selector::agent_of(ad, labels);
     let spec = agent.and_then(|a| a.auto_instrument.clone()).or(system)?;
+    // Agents sharing the pod as containers: their containers are named after them.
+    let containers = ad
+        .spec
+        .agents
+        .iter()
+        .filter_map(|a| a.container.as_deref())
+        .map(|c| (c.to_string(), selector::agent_name(ad, labels, Some(c))))
+        .collect();
     Some(autoinstrument::Target {
-        agent: agent.map_or_else(|| ad_name.clone(), |a| a.name.clone()),
+        agent: selector::agent_name(ad, labels, None),
+        containers,
         agentdeployment: ad_name,
         namespace: namespace.to_string(),
         spec,

@@ -107,14 +107,14 @@ pub fn condition(
 ) -> Option<Computed> {
     let mut agents: BTreeMap<String, Option<Verdict>> = BTreeMap::new();
     for p in pods.iter().filter(|p| p.auto_instrumented) {
-        let v = pod_verdict(&p.name, snapshots.get(&p.name));
-        let slot = agents
-            .entry(super::telemetry::agent_name(ad, p))
-            .or_default();
-        *slot = Some(match slot.take() {
-            Some(prev) => merge(prev, v),
-            None => v,
-        });
+        for agent in super::telemetry::agent_names(ad, p) {
+            let v = pod_verdict(&p.name, snapshots.get(&p.name));
+            let slot = agents.entry(agent).or_default();
+            *slot = Some(match slot.take() {
+                Some(prev) => merge(prev, v),
+                None => v,
+            });
+        }
     }
     if agents.is_empty() {
         return None;

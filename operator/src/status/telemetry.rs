@@ -12,13 +12,19 @@ use super::conditions::Computed;
 /// The condition's type (one definition, in [`super::conditions::types`]).
 pub use super::conditions::types::TELEMETRY_FLOWING;
 
-/// The agent a pod belongs to (`agents[].name` whose selector matches), else the
-/// AgentDeployment's name: what the instrumentation conditions name.
-pub fn agent_name(ad: &AgentDeployment, pod: &PodFacts) -> String {
-    crate::selector::agent_of(ad, &pod.labels)
-        .map(|a| a.name.clone())
-        .or_else(|| ad.metadata.name.clone())
-        .unwrap_or_default()
+/// The agents a pod runs: per app container the agent naming it (`agents[].container`), else
+/// the pod's (`agents[].name` whose selector matches), else the AgentDeployment's name: what the
+/// instrumentation conditions name.
+pub fn agent_names(ad: &AgentDeployment, pod: &PodFacts) -> BTreeSet<String> {
+    let mut out: BTreeSet<String> = pod
+        .images
+        .iter()
+        .map(|(container, _, _)| crate::selector::agent_name(ad, &pod.labels, Some(container)))
+        .collect();
+    if out.is_empty() {
+        out.insert(crate::selector::agent_name(ad, &pod.labels, None));
+    }
+    out
 }
 
 /// The condition, when a pod of the system is instrumented: `True` when every instrumented
@@ -36,7 +42,9 @@ pub fn condition(
             .get(&p.name)
             .and_then(|s| s.genai.as_ref())
             .is_some_and(|g| g.spans > 0);
-        *agents.entry(agent_name(ad, p)).or_default() |= spans;
+        for agent in agent_names(ad, p) {
+            *agents.entry(agent).or_default() |= spans;
+        }
     }
     if agents.is_empty() {
         return None;

@@ -29,13 +29,16 @@ pub enum AiKind {
 /// The facts of one span.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SpanFacts {
+    /// Trace id.
+    pub trace_id: Vec<u8>,
     /// Span id.
     pub span_id: Vec<u8>,
     /// Parent span id (empty for a root).
     pub parent_id: Vec<u8>,
     /// The parent lives in another process (W3C context from a request).
     pub parent_remote: bool,
-    /// `service.name` of the resource.
+    /// The agent of the process that emitted it: the resource's `agentlens.agent` (the
+    /// webhook's), else its `service.name`.
     pub service: String,
     /// What the span does.
     pub kind: AiKind,
@@ -57,6 +60,8 @@ pub struct SpanFacts {
     pub error: bool,
     /// Span kind SERVER or CONSUMER: the handling of a request or of a queued message.
     pub server: bool,
+    /// Span kind CLIENT or PRODUCER: a request sent or a message queued.
+    pub client: bool,
     /// The prompt template (or system instructions) and its version, when the span has one.
     pub prompt: Option<(String, Option<String>)>,
     /// Vector store and collection of a retrieval.
@@ -308,6 +313,7 @@ pub fn facts(span: &Span, service: &str) -> SpanFacts {
             }),
     };
     SpanFacts {
+        trace_id: span.trace_id.clone(),
         span_id: span.span_id.clone(),
         parent_id: span.parent_span_id.clone(),
         // Flags bit 8 says whether bit 9 (parent is remote) is known.
@@ -346,6 +352,8 @@ pub fn facts(span: &Span, service: &str) -> SpanFacts {
         error,
         server: span.kind == span::SpanKind::Server as i32
             || span.kind == span::SpanKind::Consumer as i32,
+        client: span.kind == span::SpanKind::Client as i32
+            || span.kind == span::SpanKind::Producer as i32,
         prompt: matches!(kind, AiKind::Llm | AiKind::Agent)
             .then(|| prompt(span))
             .flatten(),

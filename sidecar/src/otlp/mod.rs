@@ -3,7 +3,7 @@
 //! not, as `opentelemetry-proto` defines the messages.
 //!
 //! Spans feed the GenAI store (models, tokens, prompts, retrievers, guardrails, evaluators,
-//! agent graph); exceptions on spans and log record bodies go through the same log analysis
+//! agent graph, from agent spans and from CLIENT/SERVER pairs of plain calls); exceptions on spans and log record bodies go through the same log analysis
 //! as container output (tracebacks, GPU OOM with `source="otlp"`). With `--otlp-forward` the
 //! original request is passed on to an existing collector unchanged.
 //!
@@ -17,6 +17,7 @@
 //! refused (413) rather than decoded into hundreds of MiB. Connections are limited
 //! ([`MAX_CONNECTIONS`]). A forwarded body stays counted in the budget until its forward is done.
 
+pub mod calls;
 pub mod decode;
 pub mod forward;
 pub mod genai;

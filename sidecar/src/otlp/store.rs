@@ -7,6 +7,9 @@
 //! before their parents, so an agent span whose ancestors have not arrived waits (bounded, at
 //! most [`PENDING_TTL_MS`]) until they do. A parent in another process (remote) ends the walk:
 //! the caller's own sidecar records that edge from its client-side `invoke_agent` span.
+//!
+//! Plain calls make edges too: a CLIENT span and the SERVER span under it, emitted by two
+//! agents (HTTP instrumentations carry the context), paired by [`super::calls`].
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -15,6 +18,7 @@ use agentlens_crds::snapshot::{
 };
 use sha2::{Digest, Sha256};
 
+use super::calls::{CallPairs, Half, Side};
 use super::genai::{AiKind, SpanFacts};
 use crate::clock::time;
 use crate::latency::Histogram;
@@ -38,13 +42,14 @@ pub const PENDING_TTL_MS: u64 = 5 * 60 * 1000;
 pub const MAX_PROMPT_TEXT: usize = 16 * 1024;
 
 /// Bounded buffers of this store, as `dropped` keys.
-pub const BUFFERS: [&str; 6] = [
+pub const BUFFERS: [&str; 7] = [
     "otlpModels",
     "otlpPrompts",
     "otlpRetrievers",
     "otlpChecks",
     "otlpEdges",
     "otlpPendingEdges",
+    "otlpPendingCalls",
 ];
 
 /// GenAI operation names with their own label value.
@@ -105,6 +110,7 @@ pub struct GenAiStore {
     order: VecDeque<u64>,
     pending: VecDeque<Pending>,
     edges: BTreeMap<(String, String), Edge>,
+    calls: CallPairs,
     dropped: BTreeMap<&'static str, u64>,
     metrics: Metrics,
 }
@@ -133,6 +139,7 @@ impl GenAiStore {
             order: VecDeque::new(),
             pending: VecDeque::new(),
             edges: BTreeMap::new(),
+            calls: CallPairs::new(),
             dropped: BTreeMap::new(),
             metrics,
         }
@@ -157,7 +164,9 @@ impl GenAiStore {
         for f in batch {
             self.spans += 1;
             self.account(f, now_ms);
+            self.call(f, now_ms);
         }
+        self.calls.expire(now_ms);
         self.resolve(now_ms);
     }
 
@@ -343,6 +352,40 @@ impl GenAiStore {
                 error: f.error,
                 at_ms: now_ms,
             });
+        }
+    }
+
+    /// Pairs a CLIENT or SERVER span with its other half (another process's).
+    fn call(&mut self, f: &SpanFacts, now_ms: u64) {
+        let Ok(trace) = <[u8; 16]>::try_from(f.trace_id.as_slice()) else {
+            return;
+        };
+        let (side, link) = if f.client {
+            (Side::Client, id(&f.span_id))
+        } else if f.server {
+            (Side::Server, id(&f.parent_id))
+        } else {
+            return;
+        };
+        if link == 0 {
+            return; // a root SERVER span: no caller we could see
+        }
+        let outcome = self.calls.observe(
+            Half {
+                side,
+                trace,
+                link,
+                agent: f.service.clone(),
+                duration_s: f.duration_s,
+                error: f.error,
+            },
+            now_ms,
+        );
+        for _ in 0..outcome.evicted {
+            self.drop_one("otlpPendingCalls");
+        }
+        if let Some(c) = outcome.call {
+            self.edge(c.from, c.to, c.duration_s, c.error);
         }
     }
 

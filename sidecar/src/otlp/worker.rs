@@ -114,7 +114,10 @@ impl Receiver {
                 .as_ref()
                 .map(|r| r.attributes.as_slice())
                 .unwrap_or_default();
-            let service = resource_text(attrs, "service.name")
+            // The webhook names the agent of each container; a process it did not set up is
+            // known by its service. Either is a label value: cut to a name's length.
+            let service = resource_text(attrs, agentlens_crds::autoinstrument::AGENT_ATTRIBUTE)
+                .or_else(|| resource_text(attrs, "service.name"))
                 .map_or_else(|| "unknown".to_string(), |s| genai::name(&s));
             let container = self.container(attrs);
             for ss in &rs.scope_spans {

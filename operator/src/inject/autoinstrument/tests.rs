@@ -7,6 +7,7 @@ fn target(provider: InstrumentProvider, capture: bool) -> Target {
     Target {
         agentdeployment: "support-desk".into(),
         agent: "planner".into(),
+        containers: BTreeMap::from([("critic".to_string(), "reviewer".to_string())]),
         namespace: "agents".into(),
         spec: AutoInstrumentSpec {
             enabled: None,
@@ -116,6 +117,14 @@ fn the_resource_names_pod_namespace_container_and_agent() {
         )
     );
     assert_eq!(value(&env, "OTEL_SERVICE_NAME"), Some("planner"));
+    // A container an agent names (`agents[].container`) is that agent's.
+    let critic = super::env(&target(InstrumentProvider::OpenTelemetry, false), "critic");
+    assert_eq!(value(&critic, "OTEL_SERVICE_NAME"), Some("reviewer"));
+    assert!(
+        value(&critic, "OTEL_RESOURCE_ATTRIBUTES")
+            .unwrap()
+            .ends_with(&format!("k8s.container.name=critic,k8s.node.name=$({NODE_NAME_ENV}),{AGENTDEPLOYMENT_ATTRIBUTE}=support-desk,{AGENT_ATTRIBUTE}=reviewer"))
+    );
     assert_eq!(
         value(&env, "OTEL_EXPORTER_OTLP_ENDPOINT"),
         Some(format!("http://127.0.0.1:{OTLP_PORT}").as_str())
