@@ -29,7 +29,7 @@ use agentlens_operator::inject::autoinstrument::python_path;
 use agentlens_operator::inject::{Decision, InjectConfig, decide};
 use agentlens_tests::tools::{Tool, kubernetes_validate, python_tool};
 use autoinstrument_local::*;
-use serde_json::json;
+use serde_json::{Value, json};
 
 /// Token series: (model, kind) → tokens.
 type Tokens = BTreeMap<(String, String), u64>;

@@ -448,12 +448,14 @@ fn only_the_agents_service_account_reads_its_pod_logs() {
         "metadata": {"name": "invoice-rpa", "namespace": ns},
         "spec": {"selector": {"matchLabels": {"app.kubernetes.io/part-of": "invoice-rpa"}}}});
     c.admin(&["apply", "-f", "-"], Some(&ad));
+    // The pod as the webhook admitted it: only pods that carry the sidecar get the binding.
     let pod = json!({"apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": "extractor-0", "namespace": ns,
             "labels": {"app.kubernetes.io/part-of": "invoice-rpa"},
             "annotations": {LOG_ANNOTATION: "invoice 4711 extracted\n"}},
         "spec": {"serviceAccountName": "invoice-extractor",
-            "containers": [{"name": "extractor", "image": "ghcr.io/acme/extractor:1.4"}]}});
+            "containers": [{"name": "extractor", "image": "ghcr.io/acme/extractor:1.4"},
+                           {"name": CONTAINER_NAME, "image": "ghcr.io/agentlens/agentlens-sidecar:0.1.0"}]}});
     c.admin(&["apply", "-f", "-"], Some(&pod));
     // Another workload of the namespace, with a grant of its own (so the emulator writes its
     // kubeconfig) that says nothing about logs.
@@ -491,7 +493,7 @@ fn only_the_agents_service_account_reads_its_pod_logs() {
         "invoice-rpa"
     );
 
-    let path = format!("/api/v1/namespaces/{ns}/pods/extractor-0/log");
+    let path = format!("/api/v1/namespaces/{ns}/pods/extractor-0/log?container=extractor");
     let as_account = |sa: &str, path: &str| {
         let kubeconfig = wait_for(
             || format!("kubeconfig of {sa}"),
