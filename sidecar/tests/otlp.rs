@@ -411,7 +411,13 @@ fn the_python_sdk_exports_to_the_running_sidecar() {
     let through_proxy: Snapshot =
         serde_json::from_str(&get(pport, "/v1/snapshot").unwrap()).unwrap();
     assert!(through_proxy.genai.is_some());
-    let s: Snapshot = serde_json::from_str(&get(port, "/v1/snapshot").unwrap()).unwrap();
+    // The snapshot serves the view the GenAI owner publishes (at most PUBLISH_EVERY behind the
+    // exporter's answer): wait until it holds both exports' spans, then compare exactly.
+    let s: Snapshot = common::wait_until(Duration::from_secs(10), || {
+        let s: Snapshot = serde_json::from_str(&get(port, "/v1/snapshot")?).ok()?;
+        (s.genai.as_ref()?.spans >= 54).then_some(s)
+    })
+    .expect("the snapshot holds the exported spans");
     let metrics = get(port, "/metrics").unwrap();
     let _ = child.kill();
     let _ = child.wait();

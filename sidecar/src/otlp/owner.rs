@@ -58,10 +58,10 @@ pub struct GenAi {
     view: tokio::sync::watch::Receiver<Arc<GenAiView>>,
 }
 
-/// How often, at most, the view is rebuilt while spans arrive. A view copies the store's
-/// prompts (up to 16 KiB each with content capture) and edges; its readers (`/v1/snapshot`, the
-/// operator's pull every minute) need seconds, not the log analysis's 50 ms.
-pub const PUBLISH_EVERY: Duration = Duration::from_secs(1);
+/// How often, at most, the view is rebuilt while spans arrive: the log analysis's interval, so
+/// `/v1/snapshot` is as current for spans as for log events. (A rebuild copies the store's
+/// prompts and edges; publishing only when a reader asks would be cheaper under steady traffic.)
+pub use crate::analysis::PUBLISH_EVERY;
 
 /// Longest a caller waits for the thread (it only ever waits for one request's facts).
 const WAIT: Duration = Duration::from_secs(10);
