@@ -15,6 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use agentlens_crds::AgentDeployment;
+use agentlens_operator::console::source::read_file;
 use agentlens_operator::console::view::{Links, problem_title};
 use agentlens_operator::status::conditions::is_problem;
 use agentlens_tests::tools::{browser_modules, chromium};
@@ -70,6 +71,24 @@ impl Drop for Console {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The dump at `path` with its first AgentDeployment's maturity score set to 99: that system's
+/// namespace and name, and the changed dump's text.
+fn with_score_99(path: &Path) -> (String, String, String) {
+    let mut list: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let ad = list["items"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|i| i["kind"] == "AgentDeployment")
+        .unwrap();
+    ad["status"]["maturity"]["score"] = serde_json::json!(99);
+    let (ns, name) = (
+        ad["metadata"]["namespace"].as_str().unwrap().to_string(),
+        ad["metadata"]["name"].as_str().unwrap().to_string(),
+    );
+    (ns, name, list.to_string())
 }
 
 fn console(args: &[&str], kubeconfig: Option<&Path>) -> Console {
@@ -307,21 +326,23 @@ fn live_pages_follow_the_file_and_say_when_it_cannot_be_read() {
     let c = console(&["-f", live.to_str().unwrap()], None);
     let (_, v) = get(&format!("{}/api/version?after=0", c.base));
     assert_eq!(v, "1");
-    // An unchanged file: the long poll answers the same version (after its wait), no refresh.
-    // A changed score: the next version, and the page shows it.
-    let mut list: Value = serde_json::from_str(&std::fs::read_to_string(&live).unwrap()).unwrap();
-    let ad = list["items"]
-        .as_array_mut()
-        .unwrap()
-        .iter_mut()
-        .find(|i| i["kind"] == "AgentDeployment")
-        .unwrap();
-    ad["status"]["maturity"]["score"] = serde_json::json!(99);
-    let (ns, name) = (
-        ad["metadata"]["namespace"].as_str().unwrap().to_string(),
-        ad["metadata"]["name"].as_str().unwrap().to_string(),
+    // An unchanged file: the long poll answers the same version (after its wait, a dozen reads
+    // at `--refresh-seconds 2`), no refresh. The dump as `kubectl get` writes it, without
+    // statuses, so the console computes them: computed as of each read, they changed the facts
+    // every read, and every open page swapped its content every refresh.
+    let raw = dir.path().join("raw.yaml");
+    std::fs::write(&raw, RAW_DUMP).unwrap();
+    let unchanged = console(&["-f", raw.to_str().unwrap()], None);
+    let (_, v) = get(&format!("{}/api/version?after=0", unchanged.base));
+    assert_eq!(v, "1");
+    let (_, v) = get(&format!("{}/api/version?after=1", unchanged.base));
+    assert_eq!(
+        v, "1",
+        "an unchanged dump without statuses is a new version"
     );
-    std::fs::write(&live, list.to_string()).unwrap();
+    // A changed score: the next version, and the page shows it.
+    let (ns, name, changed) = with_score_99(&live);
+    std::fs::write(&live, changed).unwrap();
     let (_, v) = get(&format!("{}/api/version?after=1", c.base));
     assert_eq!(v, "2");
     let (_, page) = get(&format!("{}{}", c.base, Links::Served.system(&ns, &name)));
@@ -339,6 +360,39 @@ fn live_pages_follow_the_file_and_say_when_it_cannot_be_read() {
     assert!(
         page.contains(&format!(">{name}</a>")),
         "the last good read stays"
+    );
+}
+
+/// The dump the invoice-rpa pods were observed in, without statuses (as `kubectl get` writes
+/// it before the operator ran).
+const RAW_DUMP: &str = include_str!("data/dumps/invoice-rpa.yaml");
+
+/// A dump without statuses read twice, a second apart, is the same facts: the statuses the
+/// console computes for it are as of the file's last change, not of the read.
+#[test]
+fn a_dump_without_statuses_reads_the_same_until_it_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw.yaml");
+    std::fs::write(&raw, RAW_DUMP).unwrap();
+    let first = read_file(&raw).unwrap();
+    assert!(
+        first.systems.iter().all(|a| a.status.is_some()),
+        "every system gets a computed status"
+    );
+    // Not a wait for a condition: transition times are kept to the second, so the clock must
+    // move a second for a read-time status to differ at all.
+    std::thread::sleep(Duration::from_millis(1100));
+    assert!(read_file(&raw).unwrap() == first, "same file, same facts");
+    let later = std::time::SystemTime::now() + Duration::from_secs(60);
+    std::fs::File::options()
+        .write(true)
+        .open(&raw)
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
+    assert!(
+        read_file(&raw).unwrap() != first,
+        "a touched file is read as of its new modification time"
     );
 }
 
@@ -391,9 +445,11 @@ fn only_loopback_is_served_and_pages_are_locked_down() {
 /// Headless Chromium on every served page and every exported page (from `file://`, every
 /// other request refused): no console error, no failed request, no serious or critical axe-core
 /// violation in light or dark, the skip link first in the tab order, no sideways scrolling on a
-/// phone, and the same text in `<main>` served and exported.
+/// phone, the same text in `<main>` served and exported, and focus kept in `<main>` when a live
+/// page swaps in a change.
 #[test]
 fn chromium_and_axe_find_no_errors_on_any_page() {
+    const UPDATED: &str = "updated";
     let (Some(chromium), Some(modules)) = (chromium().or_skip(), browser_modules().or_skip())
     else {
         return;
@@ -409,7 +465,7 @@ fn chromium_and_axe_find_no_errors_on_any_page() {
         .map(|a| (a.metadata.namespace.unwrap(), a.metadata.name.unwrap()))
         .next()
         .unwrap();
-    for (dump, file) in all {
+    for (dump, file) in all.clone() {
         let c = console_in(
             file.parent(),
             &["-f", file.file_name().unwrap().to_str().unwrap()],
@@ -466,6 +522,19 @@ fn chromium_and_axe_find_no_errors_on_any_page() {
         }
         consoles.push(c);
     }
+    // A live page whose file changes while focus is in <main> (after the skip link): the page
+    // shows the change and focus stays where the user put it.
+    let (dump, file) = all.first().cloned().unwrap();
+    let updated = dir.path().join("updated.json");
+    std::fs::copy(&file, &updated).unwrap();
+    let (ns, name, changed) = with_score_99(&updated);
+    let c = console(&["-f", updated.to_str().unwrap()], None);
+    pages.push(serde_json::json!({
+        "name": format!("{UPDATED} {dump} {ns}/{name}"),
+        "url": format!("{}{}", c.base, Links::Served.system(&ns, &name)),
+        "update": {"path": updated, "content": changed},
+    }));
+    consoles.push(c);
     let input = dir.path().join("browse.json");
     std::fs::write(
         &input,
@@ -523,6 +592,20 @@ fn chromium_and_axe_find_no_errors_on_any_page() {
             r["phoneOverflowPx"].as_i64().unwrap() <= 0,
             "{name}: scrolls sideways on a phone"
         );
+        if name.starts_with(UPDATED) {
+            assert_eq!(
+                r["afterUpdate"], "main",
+                "{name}: focus after the live update"
+            );
+            assert!(
+                r["updatedText"]
+                    .as_str()
+                    .unwrap()
+                    .contains("(score 99 / 100)"),
+                "{name}: the live page shows the change"
+            );
+            continue;
+        }
         let key = name.split_once(' ').unwrap().1.to_string();
         texts
             .entry(key)

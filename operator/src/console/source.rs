@@ -74,7 +74,8 @@ impl Source {
 }
 
 /// Reads a dump; the AgentDeployments and Models without a status get the one `status --from`
-/// computes from the dump's objects (no sidecar snapshots: a dump has none).
+/// computes from the dump's objects (no sidecar snapshots: a dump has none), as of the file's
+/// modification time, so an unchanged file reads as the same facts.
 pub fn read_file(path: &std::path::Path) -> Result<Facts> {
     let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
         path: path.to_path_buf(),
@@ -90,7 +91,15 @@ pub fn read_file(path: &std::path::Path) -> Result<Facts> {
     let mut systems = d.agent_deployments.clone();
     let mut models = d.models.clone();
     if systems.iter().any(|a| a.status.is_none()) || models.iter().any(|m| m.status.is_none()) {
-        let now = Time(k8s_openapi::jiff::Timestamp::now());
+        // The status is computed as of the file's last change, not of each read: a dump that
+        // did not change must give the same facts, or every read would be a new version and
+        // every open page would swap its content (and lose its keyboard focus) each refresh.
+        let as_of = std::fs::metadata(path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| k8s_openapi::jiff::Timestamp::try_from(t).ok())
+            .unwrap_or_else(k8s_openapi::jiff::Timestamp::now);
+        let now = Time(as_of);
         let list = dump::statuses(&d, &BTreeMap::new(), dump::hmac_key(&d).as_deref(), &now)?;
         let computed = list
             .get("items")

@@ -9,13 +9,30 @@
     const s = document.getElementById("source");
     if (s) { s.textContent = text; s.classList.add("failing"); }
   };
+  // Where keyboard focus goes after a swap: the same element in the fresh content (by id, or a
+  // link by its address), else the swapped container itself. Without this, focus fell back to
+  // <body> on every update and a keyboard or screen-reader user lost their place.
+  function refocus(active, container) {
+    let target = null;
+    if (active.id) target = document.getElementById(active.id);
+    const href = active.getAttribute && active.getAttribute("href");
+    if (!target && href) {
+      target = [...container.querySelectorAll("a[href]")]
+        .find((a) => a.getAttribute("href") === href) || null;
+    }
+    (target || container).focus({ preventScroll: true });
+  }
   async function swap() {
     const r = await fetch(location.pathname, { cache: "no-store" });
     const doc = new DOMParser().parseFromString(await r.text(), "text/html");
+    const active = document.activeElement;
     for (const id of ["source", "main"]) {
       const fresh = doc.getElementById(id);
       const old = document.getElementById(id);
-      if (fresh && old) old.replaceWith(fresh);
+      if (!fresh || !old) continue;
+      const had = active && old.contains(active);
+      old.replaceWith(fresh);
+      if (had) refocus(active, fresh);
     }
     version = doc.documentElement.dataset.version;
   }

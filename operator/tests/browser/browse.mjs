@@ -1,10 +1,12 @@
 // Opens pages in headless Chromium through the DevTools protocol (puppeteer-core) and reports,
 // per page: console errors, failed or foreign requests, axe-core violations (light and dark),
 // whether the first Tab reaches the skip link, horizontal overflow on a phone, the text of
-// <main>, and optional screenshots. Input: a JSON file (argv[2]); output: JSON on stdout.
+// <main>, and optional screenshots. A page with `update` has its source file rewritten after
+// the skip link moved focus to <main>; the script waits for the live page to show the change
+// and reports where focus is then. Input: a JSON file (argv[2]); output: JSON on stdout.
 //   {"chromium": PATH, "modules": DIR with node_modules, "pages": [{"name", "url",
-//    "offline": bool, "screenshot": PATH?}]}
-import { readFileSync } from "node:fs";
+//    "offline": bool, "screenshot": PATH?, "update": {"path", "content"}?}]}
+import { readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { pathToFileURL } from "node:url";
 
@@ -65,6 +67,20 @@ for (const p of input.pages) {
   out.firstTab = await page.evaluate(() => document.activeElement?.textContent ?? "");
   await page.keyboard.press("Enter");
   out.afterSkip = await page.evaluate(() => document.activeElement?.id ?? "");
+  if (p.update) {
+    const mainText = () => document.querySelector("main")?.innerText ?? "";
+    const before = await page.evaluate(mainText);
+    writeFileSync(p.update.path, p.update.content);
+    try {
+      await page.waitForFunction(
+        (b) => (document.querySelector("main")?.innerText ?? "") !== b, { timeout: 30000 }, before);
+      out.updatedText = await page.evaluate(mainText);
+      out.afterUpdate = await page.evaluate(() => document.activeElement?.id ?? "");
+    } catch (e) {
+      out.updatedText = "";
+      out.afterUpdate = `no update shown: ${e}`;
+    }
+  }
   out.axeLight = await axe(page);
   await page.emulateMediaFeatures([{ name: "prefers-color-scheme", value: "dark" }]);
   out.axeDark = await axe(page);
