@@ -357,6 +357,7 @@ impl Metrics {
             self.otlp_rejected.with_label_values(&[r]);
         }
         self.dropped.with_label_values(&["otlpTexts"]);
+        self.dropped.with_label_values(&[crate::otlp::owner::LOST]);
     }
 
     /// Creates the forwarding counters at zero (when forwarding is configured).

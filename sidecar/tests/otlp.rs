@@ -740,5 +740,10 @@ fn client_and_server_spans_of_two_agents_make_their_edge_in_either_order() {
             metrics.contains("agentlens_sidecar_dropped_total{buffer=\"otlpPendingCalls\"} 0"),
             "{order}"
         );
+        // Every span reached the GenAI store; the counter of lost ones is exposed at zero.
+        assert!(
+            metrics.contains("agentlens_sidecar_dropped_total{buffer=\"otlpSpansLost\"} 0"),
+            "{order}"
+        );
     }
 }

@@ -7,7 +7,9 @@
 //! [`PUBLISH_EVERY`], and at once when asked to [`GenAi::settle`].
 
 use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -44,7 +46,8 @@ enum Input {
     Facts {
         batch: Vec<SpanFacts>,
         at_ms: u64,
-        taken: mpsc::SyncSender<()>,
+        /// Whether the store took the batch in.
+        taken: mpsc::SyncSender<bool>,
     },
     Settle(mpsc::SyncSender<()>),
 }
@@ -56,6 +59,8 @@ pub struct GenAi {
     /// A rendezvous queue: a sender waits until the thread takes its message.
     tx: mpsc::SyncSender<Input>,
     view: tokio::sync::watch::Receiver<Arc<GenAiView>>,
+    /// Whether the thread's loss (ended, or silent) was logged.
+    gone_logged: AtomicBool,
 }
 
 /// How often, at most, the view is rebuilt while spans arrive: the log analysis's interval, so
@@ -66,6 +71,23 @@ pub use crate::analysis::PUBLISH_EVERY;
 /// Longest a caller waits for the thread (it only ever waits for one request's facts).
 const WAIT: Duration = Duration::from_secs(10);
 
+/// The `dropped` key of spans whose facts the store never took in (its thread failed on their
+/// batch, or is gone).
+pub const LOST: &str = "otlpSpansLost";
+
+/// Runs one batch's work; a panic in it is returned as its message instead of ending the
+/// thread. A batch that trips a bug in the store then costs that batch, not every span after it
+/// (the thread died, each later `send` failed, and the view stayed as it was with nothing said).
+fn guarded(work: impl FnOnce()) -> Result<(), String> {
+    std::panic::catch_unwind(AssertUnwindSafe(work)).map_err(|panic| {
+        panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".into())
+    })
+}
+
 impl GenAi {
     /// Starts the thread with an empty store.
     pub fn start(capture_content: bool, metrics: Metrics) -> std::io::Result<Self> {
@@ -75,22 +97,39 @@ impl GenAi {
         std::thread::Builder::new()
             .name("agentlens-genai".into())
             .spawn(move || run(store, &rx, view_tx))?;
-        Ok(Self { tx, view })
+        Ok(Self {
+            tx,
+            view,
+            gone_logged: AtomicBool::new(false),
+        })
     }
 
     /// Hands one request's span facts to the store and waits (blocking) until they are in it.
-    pub fn ingest(&self, batch: Vec<SpanFacts>, at_ms: u64) {
+    /// `false` when they are not: the thread is gone, did not answer within 10 s, or failed on
+    /// this batch (the caller counts the spans as lost).
+    pub fn ingest(&self, batch: Vec<SpanFacts>, at_ms: u64) -> bool {
         let (taken, done) = mpsc::sync_channel(1);
-        if self
-            .tx
-            .send(Input::Facts {
-                batch,
-                at_ms,
-                taken,
-            })
-            .is_ok()
-        {
-            let _ = done.recv_timeout(WAIT);
+        let answer = match self.tx.send(Input::Facts {
+            batch,
+            at_ms,
+            taken,
+        }) {
+            Ok(()) => done.recv_timeout(WAIT).map_err(|e| match e {
+                mpsc::RecvTimeoutError::Timeout => "it did not answer within 10 s",
+                mpsc::RecvTimeoutError::Disconnected => "it ended",
+            }),
+            Err(_) => Err("it ended"),
+        };
+        match answer {
+            Ok(taken) => taken,
+            Err(why) => {
+                if !self.gone_logged.swap(true, Ordering::Relaxed) {
+                    tracing::error!(
+                        "GenAI thread lost spans: {why}; spans are counted in agentlens_sidecar_dropped_total{{buffer=\"{LOST}\"}} from now on (logged once)"
+                    );
+                }
+                false
+            }
         }
     }
 
@@ -114,6 +153,8 @@ struct Owner {
     view: tokio::sync::watch::Sender<Arc<GenAiView>>,
     last_publish: Instant,
     dirty: bool,
+    /// Batches the store failed on.
+    failures: u64,
 }
 
 impl Owner {
@@ -140,6 +181,7 @@ fn run(
         view,
         last_publish: Instant::now(),
         dirty: false,
+        failures: 0,
     };
     loop {
         let input = if o.dirty {
@@ -160,12 +202,24 @@ fn run(
                 at_ms,
                 taken,
             }) => {
-                o.store.ingest(&batch, at_ms);
+                // A batch that trips a bug in the store costs that batch, not every span after
+                // it: without this the thread died, each later `send` failed, and the view
+                // stayed as it was with nothing said. The store keeps what it had.
+                let ok = guarded(|| o.store.ingest(&batch, at_ms));
                 drop(batch);
                 o.dirty = true;
                 // Published before the answer when one is due; otherwise within PUBLISH_EVERY.
                 o.publish_if_due();
-                let _ = taken.send(());
+                if let Err(cause) = &ok {
+                    o.failures += 1;
+                    if o.failures == 1 {
+                        tracing::error!(
+                            %cause,
+                            "GenAI store failed on a batch of spans; its spans are lost (counted in agentlens_sidecar_dropped_total{{buffer=\"{LOST}\"}}, further failures only counted)"
+                        );
+                    }
+                }
+                let _ = taken.send(ok.is_ok());
             }
             Some(Input::Settle(done)) => {
                 o.publish();
@@ -173,5 +227,47 @@ fn run(
             }
             None => o.publish_if_due(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_panicking_batch_is_reported_and_the_next_one_runs() {
+        assert_eq!(guarded(|| ()), Ok(()));
+        assert_eq!(
+            guarded(|| panic!("store bug")),
+            Err("store bug".to_string())
+        );
+        let n = 3;
+        assert_eq!(guarded(|| panic!("{n} spans")), Err("3 spans".to_string()));
+    }
+
+    #[test]
+    fn spans_for_a_thread_that_ended_are_refused_not_waited_for() {
+        let (tx, rx) = mpsc::sync_channel(0);
+        drop(rx);
+        let (_view_tx, view) = tokio::sync::watch::channel(Arc::new(GenAiView {
+            genai: GenAiSnapshot::default(),
+            agent_graph: Vec::new(),
+            dropped: BTreeMap::new(),
+        }));
+        let g = GenAi {
+            tx,
+            view,
+            gone_logged: AtomicBool::new(false),
+        };
+        assert!(!g.ingest(Vec::new(), 0));
+        assert!(!g.ingest(Vec::new(), 0));
+        assert!(g.gone_logged.load(Ordering::Relaxed));
+    }
+
+    #[test]
+    fn a_running_thread_takes_batches_in() {
+        let g = GenAi::start(false, Metrics::new("run").unwrap()).unwrap();
+        assert!(g.ingest(Vec::new(), 0));
     }
 }

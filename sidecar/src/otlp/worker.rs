@@ -134,8 +134,14 @@ impl Receiver {
             }
         }
         let n = facts.len();
-        if let Some(genai) = self.shared.genai.get() {
-            genai.ingest(facts, now);
+        if let Some(genai) = self.shared.genai.get()
+            && !genai.ingest(facts, now)
+        {
+            self.shared
+                .metrics
+                .dropped
+                .with_label_values(&[super::owner::LOST])
+                .inc_by(n as u64);
         }
         self.shared
             .metrics
