@@ -154,36 +154,9 @@ fn main() {
     let t =
         tools().expect("the sidecar binary and .tools/autoinstrument (make autoinstrument-tools)");
     let dir = tempfile::tempdir().unwrap();
-    let (api, otlp) = (free_port(), free_port());
-    let _sidecar = Reaped(
-        Command::new("taskset")
-            .args(["-c", "0"])
-            .arg(&t.sidecar)
-            .args(["run", "--gpu", "off", "--listen"])
-            .arg(format!("127.0.0.1:{api}"))
-            .arg("--otlp-listen")
-            .arg(format!("127.0.0.1:{otlp}"))
-            .args(["--", "sleep", "3600"])
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let stub_port_file = dir.path().join("stub.port");
-    let _stub = Reaped(
-        Command::new("taskset")
-            .args(["-c", "0"])
-            .arg(&t.python)
-            .arg(data("stub_openai.py"))
-            .arg(&stub_port_file)
-            .spawn()
-            .unwrap(),
-    );
-    wait_for("the sidecar", Duration::from_secs(20), || {
-        get(api, "/healthz")
-    });
-    let stub = wait_for("the stub", Duration::from_secs(20), || {
-        read_port(&stub_port_file)
-    });
+    // Sidecar and stub on CPU 0, the agent on CPU 1: the agent's figures are its own.
+    let started = start_sidecar_and_stub(&t, dir.path(), Some("0"));
+    let (api, otlp, stub) = (started.api, started.otlp, started.stub);
     let app_env = vec![
         ("OPENAI_BASE_URL", format!("http://127.0.0.1:{stub}/v1")),
         ("OPENAI_API_KEY", "stub-key".to_string()),

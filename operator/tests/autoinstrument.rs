@@ -21,7 +21,6 @@ mod autoinstrument_local;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use agentlens_crds::autoinstrument::InstrumentProvider;
@@ -43,32 +42,8 @@ fn run_provider(
 ) -> (Tokens, Vec<(String, String, u64)>) {
     let dir = tempfile::tempdir().unwrap();
     let ad = agentdeployment(provider, None);
-    let (api, otlp) = (free_port(), free_port());
-    let _sidecar = Reaped(
-        Command::new(&t.sidecar)
-            .args(["run", "--gpu", "off", "--listen"])
-            .arg(format!("127.0.0.1:{api}"))
-            .arg("--otlp-listen")
-            .arg(format!("127.0.0.1:{otlp}"))
-            .args(["--", "sleep", "600"])
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let stub_port_file = dir.path().join("stub.port");
-    let _stub = Reaped(
-        Command::new(&t.python)
-            .arg(data("stub_openai.py"))
-            .arg(&stub_port_file)
-            .spawn()
-            .unwrap(),
-    );
-    wait_for("the sidecar", Duration::from_secs(20), || {
-        get(api, "/healthz")
-    });
-    let stub = wait_for("the stub", Duration::from_secs(20), || {
-        read_port(&stub_port_file)
-    });
+    let started = start_sidecar_and_stub(t, dir.path(), None);
+    let (api, otlp, stub) = (started.api, started.otlp, started.stub);
     let app_env = |model: &str| {
         vec![
             ("OPENAI_BASE_URL", format!("http://127.0.0.1:{stub}/v1")),

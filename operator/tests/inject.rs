@@ -13,6 +13,7 @@ use agentlens_operator::inject::{
     AGENT_LABEL, Decision, InjectConfig, SCRAPE_ANNOTATIONS, SCRAPE_LABEL, SCRAPE_LABEL_VALUE,
     decide,
 };
+use agentlens_tests::pods::container_declaring;
 use agentlens_tests::tools::{kubernetes_validate, python_tool};
 use base64::Engine;
 use serde_json::{Value, json};
@@ -367,16 +368,7 @@ fn every_pod_shape_is_decided_and_patched_correctly() {
                         "/v1/chat/*,/v1/completions"
                     );
                     // The container declaring the target port, when one does.
-                    let declared = pod["spec"]["containers"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .find(|c| {
-                            c["ports"]
-                                .as_array()
-                                .is_some_and(|p| p.iter().any(|p| p["containerPort"] == 8000))
-                        })
-                        .map(|c| c["name"].clone());
+                    let declared = container_declaring(&pod, &json!(8000)).map(|c| json!(c));
                     assert_eq!(value("AGENTLENS_PROXY_CONTAINER"), declared, "{name}");
                     assert_eq!(value("AGENTLENS_OTLP_LISTEN").unwrap(), "0.0.0.0:4318");
                     assert_eq!(value("AGENTLENS_CAPTURE_CONTENT").unwrap(), "true");

@@ -80,6 +80,7 @@ use agentlens_operator::status::conditions::types;
 use agentlens_tests::emulator::podlog::{self, LOG_FILES_ANNOTATION};
 use agentlens_tests::emulator_process::{self, Emulator};
 use agentlens_tests::net::{free_port, http_request_to};
+use agentlens_tests::pods::container_declaring;
 use agentlens_tests::tools::{Tool, binary, installed, kubectl, system_tool};
 use agentlens_tests::workspace_root;
 use base64::Engine;
@@ -1009,16 +1010,7 @@ fn the_demo_pod_injected_by_the_webhook_runs_as_real_containers() {
     // declares the proxy's targetPort), and the sidecar exports it for the latency alert.
     let ad_json = serde_json::to_value(&ads[0]).unwrap();
     let target_port = &ad_json["spec"]["sidecar"]["proxy"]["targetPort"];
-    let fronted = injected["spec"]["containers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| {
-            c["ports"]
-                .as_array()
-                .is_some_and(|ps| ps.iter().any(|p| &p["containerPort"] == target_port))
-        })
-        .and_then(|c| c["name"].as_str())
+    let fronted = container_declaring(&injected, target_port)
         .unwrap_or_else(|| panic!("a container declares port {target_port}"));
     assert_eq!(
         metric(

@@ -12,6 +12,7 @@ pub mod emulator_process;
 pub mod fake_api;
 pub mod kubernetes_sd;
 pub mod net;
+pub mod pods;
 pub mod promcfg;
 pub mod tools;
 

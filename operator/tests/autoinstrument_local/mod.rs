@@ -225,6 +225,68 @@ impl Drop for Reaped {
     }
 }
 
+/// A release sidecar (`run` over a long sleep, with the OTLP receiver) and the stub
+/// OpenAI-compatible server, both answering; stopped when dropped.
+pub struct SidecarAndStub {
+    /// The sidecar's API port (`/metrics`, `/v1/snapshot`).
+    pub api: u16,
+    /// The sidecar's OTLP/HTTP port.
+    pub otlp: u16,
+    /// The stub's port.
+    pub stub: u16,
+    _sidecar: Reaped,
+    _stub: Reaped,
+}
+
+/// Starts [`SidecarAndStub`] (the stub writes its port to a file in `dir`); each process
+/// pinned to `cpus` with `taskset` when given (the bench keeps them off the agent's CPU).
+pub fn start_sidecar_and_stub(t: &Tools, dir: &Path, cpus: Option<&str>) -> SidecarAndStub {
+    let pinned = |program: &Path| {
+        let mut c = match cpus {
+            Some(list) => {
+                let mut c = Command::new("taskset");
+                c.args(["-c", list]).arg(program);
+                c
+            }
+            None => Command::new(program),
+        };
+        c.stdin(Stdio::null());
+        c
+    };
+    let (api, otlp) = (free_port(), free_port());
+    let sidecar = Reaped(
+        pinned(&t.sidecar)
+            .args(["run", "--gpu", "off", "--listen"])
+            .arg(format!("127.0.0.1:{api}"))
+            .arg("--otlp-listen")
+            .arg(format!("127.0.0.1:{otlp}"))
+            .args(["--", "sleep", "3600"])
+            .spawn()
+            .unwrap(),
+    );
+    let stub_port_file = dir.join("stub.port");
+    let stub = Reaped(
+        pinned(&t.python)
+            .arg(data("stub_openai.py"))
+            .arg(&stub_port_file)
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("the sidecar", Duration::from_secs(20), || {
+        get(api, "/healthz")
+    });
+    let stub_port = wait_for("the stub", Duration::from_secs(20), || {
+        read_port(&stub_port_file)
+    });
+    SidecarAndStub {
+        api,
+        otlp,
+        stub: stub_port,
+        _sidecar: sidecar,
+        _stub: stub,
+    }
+}
+
 /// The port a helper wrote to `file`, once written.
 pub fn read_port(file: &Path) -> Option<u16> {
     std::fs::read_to_string(file).ok()?.trim().parse().ok()
