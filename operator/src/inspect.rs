@@ -397,6 +397,27 @@ pub fn page(ad: &AgentDeployment, style: Style) -> String {
                     t.exception, t.pod, t.container, t.at.0
                 ))
             );
+            // Only when some GenAI span carried a model: no empty table.
+            if !r.tokens.is_empty() {
+                let _ = writeln!(out, "  LLM requests and tokens per model (GenAI spans):");
+                let rows: Vec<Vec<String>> = r
+                    .tokens
+                    .iter()
+                    .map(|t| {
+                        vec![
+                            t.model.clone(),
+                            t.requests.to_string(),
+                            t.input_tokens.to_string(),
+                            t.output_tokens.to_string(),
+                        ]
+                    })
+                    .collect();
+                table(
+                    &mut out,
+                    &["MODEL", "REQUESTS", "INPUT-TOKENS", "OUTPUT-TOKENS"],
+                    &rows,
+                );
+            }
         }
     }
     if !s.agent_graph.is_empty() {

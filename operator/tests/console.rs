@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use agentlens_crds::AgentDeployment;
 use agentlens_operator::console::source::read_file;
-use agentlens_operator::console::view::{Links, problem_title};
+use agentlens_operator::console::view::{Links, count, problem_title};
 use agentlens_operator::status::conditions::is_problem;
 use agentlens_tests::tools::{browser_modules, chromium};
 use serde_json::Value;
@@ -208,6 +208,26 @@ fn assert_shows_status(page: &str, ad: &AgentDeployment) {
         assert!(
             page.contains(&e.from) && page.contains(&e.to),
             "{name}: edge"
+        );
+    }
+    // LLM tokens per model: a row each, or the sentence that none were counted.
+    let tokens = s.runtime.as_ref().map_or(&[][..], |r| &r.tokens[..]);
+    assert_eq!(
+        page.contains("LLM tokens: none counted"),
+        s.runtime.is_some() && tokens.is_empty(),
+        "{name}: tokens"
+    );
+    for t in tokens {
+        assert!(
+            page.contains(&format!(
+                "<span class=\"mono\">{}</span></th><td class=\"num\" data-label=\"Requests\">{}</td><td class=\"num\" data-label=\"Input tokens\">{}</td><td class=\"num\" data-label=\"Output tokens\">{}</td>",
+                t.model,
+                count(t.requests),
+                count(t.input_tokens),
+                count(t.output_tokens)
+            )),
+            "{name}: tokens of {}",
+            t.model
         );
     }
 }

@@ -66,6 +66,33 @@ fn inspect_and_maturity_from_files_match_the_golden_outputs() {
         let (ok, json, err) = plugin(&["inspect", "-f", f, "-o", "json"]);
         assert!(ok, "{name}: {err}");
         golden(&format!("{name}.json"), &json);
+        // Runtime: a row per model of `runtime.tokens` (model, requests, input, output), and
+        // no table when there are none.
+        let ad: Value = serde_json::from_str(&json).unwrap();
+        let tokens = ad["status"]["runtime"]["tokens"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(
+            table.contains("INPUT-TOKENS"),
+            !tokens.is_empty(),
+            "{name}: token table"
+        );
+        for t in &tokens {
+            let want: Vec<String> = ["model", "requests", "inputTokens", "outputTokens"]
+                .iter()
+                .map(|k| match &t[k] {
+                    Value::String(s) => s.clone(),
+                    v => v.to_string(),
+                })
+                .collect();
+            assert!(
+                table
+                    .lines()
+                    .any(|l| l.split_whitespace().collect::<Vec<_>>() == want),
+                "{name}: no token row {want:?}"
+            );
+        }
         let (ok, checklist, err) = plugin(&["maturity", "-f", f, "-o", "json"]);
         assert!(ok, "{name}: {err}");
         let m: Value = serde_json::from_str(&checklist).unwrap();

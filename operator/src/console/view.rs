@@ -315,6 +315,19 @@ pub struct EvaluationRow {
     pub metrics: Vec<String>,
 }
 
+/// LLM requests and tokens of one model (from the agents' GenAI spans).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRow {
+    /// The model as the spans name it.
+    pub model: String,
+    /// LLM calls.
+    pub requests: String,
+    /// Input (prompt) tokens.
+    pub input: String,
+    /// Output (completion) tokens.
+    pub output: String,
+}
+
 /// Runtime figures.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RuntimeView {
@@ -339,6 +352,8 @@ pub struct RuntimeView {
     /// The last traceback (`exception in pod/container at time`); its lines are redacted by
     /// the sidecar and stay there (`/v1/tracebacks`), the status carries the reference.
     pub last_traceback: Option<String>,
+    /// Requests and tokens per model, most tokens first (empty: no GenAI span named a model).
+    pub tokens: Vec<TokenRow>,
     /// When the figures last changed.
     pub updated: String,
 }
@@ -674,6 +689,16 @@ fn runtime(s: &AgentDeploymentStatus) -> Option<RuntimeView> {
                 when(&t.at)
             )
         }),
+        tokens: r
+            .tokens
+            .iter()
+            .map(|t| TokenRow {
+                model: t.model.clone(),
+                requests: count(t.requests),
+                input: count(t.input_tokens),
+                output: count(t.output_tokens),
+            })
+            .collect(),
         updated: opt_when(r.updated_at.as_ref()),
     })
 }

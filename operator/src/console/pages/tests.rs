@@ -101,3 +101,46 @@ fn the_stylesheet_hash_in_the_policy_is_the_inlined_one() {
     let hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(CSS.as_bytes()));
     assert!(csp.contains(&format!("style-src 'sha256-{hash}'")), "{csp}");
 }
+
+#[test]
+fn runtime_shows_tokens_per_model_in_a_table_or_says_none_were_counted() {
+    let now = Time("2026-11-27T10:00:00Z".parse().unwrap());
+    // (fixture, a token table, what it must contain)
+    let cases: &[(&str, bool, &[&str])] = &[
+        (
+            include_str!("../../../tests/data/inspect/example-consumer-rag.json"),
+            true,
+            &[
+                "<th scope=\"col\" class=\"num\">Input tokens</th>",
+                "<th scope=\"row\" data-label=\"Model\"><span class=\"mono\">claude-3-5-sonnet</span></th>",
+                "<td class=\"num\" data-label=\"Input tokens\">4,800</td>",
+                "<td class=\"num\" data-label=\"Output tokens\">1,200</td>",
+            ],
+        ),
+        (
+            include_str!("../../../tests/data/inspect/example-finetuned-gpu.json"),
+            false,
+            &["LLM tokens: none counted"],
+        ),
+    ];
+    for (text, table, parts) in cases {
+        let ad: AgentDeployment = serde_json::from_str(text).unwrap();
+        let (ns, name) = (
+            ad.metadata.namespace.clone().unwrap(),
+            ad.metadata.name.clone().unwrap(),
+        );
+        let snap = snapshot(ad);
+        for mode in [Mode::Served { refresh_seconds: 5 }, Mode::Exported] {
+            let page = system_page(&snap, &ns, &name, mode, &now).unwrap().unwrap();
+            assert_eq!(
+                page.contains("<caption>LLM requests and tokens per model"),
+                *table,
+                "{name}"
+            );
+            assert_eq!(!page.contains("LLM tokens: none counted"), *table, "{name}");
+            for part in *parts {
+                assert!(page.contains(part), "{name}: {part}");
+            }
+        }
+    }
+}

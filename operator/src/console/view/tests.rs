@@ -227,3 +227,57 @@ fn numbers_read_like_numbers() {
     assert_eq!(seconds(Some(2.1)), "2.100 s");
     assert_eq!(seconds(None), "-");
 }
+
+/// (fixture, token rows: model, requests, input, output). The examples with OTLP on carry the
+/// two models of the OTLP fixture on two pods each; the GPU example has OTLP off and the
+/// real-pods dump has no snapshot: runtime figures, but no token rows.
+#[test]
+fn token_rows_of_the_observed_examples() {
+    type Rows = &'static [(&'static str, &'static str, &'static str, &'static str)];
+    let two_models: Rows = &[
+        ("claude-3-5-sonnet", "6", "4,800", "1,200"),
+        ("gpt-4o-mini-2024-07-18", "6", "720", "180"),
+    ];
+    let cases: &[(&str, Rows)] = &[
+        ("invoice-rpa-dump", &[]),
+        ("example-finetuned-gpu", &[]),
+        ("example-consumer-rag", two_models),
+        ("example-invoice-rpa", two_models),
+    ];
+    for (name, want) in cases {
+        let ad = fixture(name);
+        let s = ad.status.as_ref().unwrap();
+        let v = system(&ad, &Facts::default());
+        let r = v
+            .runtime
+            .as_ref()
+            .unwrap_or_else(|| panic!("{name}: runtime"));
+        let got: Vec<(&str, &str, &str, &str)> = r
+            .tokens
+            .iter()
+            .map(|t| {
+                (
+                    t.model.as_str(),
+                    t.requests.as_str(),
+                    t.input.as_str(),
+                    t.output.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(got, *want, "{name}");
+        // The status's order (most tokens first), one row per model.
+        let models: Vec<&str> = s
+            .runtime
+            .as_ref()
+            .unwrap()
+            .tokens
+            .iter()
+            .map(|t| t.model.as_str())
+            .collect();
+        assert_eq!(
+            got.iter().map(|t| t.0).collect::<Vec<_>>(),
+            models,
+            "{name}"
+        );
+    }
+}
