@@ -40,9 +40,33 @@ impl Style {
 }
 
 /// Left-aligned columns, two spaces apart; the last column is not padded.
+/// A cell as the terminal gets it: control characters (escape sequences, newlines) in names
+/// that agents or users chose (models, agents, prompts) shown escaped, so they can neither
+/// move the cursor nor break the table.
+fn printable(c: &str) -> std::borrow::Cow<'_, str> {
+    if c.chars().any(char::is_control) {
+        c.chars()
+            .map(|ch| {
+                if ch.is_control() {
+                    ch.escape_default().to_string()
+                } else {
+                    ch.to_string()
+                }
+            })
+            .collect::<String>()
+            .into()
+    } else {
+        c.into()
+    }
+}
+
 fn table(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| printable(c).into_owned()).collect())
+        .collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for r in rows {
+    for r in &rows {
         for (i, c) in r.iter().enumerate() {
             if let Some(w) = widths.get_mut(i) {
                 *w = (*w).max(c.chars().count());
@@ -64,7 +88,7 @@ fn table(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
         s.trim_end().to_string()
     };
     let _ = writeln!(out, "{}", line(header.to_vec()));
-    for r in rows {
+    for r in &rows {
         let _ = writeln!(out, "{}", line(r.iter().map(String::as_str).collect()));
     }
 }
@@ -536,4 +560,27 @@ pub fn lineage(name: &str, models: &BTreeMap<String, &Model>) -> String {
         let _ = writeln!(out, "lineage incomplete: {}", i.message());
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_with_control_characters_cannot_move_the_cursor_or_break_the_table() {
+        let mut out = String::new();
+        table(
+            &mut out,
+            &["MODEL", "REQUESTS"],
+            &[
+                vec!["\u{1b}[2Jgpt\nfake-row".to_string(), "3".to_string()],
+                vec!["plain".to_string(), "1".to_string()],
+            ],
+        );
+        assert_eq!(
+            out,
+            "  MODEL                   REQUESTS\n  \\u{1b}[2Jgpt\\nfake-row  3\n  plain                   1\n"
+        );
+        assert!(!out.contains('\u{1b}'));
+    }
 }

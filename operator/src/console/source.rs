@@ -77,6 +77,9 @@ impl Source {
 /// computes from the dump's objects (no sidecar snapshots: a dump has none), as of the file's
 /// modification time, so an unchanged file reads as the same facts.
 pub fn read_file(path: &std::path::Path) -> Result<Facts> {
+    // Taken before the text: a file rewritten between the two reads is read again as changed,
+    // never as unchanged.
+    let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
     let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
         path: path.to_path_buf(),
         source,
@@ -94,9 +97,7 @@ pub fn read_file(path: &std::path::Path) -> Result<Facts> {
         // The status is computed as of the file's last change, not of each read: a dump that
         // did not change must give the same facts, or every read would be a new version and
         // every open page would swap its content (and lose its keyboard focus) each refresh.
-        let as_of = std::fs::metadata(path)
-            .and_then(|m| m.modified())
-            .ok()
+        let as_of = modified
             .and_then(|t| k8s_openapi::jiff::Timestamp::try_from(t).ok())
             .unwrap_or_else(k8s_openapi::jiff::Timestamp::now);
         let now = Time(as_of);

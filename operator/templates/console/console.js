@@ -20,19 +20,30 @@
       target = [...container.querySelectorAll("a[href]")]
         .find((a) => a.getAttribute("href") === href) || null;
     }
-    (target || container).focus({ preventScroll: true });
+    if (target) target.focus({ preventScroll: true });
+    if (document.activeElement !== target) container.focus({ preventScroll: true });
   }
   async function swap() {
     const r = await fetch(location.pathname, { cache: "no-store" });
+    if (!r.ok) throw new Error("HTTP " + r.status);
     const doc = new DOMParser().parseFromString(await r.text(), "text/html");
-    const active = document.activeElement;
-    for (const id of ["source", "main"]) {
-      const fresh = doc.getElementById(id);
-      const old = document.getElementById(id);
-      if (!fresh || !old) continue;
+    // The source line is a live region (role=status): its text is changed in place, so screen
+    // readers announce it; a replaced node would not be.
+    const fresh = doc.getElementById("source");
+    const line = document.getElementById("source");
+    if (fresh && line && !fresh.isEqualNode(line)) {
+      line.className = fresh.className;
+      line.replaceChildren(...fresh.childNodes);
+    }
+    // <main> is swapped only when it changed (an identical swap would make screen readers read
+    // the focused element again).
+    const main = doc.getElementById("main");
+    const old = document.getElementById("main");
+    if (main && old && !main.isEqualNode(old)) {
+      const active = document.activeElement;
       const had = active && old.contains(active);
-      old.replaceWith(fresh);
-      if (had) refocus(active, fresh);
+      old.replaceWith(main);
+      if (had) refocus(active, main);
     }
     version = doc.documentElement.dataset.version;
   }

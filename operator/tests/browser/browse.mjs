@@ -73,7 +73,8 @@ for (const p of input.pages) {
     writeFileSync(p.update.path, p.update.content);
     try {
       await page.waitForFunction(
-        (b) => (document.querySelector("main")?.innerText ?? "") !== b, { timeout: 30000 }, before);
+        (b) => (document.querySelector("main")?.innerText ?? "") !== b,
+        { timeout: 30000, polling: 200 }, before);
       out.updatedText = await page.evaluate(mainText);
       out.afterUpdate = await page.evaluate(() => document.activeElement?.id ?? "");
     } catch (e) {

@@ -59,8 +59,30 @@ pub struct GenAi {
     /// A rendezvous queue: a sender waits until the thread takes its message.
     tx: mpsc::SyncSender<Input>,
     view: tokio::sync::watch::Receiver<Arc<GenAiView>>,
-    /// Whether the thread's loss (ended, or silent) was logged.
+    /// Whether the thread's end was logged.
     gone_logged: AtomicBool,
+    /// Whether a late answer was logged.
+    late_logged: AtomicBool,
+}
+
+/// What became of a request's span facts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ingested {
+    /// In the store.
+    Taken,
+    /// The store failed on the batch (a panic, logged by the thread): lost.
+    Failed,
+    /// The thread has ended: lost.
+    Gone,
+    /// The thread took the batch but did not finish within 10 s: it is taken in later.
+    Late,
+}
+
+impl Ingested {
+    /// Whether the spans never reach the store.
+    pub fn lost(self) -> bool {
+        matches!(self, Self::Failed | Self::Gone)
+    }
 }
 
 /// How often, at most, the view is rebuilt while spans arrive: the log analysis's interval, so
@@ -71,8 +93,9 @@ pub use crate::analysis::PUBLISH_EVERY;
 /// Longest a caller waits for the thread (it only ever waits for one request's facts).
 const WAIT: Duration = Duration::from_secs(10);
 
-/// The `dropped` key of spans whose facts the store never took in (its thread failed on their
-/// batch, or is gone).
+/// The `dropped` key of spans whose facts the store never took in whole: the store failed on
+/// their request's batch (spans of it handled before the failure are counted too), or its
+/// thread is gone.
 pub const LOST: &str = "otlpSpansLost";
 
 /// Runs one batch's work; a panic in it is returned as its message instead of ending the
@@ -101,36 +124,40 @@ impl GenAi {
             tx,
             view,
             gone_logged: AtomicBool::new(false),
+            late_logged: AtomicBool::new(false),
         })
     }
 
-    /// Hands one request's span facts to the store and waits (blocking) until they are in it.
-    /// `false` when they are not: the thread is gone, did not answer within 10 s, or failed on
-    /// this batch (the caller counts the spans as lost).
-    pub fn ingest(&self, batch: Vec<SpanFacts>, at_ms: u64) -> bool {
+    /// Hands one request's span facts to the store and waits (blocking, at most 10 s) until
+    /// they are in it.
+    pub fn ingest(&self, batch: Vec<SpanFacts>, at_ms: u64) -> Ingested {
         let (taken, done) = mpsc::sync_channel(1);
-        let answer = match self.tx.send(Input::Facts {
+        let sent = self.tx.send(Input::Facts {
             batch,
             at_ms,
             taken,
-        }) {
-            Ok(()) => done.recv_timeout(WAIT).map_err(|e| match e {
-                mpsc::RecvTimeoutError::Timeout => "it did not answer within 10 s",
-                mpsc::RecvTimeoutError::Disconnected => "it ended",
-            }),
-            Err(_) => Err("it ended"),
+        });
+        let outcome = match sent.map(|()| done.recv_timeout(WAIT)) {
+            Ok(Ok(true)) => Ingested::Taken,
+            Ok(Ok(false)) => Ingested::Failed,
+            // The thread has the batch and takes it in later: not lost.
+            Ok(Err(mpsc::RecvTimeoutError::Timeout)) => Ingested::Late,
+            Ok(Err(mpsc::RecvTimeoutError::Disconnected)) | Err(_) => Ingested::Gone,
         };
-        match answer {
-            Ok(taken) => taken,
-            Err(why) => {
-                if !self.gone_logged.swap(true, Ordering::Relaxed) {
-                    tracing::error!(
-                        "GenAI thread lost spans: {why}; spans are counted in agentlens_sidecar_dropped_total{{buffer=\"{LOST}\"}} from now on (logged once)"
-                    );
-                }
-                false
+        match outcome {
+            Ingested::Late if !self.late_logged.swap(true, Ordering::Relaxed) => {
+                tracing::warn!(
+                    "GenAI thread is more than 10 s behind; spans are kept (logged once)"
+                );
             }
+            Ingested::Gone if !self.gone_logged.swap(true, Ordering::Relaxed) => {
+                tracing::error!(
+                    "GenAI thread has ended; spans are lost from now on, counted in agentlens_sidecar_dropped_total{{buffer=\"{LOST}\"}} (logged once)"
+                );
+            }
+            _ => {}
         }
+        outcome
     }
 
     /// The latest published view (at most [`PUBLISH_EVERY`] old).
@@ -259,15 +286,17 @@ mod tests {
             tx,
             view,
             gone_logged: AtomicBool::new(false),
+            late_logged: AtomicBool::new(false),
         };
-        assert!(!g.ingest(Vec::new(), 0));
-        assert!(!g.ingest(Vec::new(), 0));
+        assert_eq!(g.ingest(Vec::new(), 0), Ingested::Gone);
+        assert_eq!(g.ingest(Vec::new(), 0), Ingested::Gone);
         assert!(g.gone_logged.load(Ordering::Relaxed));
+        assert!(!g.late_logged.load(Ordering::Relaxed));
     }
 
     #[test]
     fn a_running_thread_takes_batches_in() {
         let g = GenAi::start(false, Metrics::new("run").unwrap()).unwrap();
-        assert!(g.ingest(Vec::new(), 0));
+        assert_eq!(g.ingest(Vec::new(), 0), Ingested::Taken);
     }
 }

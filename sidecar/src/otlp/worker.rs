@@ -135,7 +135,7 @@ impl Receiver {
         }
         let n = facts.len();
         if let Some(genai) = self.shared.genai.get()
-            && !genai.ingest(facts, now)
+            && genai.ingest(facts, now).lost()
         {
             self.shared
                 .metrics
