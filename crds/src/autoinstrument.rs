@@ -157,6 +157,10 @@ pub enum AbiEvidence {
     /// The `version` of the venv's `pyvenv.cfg` or the installation's `lib/python3.X` (an
     /// executable copied as plain `python3`, nothing of its own mapped yet).
     Installation,
+    /// Evidence this version does not know (written by a newer sidecar): the ABI it names is
+    /// still the interpreter's. Never written.
+    #[serde(other)]
+    Unknown,
 }
 
 /// The Python processes of one CPython ABI that run with the layout on `PYTHONPATH`.

@@ -73,6 +73,10 @@ pub enum SidecarMode {
     Serve,
     /// Standalone, observing a child process tree.
     Run,
+    /// A mode this version does not know (written by a newer sidecar): read as such rather
+    /// than failing the whole snapshot. Never written.
+    #[serde(other)]
+    Unknown,
 }
 
 /// Identity of the pod a sidecar runs in, from the downward API.
@@ -101,6 +105,10 @@ pub enum GpuState {
     Disabled,
     /// NVML could not be loaded or initialised, or no GPU is visible; see `reason`.
     Unavailable,
+    /// A state this version does not know (written by a newer sidecar): says nothing about
+    /// whether GPUs are measured. Never written.
+    #[serde(other)]
+    Unknown,
 }
 
 /// How GPU memory was attributed to the observed processes.
@@ -113,6 +121,9 @@ pub enum GpuAttribution {
     AllVisible,
     /// The processes of the child tree started by `run`.
     ProcessTree,
+    /// An attribution this version does not know (written by a newer sidecar). Never written.
+    #[serde(other)]
+    Unknown,
 }
 
 /// GPU measurements.
@@ -223,6 +234,9 @@ pub enum OomSource {
     Log,
     /// A CUDA out-of-memory error reported in an OTLP span or log record.
     Otlp,
+    /// A source this version does not know (written by a newer sidecar). Never written.
+    #[serde(other)]
+    Unknown,
 }
 
 /// One GPU out-of-memory event.
@@ -324,12 +338,53 @@ pub struct InventoryDigest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub collected_at: Option<Time>,
     /// What could not be read (permission denied, a process gone, a bound reached), at most 10.
+    /// For people: programs read [`InventoryDigest::process_reads`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// How reading the container's processes through `/proc/<pid>/…` went, counted per
+    /// process: whether the sidecar may read them at all (absent from sidecars before it, and
+    /// when no process was looked at).
+    #[serde(default, skip_serializing_if = "ProcessReads::is_empty")]
+    pub process_reads: ProcessReads,
     /// The zero-code instrumentation layout its Python processes run with, its CPython ABI and
     /// the interpreters' (absent when no process has a layout on `PYTHONPATH`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_instrument: Option<crate::autoinstrument::AutoInstrumentSeen>,
+}
+
+/// How the sidecar's reads of one container's processes went: their `/proc/<pid>/` entries
+/// (`exe`, `cwd`, `cmdline`, `environ`, `maps`). Each process looked at counts once in
+/// `processes` and, when a read failed, once more in the first of `denied`, `gone`, `failed`
+/// that one of its reads ended in (a process denied one entry and gone by the next is denied).
+/// A process whose `environ` may not be read shows no `PYTHONPATH`: while `denied` counts one,
+/// "no process runs with the instrumentation" is not known.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ProcessReads {
+    /// Processes the sidecar looked at (at most 64 per container).
+    pub processes: u32,
+    /// Of those, processes with an entry the sidecar was not permitted to read (`EACCES`,
+    /// `EPERM`: the app runs as another user than the sidecar, or is not dumpable).
+    pub denied: u32,
+    /// Processes that exited while they were read (not denied).
+    pub gone: u32,
+    /// Processes with an entry unreadable for another reason (neither denied nor gone).
+    pub failed: u32,
+}
+
+impl ProcessReads {
+    /// Whether nothing was looked at (the field is then left out of the document).
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// Processes whose every read succeeded.
+    pub fn read(&self) -> u32 {
+        self.processes
+            .saturating_sub(self.denied)
+            .saturating_sub(self.gone)
+            .saturating_sub(self.failed)
+    }
 }
 
 /// A model artifact the sidecar fingerprinted.

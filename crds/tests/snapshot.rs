@@ -1,8 +1,10 @@
 //! The `/v1/snapshot` wire type: what the sidecar writes is what the operator reads.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use agentlens_crds::autoinstrument::AbiEvidence;
 use agentlens_crds::snapshot::{
-    GpuAttribution, GpuState, OomSource, SNAPSHOT_SCHEMA_VERSION, SidecarMode, Snapshot,
+    GpuAttribution, GpuState, OomSource, ProcessReads, SNAPSHOT_SCHEMA_VERSION, SidecarMode,
+    Snapshot,
 };
 use serde_json::Value;
 
@@ -59,13 +61,47 @@ fn a_newer_sidecar_with_extra_fields_is_still_read() {
 }
 
 #[test]
-fn unknown_enum_values_are_rejected_with_an_error() {
+fn a_newer_sidecars_enum_values_read_as_unknown_not_as_an_unreadable_snapshot() {
+    // An operator older than its sidecars must keep reading them during a rolling upgrade:
+    // a value it does not know is `Unknown`, the rest of the snapshot as written.
+    // (case, JSON pointer, what the operator reads back)
+    type Check = fn(&Snapshot) -> bool;
+    let cases: [(&str, &str, Check); 5] = [
+        ("mode", "/mode", |s| s.mode == SidecarMode::Unknown),
+        ("gpu_state", "/gpu/state", |s| {
+            s.gpu.state == GpuState::Unknown
+        }),
+        ("gpu_attribution", "/gpu/attribution", |s| {
+            s.gpu.attribution == Some(GpuAttribution::Unknown)
+        }),
+        ("oom_source", "/gpuOomEvents/0/source", |s| {
+            s.gpu_oom_events[0].source == OomSource::Unknown
+        }),
+        (
+            "abi_evidence",
+            "/inventory/0/autoInstrument/interpreters/0/evidence",
+            |s| {
+                let a = s.inventory[0].auto_instrument.as_ref().unwrap();
+                a.interpreters[0].evidence == AbiEvidence::Unknown
+                    && a.interpreters[0].abi == "cp311"
+            },
+        ),
+    ];
+    for (case, pointer, check) in cases {
+        let mut v: Value = serde_json::from_str(H200_TORCH_OOM).unwrap();
+        v["inventory"] =
+            serde_json::from_str::<Value>(AUTOINSTRUMENT[0]).unwrap()["inventory"].clone();
+        *v.pointer_mut(pointer)
+            .unwrap_or_else(|| panic!("{case}: {pointer}")) = Value::from("fromANewerSidecar");
+        let s: Snapshot = serde_json::from_value(v)
+            .unwrap_or_else(|e| panic!("{case}: a newer sidecar's snapshot is unreadable: {e}"));
+        assert!(check(&s), "{case}");
+        assert_eq!(s.gpu.devices.len(), 1, "{case}: the rest is read");
+    }
+    // A value of the wrong type is still an error.
     let mut v: Value = serde_json::from_str(H200_TORCH_OOM).unwrap();
-    v["gpu"]["state"] = Value::from("melted");
-    let err = serde_json::from_value::<Snapshot>(v)
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("melted"), "{err}");
+    v["gpu"]["state"] = Value::from(3);
+    assert!(serde_json::from_value::<Snapshot>(v).is_err());
 }
 
 /// What the built sidecar served after the OpenTelemetry Python SDK's two-agent conversation
@@ -108,4 +144,71 @@ fn autoinstrument_snapshots_round_trip_and_an_older_sidecars_still_read() {
         assert_eq!(older.inventory[0].auto_instrument, None);
         assert_eq!(older.inventory[0].digest, typed.inventory[0].digest);
     }
+}
+
+#[test]
+fn process_reads_are_read_and_an_older_sidecars_snapshot_without_them_still_is() {
+    let original: Value = serde_json::from_str(AUTOINSTRUMENT[0]).unwrap();
+    // (case, `processReads` as written (None: absent), what the operator reads)
+    let cases = [
+        ("older_sidecar", None, ProcessReads::default()),
+        (
+            "every_process_read",
+            Some(serde_json::json!({"processes": 2})),
+            ProcessReads {
+                processes: 2,
+                ..ProcessReads::default()
+            },
+        ),
+        (
+            "another_users_app",
+            Some(serde_json::json!({"processes": 3, "denied": 2, "gone": 1})),
+            ProcessReads {
+                processes: 3,
+                denied: 2,
+                gone: 1,
+                failed: 0,
+            },
+        ),
+        (
+            "a_newer_sidecars_extra_count",
+            Some(serde_json::json!({"processes": 1, "failed": 1, "timedOut": 4})),
+            ProcessReads {
+                processes: 1,
+                failed: 1,
+                ..ProcessReads::default()
+            },
+        ),
+    ];
+    for (case, written, want) in cases {
+        let mut v = original.clone();
+        let digest = v["inventory"][0].as_object_mut().unwrap();
+        digest.remove("processReads");
+        if let Some(w) = &written {
+            digest.insert("processReads".into(), w.clone());
+        }
+        let s: Snapshot = serde_json::from_value(v).unwrap();
+        assert_eq!(s.inventory[0].process_reads, want, "{case}");
+        assert!(s.inventory[0].auto_instrument.is_some(), "{case}");
+        // Written back camelCase, and left out when nothing was looked at.
+        let back = serde_json::to_value(&s).unwrap();
+        let field = back["inventory"][0].get("processReads");
+        if want.is_empty() {
+            assert_eq!(field, None, "{case}");
+        } else {
+            let again: ProcessReads = serde_json::from_value(field.unwrap().clone()).unwrap();
+            assert_eq!(again, want, "{case}");
+            assert!(
+                field.unwrap().get("processes").is_some(),
+                "{case}: camelCase names"
+            );
+        }
+    }
+    let r = ProcessReads {
+        processes: 5,
+        denied: 2,
+        gone: 1,
+        failed: 1,
+    };
+    assert_eq!(r.read(), 1);
 }

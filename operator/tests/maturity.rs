@@ -222,6 +222,41 @@ fn cases() -> Vec<(
             agentlens_operator::sidecar_access::BINDING_PREFIX,
         ),
         (
+            // A sidecar of another user than the app's: said by its counts, not its notes.
+            "ENV-2",
+            |_, s| {
+                for snap in s.values_mut() {
+                    for i in &mut snap.inventory {
+                        i.packages = 0;
+                        i.notes.clear();
+                        i.process_reads.processes = 1;
+                        i.process_reads.denied = 1;
+                    }
+                }
+            },
+            true,
+            false,
+            "an OS and package inventory for 0/",
+            "(permission denied): give the pod a non-root runAsUser",
+        ),
+        (
+            "ENV-2",
+            |_, s| {
+                for snap in s.values_mut() {
+                    for i in &mut snap.inventory {
+                        i.packages = 0;
+                        i.notes = vec!["process 7: permission denied".into()];
+                        i.process_reads.processes = 1;
+                        i.process_reads.denied = 0;
+                    }
+                }
+            },
+            true,
+            false,
+            "an OS and package inventory for 0/",
+            "see the notes in status.inventory",
+        ),
+        (
             "OBS-3",
             |_, s| {
                 for snap in s.values_mut() {
@@ -263,6 +298,20 @@ fn cases() -> Vec<(
             false,
             "0/1",
             "NVML not found",
+        ),
+        (
+            // A newer sidecar's GPU state: not measured, and not said to be unavailable.
+            "OBS-4",
+            |d, s| {
+                gpu_pod(d);
+                for snap in s.values_mut() {
+                    snap.gpu.state = agentlens_crds::snapshot::GpuState::Unknown;
+                }
+            },
+            true,
+            false,
+            "0/1",
+            "a GPU state this operator does not know",
         ),
         (
             "OBS-5",

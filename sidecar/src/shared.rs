@@ -53,6 +53,8 @@ impl Shared {
         let label = match mode {
             SidecarMode::Run => "run",
             SidecarMode::Serve => "serve",
+            // Only a newer sidecar's document reads as this; none is started with it.
+            SidecarMode::Unknown => "unknown",
         };
         let metrics = Metrics::new(label).map_err(crate::Error::Metrics)?;
         let analysis = Analysis::start(metrics.clone()).map_err(|source| crate::Error::Io {

@@ -39,6 +39,7 @@ fn inventory_digests(shared: &Shared) -> Vec<InventoryDigest> {
                 .collect(),
             collected_at: Some(time(inv.collected_ms)),
             notes: inv.notes.iter().take(10).cloned().collect(),
+            process_reads: inv.process_reads,
             auto_instrument: inv.auto_instrument.clone(),
         })
         .collect()

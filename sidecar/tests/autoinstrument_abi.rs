@@ -7,7 +7,10 @@
 //!   reported with the interpreter's ABI, the instrumentation loaded, the ABIs matching;
 //! - the same layout whose `.python-abi` alone says `cp312`: reported as a mismatch;
 //! - with `AGENTLENS_OTHER_PYTHON=/path/to/python3.X` (not installed by `make tools`), the true
-//!   layout under that interpreter: its compiled `cpython-311` modules are not loaded.
+//!   layout under that interpreter: its compiled `cpython-311` modules are not loaded;
+//! - a Python of another user than the sidecar's (as root, this test binary run again as
+//!   `nobody`): its reads counted denied in `processReads`, the structured outcome the operator
+//!   reads, rather than taken for a process without the layout.
 //!
 //! Every expectation is the interpreter's own answer (`sys.version_info`), not a constant.
 //! `AGENTLENS_UPDATE_FIXTURES=1` writes the snapshots to `crds/tests/fixtures/` (see the README
@@ -24,9 +27,14 @@ use agentlens_crds::autoinstrument::{
     AbiCheck, AbiEvidence, AutoInstrumentSeen, InstrumentProvider, MOUNT_PATH, PYTHON_ABI_FILE,
     python_path,
 };
+use agentlens_crds::snapshot::ProcessReads;
+use agentlens_sidecar::inventory::autoinstrument;
+use agentlens_sidecar::inventory::collect::{CollectConfig, ProcInfo, collect_pids};
+use agentlens_sidecar::inventory::reads::{ReadLog, ReadOutcome};
+use agentlens_sidecar::inventory::root::Root;
 
 mod common;
-use common::{Reaped, free_port, get, installed, wait_until};
+use common::{Reaped, free_port, get, installed, tool, wait_until};
 
 const BIN: &str = env!("CARGO_BIN_EXE_agentlens-sidecar");
 
@@ -239,5 +247,154 @@ fn the_layouts_abi_against_the_interpreters_through_the_endpoints() {
         if let Some(f) = fixture {
             write_fixture(f, &snap);
         }
+    }
+}
+
+/// What a sidecar sees of the Python process `pid` (running `exe` with `pythonpath`): the
+/// inventory's `processReads` and whether it saw the layout, and how reading `maps` alone went
+/// for a process already read (as the inventory's `/proc` recheck does).
+fn sidecar_view(pid: u32, exe: &str, pythonpath: &str) -> (ProcessReads, bool, ReadOutcome) {
+    let inv = collect_pids(
+        "main",
+        Path::new("/proc"),
+        &[pid],
+        &CollectConfig::default(),
+    );
+    let known = ProcInfo {
+        pid,
+        exe: exe.into(),
+        cmdline: vec![exe.into()],
+        env: [("PYTHONPATH".to_string(), pythonpath.to_string())].into(),
+        ..ProcInfo::default()
+    };
+    let mut reads = ReadLog::default();
+    let root = Root::new(format!("/proc/{pid}/root"));
+    autoinstrument::observe(Path::new("/proc"), &[known], &root, &mut reads);
+    let maps = reads.outcome(pid).unwrap_or(ReadOutcome::Read);
+    (inv.process_reads, inv.auto_instrument.is_some(), maps)
+}
+
+/// Another user's Python with the layout on `PYTHONPATH`: a sidecar of another user (this test
+/// binary run again as `nobody` through util-linux `setpriv`, as `tests/inventory.rs` does)
+/// may read neither its environment nor its maps. That is counted denied, the field the
+/// operator reads, while its notes alone would be cut or reworded; its own user sees the layout.
+#[test]
+fn another_users_python_is_counted_denied_not_taken_for_one_without_the_layout() {
+    if let Ok(v) = std::env::var("AGENTLENS_ABI_FOREIGN") {
+        // The unprivileged half: pid, executable, PYTHONPATH.
+        let mut parts = v.splitn(3, '\n');
+        let (pid, exe, pp) = (
+            parts.next().unwrap().parse().unwrap(),
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+        );
+        let (r, layout, maps) = sidecar_view(pid, exe, pp);
+        println!(
+            "VIEW {} {layout} {maps:?}",
+            serde_json::to_string(&r).unwrap()
+        );
+        return;
+    }
+    let uid = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|v| v.split_whitespace().nth(1).map(str::to_string));
+    if uid.as_deref() != Some("0") {
+        // Not root: no process of another user can be started here. The classification of the
+        // errors is `reads.rs`' unit test.
+        eprintln!("not run: needs root to start the app as another user than the sidecar");
+        return;
+    }
+    let (Some(setpriv), python) = (tool("setpriv"), Path::new("/usr/bin/python3")) else {
+        return;
+    };
+    assert!(
+        python.is_file(),
+        "Debian's python3 (make tools builds the layouts with it)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let volume = dir.path().join(MOUNT_PATH.trim_start_matches('/'));
+    std::fs::create_dir_all(&volume).unwrap();
+    std::fs::write(volume.join(PYTHON_ABI_FILE), "cp311\n").unwrap();
+    let pythonpath = python_path(InstrumentProvider::OpenTelemetry, None)
+        .replace(MOUNT_PATH, volume.to_str().unwrap());
+    let mut app = Reaped(
+        Command::new(python)
+            .args([
+                "-c",
+                "import sys; print('ready', flush=True); sys.stdin.read()",
+            ])
+            .env_clear()
+            .env("PYTHONPATH", &pythonpath)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    std::io::BufReader::new(app.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line, "ready\n");
+    let pid = app.0.id();
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
+    let exe = exe.to_str().unwrap();
+
+    // (case, the sidecar's user (None: the app's), reads, layout seen, maps read)
+    let read_all = ProcessReads {
+        processes: 1,
+        ..ProcessReads::default()
+    };
+    let denied = ProcessReads {
+        processes: 1,
+        denied: 1,
+        ..ProcessReads::default()
+    };
+    let cases = [
+        ("same_user", None, read_all, true, ReadOutcome::Read),
+        ("nobody", Some("65534"), denied, false, ReadOutcome::Denied),
+    ];
+    for (case, user, reads, layout, maps) in cases {
+        let got = match user {
+            None => sidecar_view(pid, exe, &pythonpath),
+            Some(u) => {
+                let out = Command::new(&setpriv)
+                    .args([
+                        &format!("--reuid={u}"),
+                        &format!("--regid={u}"),
+                        "--clear-groups",
+                        "--",
+                    ])
+                    .arg(std::env::current_exe().unwrap())
+                    .args([
+                        "--exact",
+                        "another_users_python_is_counted_denied_not_taken_for_one_without_the_layout",
+                        "--nocapture",
+                    ])
+                    .env("AGENTLENS_ABI_FOREIGN", format!("{pid}\n{exe}\n{pythonpath}"))
+                    .output()
+                    .unwrap();
+                let text = String::from_utf8_lossy(&out.stdout).to_string();
+                let view = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VIEW "))
+                    .unwrap_or_else(|| {
+                        panic!("{case}: {text}{}", String::from_utf8_lossy(&out.stderr))
+                    });
+                let mut f = view.split(' ');
+                (
+                    serde_json::from_str(f.next().unwrap()).unwrap(),
+                    f.next() == Some("true"),
+                    match f.next() {
+                        Some("Read") => ReadOutcome::Read,
+                        Some("Denied") => ReadOutcome::Denied,
+                        Some("Gone") => ReadOutcome::Gone,
+                        other => panic!("{case}: {other:?}"),
+                    },
+                )
+            }
+        };
+        assert_eq!(got, (reads, layout, maps), "{case}");
     }
 }

@@ -2,12 +2,14 @@
 //! was built for the CPython that loads it. A layout of `cp311` wheels under a 3.12 interpreter
 //! fails silently (its compiled extensions are never looked for, the SDK degrades or does not
 //! start), so the sidecars report each container's layout ABI and interpreter ABI
-//! (`InventoryDigest::auto_instrument`) and this condition names the agents where they differ,
+//! (`InventoryDigest::auto_instrument`) and whether they could read its processes at all
+//! (`InventoryDigest::process_reads`), and this condition names the agents where they differ,
 //! and which agents are instrumented at all.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use agentlens_crds::autoinstrument::{AbiCheck, AutoInstrumentSeen};
+use agentlens_crds::autoinstrument::AbiCheck;
+use agentlens_crds::snapshot::InventoryDigest;
 use agentlens_crds::{AgentDeployment, Snapshot};
 
 use super::PodFacts;
@@ -16,74 +18,116 @@ use super::conditions::Computed;
 /// The condition's type (one definition, in [`super::conditions::types`]).
 pub use super::conditions::types::AUTO_INSTRUMENTATION_MISMATCH;
 
-/// What one instrumented agent's sidecars say.
+/// Why an agent's interpreter is not identified; the later the more telling (of an agent's
+/// pods and containers, the most telling is named).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Why {
+    NoSnapshot,
+    NoInventory,
+    NoLayout,
+    NotIdentified,
+    Denied,
+}
+
+impl Why {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::NoSnapshot => "no snapshot from its sidecars yet",
+            Self::NoInventory => "no inventory from its sidecars yet",
+            Self::NoLayout => "no Python process runs with the layout on PYTHONPATH",
+            Self::NotIdentified => "the interpreter or the layout's ABI is not identified yet",
+            Self::Denied => "its sidecar may not read the app's processes: permission denied",
+        }
+    }
+}
+
+/// What the sidecars say of one instrumented agent (its containers, in its pods).
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Verdict {
     /// An interpreter of another ABI loads the layout: (pod, container, interpreter, layout).
     Mismatch(String, String, String, String),
     /// Nothing identified yet, and why.
-    Unknown(&'static str),
+    Unknown(Why),
     /// Every identified interpreter matches: (ABI, processes that loaded it, processes).
     Match(String, u32, u32),
 }
 
-/// One pod's verdict from its sidecar's snapshot.
-fn pod_verdict(pod: &str, snapshot: Option<&Snapshot>) -> Verdict {
+/// One container's verdict from its inventory digest. That its sidecar may not read its
+/// processes comes from [`InventoryDigest::process_reads`], never from the notes' wording.
+fn container_verdict(pod: &str, i: &InventoryDigest) -> Verdict {
+    let denied = i.process_reads.denied > 0;
+    let Some(a) = &i.auto_instrument else {
+        // A sidecar that may not read the app's processes (another user) sees no PYTHONPATH.
+        return Verdict::Unknown(if denied { Why::Denied } else { Why::NoLayout });
+    };
+    match a.abi_check() {
+        AbiCheck::Mismatch => {
+            let layout = a.layout_abi.clone().unwrap_or_default();
+            let other = a
+                .interpreters
+                .iter()
+                .filter(|i| i.abi != layout)
+                .map(|i| i.abi.as_str())
+                .collect::<Vec<_>>()
+                .join("+");
+            Verdict::Mismatch(pod.into(), i.container.clone(), other, layout)
+        }
+        AbiCheck::Match => Verdict::Match(
+            a.layout_abi.clone().unwrap_or_default(),
+            a.loaded(),
+            a.processes(),
+        ),
+        AbiCheck::Unknown if denied => Verdict::Unknown(Why::Denied),
+        AbiCheck::Unknown => Verdict::Unknown(Why::NotIdentified),
+    }
+}
+
+/// What one pod's sidecar says of each of the pod's agents (`agents`), with the processes of
+/// each that it could not fully read (denied or failed, not gone): each inventoried container
+/// speaks for the agent that runs it (`agents[].container`), never for the pod's other agents.
+fn pod_verdicts(
+    ad: &AgentDeployment,
+    pod: &PodFacts,
+    agents: &BTreeSet<String>,
+    snapshot: Option<&Snapshot>,
+) -> Vec<(String, Verdict, u32)> {
+    let all = |why: Why| {
+        agents
+            .iter()
+            .map(|a| (a.clone(), Verdict::Unknown(why), 0))
+            .collect()
+    };
     let Some(s) = snapshot else {
-        return Verdict::Unknown("no snapshot from its sidecars yet");
+        return all(Why::NoSnapshot);
     };
     if s.inventory.is_empty() {
-        return Verdict::Unknown("no inventory from its sidecars yet");
+        return all(Why::NoInventory);
     }
-    let seen: Vec<(&str, &AutoInstrumentSeen)> = s
+    let mut out: Vec<(String, Verdict, u32)> = s
         .inventory
         .iter()
-        .filter_map(|i| {
-            i.auto_instrument
-                .as_ref()
-                .map(|a| (i.container.as_str(), a))
+        .map(|i| {
+            let agent = crate::selector::agent_name(ad, &pod.labels, Some(&i.container));
+            let r = i.process_reads;
+            (
+                agent,
+                container_verdict(&pod.name, i),
+                r.denied.saturating_add(r.failed),
+            )
         })
         .collect();
-    if seen.is_empty() {
-        // A sidecar that may not read the app's processes (another user) sees no PYTHONPATH.
-        let denied = s
-            .inventory
-            .iter()
-            .any(|i| i.notes.iter().any(|n| n.contains("permission denied")));
-        return Verdict::Unknown(if denied {
-            "its sidecar may not read the app's processes: permission denied"
-        } else {
-            "no Python process runs with the layout on PYTHONPATH"
-        });
-    }
-    let mut out = Verdict::Unknown("the interpreter or the layout's ABI is not identified yet");
-    for (container, a) in seen {
-        let v = match a.abi_check() {
-            AbiCheck::Mismatch => {
-                let layout = a.layout_abi.clone().unwrap_or_default();
-                let other = a
-                    .interpreters
-                    .iter()
-                    .filter(|i| i.abi != layout)
-                    .map(|i| i.abi.as_str())
-                    .collect::<Vec<_>>()
-                    .join("+");
-                Verdict::Mismatch(pod.into(), container.into(), other, layout)
-            }
-            AbiCheck::Match => Verdict::Match(
-                a.layout_abi.clone().unwrap_or_default(),
-                a.loaded(),
-                a.processes(),
-            ),
-            AbiCheck::Unknown => continue,
-        };
-        out = merge(out, v);
+    // An agent whose containers the sidecar has not inventoried yet.
+    for a in agents {
+        if !out.iter().any(|(x, _, _)| x == a) {
+            out.push((a.clone(), Verdict::Unknown(Why::NoInventory), 0));
+        }
     }
     out
 }
 
 /// Two verdicts of one agent (pods, containers): a mismatch wins, then a match (counts summed;
-/// replicas not inventoried yet run the same image), then the first reason for not knowing.
+/// replicas not inventoried yet run the same image), then the most telling reason for not
+/// knowing.
 fn merge(a: Verdict, b: Verdict) -> Verdict {
     match (a, b) {
         (m @ Verdict::Mismatch(..), _) | (_, m @ Verdict::Mismatch(..)) => m,
@@ -92,45 +136,68 @@ fn merge(a: Verdict, b: Verdict) -> Verdict {
         }
         (m @ Verdict::Match(..), Verdict::Unknown(_))
         | (Verdict::Unknown(_), m @ Verdict::Match(..)) => m,
-        (u @ Verdict::Unknown(_), Verdict::Unknown(_)) => u,
+        (Verdict::Unknown(x), Verdict::Unknown(y)) => Verdict::Unknown(x.max(y)),
+    }
+}
+
+/// `a`, `a and b`, `a, b and c`: agents named together inside a `, `-separated list.
+fn and_list(names: &[String]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
     }
 }
 
 /// The condition, when a pod of the system is instrumented: `True` (`PythonABIMismatch`) naming
 /// the agents whose interpreter's CPython ABI differs from their layout's; else `False`,
 /// `PythonABIMatches` when every instrumented agent's interpreter was identified and matches,
-/// `NotYetObserved` (naming them and why) while some are not.
+/// `NotYetObserved` (naming them and why) while some are not. Each verdict is an agent's, from
+/// its own containers, so a pod's or container's is named once; agents without evidence for
+/// the same reason are named together.
 pub fn condition(
     ad: &AgentDeployment,
     pods: &[&PodFacts],
     snapshots: &BTreeMap<String, Snapshot>,
 ) -> Option<Computed> {
-    let mut agents: BTreeMap<String, Option<Verdict>> = BTreeMap::new();
+    // agent → (verdict, processes of its containers its sidecars could not fully read)
+    let mut agents: BTreeMap<String, (Verdict, u32)> = BTreeMap::new();
     for p in pods.iter().filter(|p| p.auto_instrumented) {
-        for agent in super::telemetry::agent_names(ad, p) {
-            let v = pod_verdict(&p.name, snapshots.get(&p.name));
-            let slot = agents.entry(agent).or_default();
-            *slot = Some(match slot.take() {
-                Some(prev) => merge(prev, v),
-                None => v,
-            });
+        let names = super::telemetry::agent_names(ad, p);
+        for (agent, v, unread) in pod_verdicts(ad, p, &names, snapshots.get(&p.name)) {
+            match agents.remove(&agent) {
+                Some((prev, n)) => agents.insert(agent, (merge(prev, v), n.saturating_add(unread))),
+                None => agents.insert(agent, (v, unread)),
+            };
         }
     }
     if agents.is_empty() {
         return None;
     }
-    let (mut bad, mut unknown, mut good) = (Vec::new(), Vec::new(), Vec::new());
-    for (agent, v) in agents.into_iter().filter_map(|(a, v)| Some((a, v?))) {
+    let (mut bad, mut good) = (Vec::new(), Vec::new());
+    let mut unknown: BTreeMap<Why, Vec<String>> = BTreeMap::new();
+    for (agent, (v, unread)) in agents {
         match v {
             Verdict::Mismatch(pod, container, interp, layout) => bad.push(format!(
                 "{agent} (pod {pod}, container {container}: interpreter {interp}, layout {layout})"
             )),
-            Verdict::Unknown(why) => unknown.push(format!("{agent} ({why})")),
+            Verdict::Unknown(why) => unknown.entry(why).or_default().push(agent),
             Verdict::Match(abi, loaded, procs) => good.push(format!(
-                "{agent} ({abi}, instrumentation loaded in {loaded} of {procs} processes)"
+                "{agent} ({abi}, instrumentation loaded in {loaded} of {procs} processes{})",
+                if unread > 0 {
+                    format!("; {unread} of its processes not fully readable by its sidecars")
+                } else {
+                    String::new()
+                }
             )),
         }
     }
+    // Most telling reason first.
+    let unknown: Vec<String> = unknown
+        .into_iter()
+        .rev()
+        .map(|(why, agents)| format!("{} ({})", and_list(&agents), why.as_str()))
+        .collect();
     let list = |v: &[String]| v.join(", ");
     let (status, reason, message) = if !bad.is_empty() {
         let mut m = format!(

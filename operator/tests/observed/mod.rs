@@ -334,7 +334,8 @@ pub fn snapshots(
                 json!({"container": c["name"], "packages": 0,
                     "digest": "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
                     "collectedAt": "2026-11-26T10:00:07Z",
-                    "notes": ["process 7: permission denied", "no readable process"]})
+                    "notes": ["process 7: permission denied", "no readable process"],
+                    "processReads": {"processes": 1, "denied": 1}})
             }
         }).collect::<Vec<_>>());
         if sidecar.otlp.as_ref().is_some_and(|o| o.enabled) {

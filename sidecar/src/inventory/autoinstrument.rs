@@ -26,8 +26,9 @@ use agentlens_crds::autoinstrument::{
     AbiEvidence, AutoInstrumentSeen, InterpreterSeen, PYTHON_ABI_FILE, layout_on_python_path,
 };
 
-use super::collect::{ProcInfo, read_proc};
+use super::collect::{ProcInfo, read_proc_logged};
 use super::python;
+use super::reads::ReadLog;
 use super::root::Root;
 use crate::shared::Inventories;
 use crate::view::Publisher;
@@ -209,8 +210,15 @@ fn canonical(root: &Root, path: &str) -> Option<String> {
     Some(format!("/{}", rel.to_string_lossy()))
 }
 
-/// The container's instrumentation, from its processes (already read) and its root.
-pub fn observe(proc_root: &Path, procs: &[ProcInfo], root: &Root) -> Option<AutoInstrumentSeen> {
+/// The container's instrumentation, from its processes (already read) and its root. How each
+/// process's `maps` read went is recorded in `reads`: one that could not be read (permission,
+/// the process gone, anything else) maps nothing here, which `reads` tells from "not mapped".
+pub fn observe(
+    proc_root: &Path,
+    procs: &[ProcInfo],
+    root: &Root,
+    reads: &mut ReadLog,
+) -> Option<AutoInstrumentSeen> {
     let mut seen = Vec::new();
     for p in procs {
         let Some(layout) = p
@@ -221,8 +229,11 @@ pub fn observe(proc_root: &Path, procs: &[ProcInfo], root: &Root) -> Option<Auto
         else {
             continue;
         };
-        // A process gone since it was read maps nothing: then only its executable speaks.
-        let maps = read_maps(proc_root, p.pid).unwrap_or_default();
+        // A process whose maps cannot be read (gone since it was read, or not ours to read)
+        // maps nothing: then only its executable speaks, and `reads` says why.
+        let maps = reads
+            .result(p.pid, read_maps(proc_root, p.pid))
+            .unwrap_or_default();
         let mapped = mapped_files(&maps);
         let is_python = python::is_python(p)
             || mapped
@@ -279,19 +290,22 @@ pub fn recheck(
     if !young || !inv.auto_instrument.as_ref().is_some_and(unsettled) {
         return;
     }
+    let mut reads = ReadLog::default();
     let procs: Vec<ProcInfo> = pids
         .iter()
         .take(64)
-        .filter_map(|pid| read_proc(proc_root, *pid).ok())
+        .filter_map(|pid| read_proc_logged(proc_root, *pid, &mut reads).ok())
         .collect();
     let Some(first) = procs.first() else { return };
     let root = Root::new(proc_root.join(first.pid.to_string()).join("root"));
-    let now = observe(proc_root, &procs, &root);
+    let now = observe(proc_root, &procs, &root, &mut reads);
     if now.is_none() || now == inv.auto_instrument {
         return;
     }
+    // The reads that gave this view replace the inventory's: the two are read together.
     let mut updated = (*inv).clone();
     updated.auto_instrument = now;
+    updated.process_reads = reads.summary();
     inventories.insert(container.to_string(), Arc::new(updated));
     publisher.publish(inventories.clone());
 }

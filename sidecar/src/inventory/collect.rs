@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+use super::reads::ReadLog;
 use super::root::{Root, why};
 use super::{Component, ContainerInventory, Kind, gpu_stack, models, node, os, packages, python};
 
@@ -28,24 +29,37 @@ pub struct ProcInfo {
 
 /// Reads a process's `/proc` entries (under `proc_root`).
 pub fn read_proc(proc_root: &Path, pid: u32) -> std::io::Result<ProcInfo> {
+    read_proc_logged(proc_root, pid, &mut ReadLog::default())
+}
+
+/// [`read_proc`], recording in `reads` how each entry's read went: also those it does without
+/// (`cwd`, `environ`), whose failure would otherwise look like a process without them.
+pub fn read_proc_logged(
+    proc_root: &Path,
+    pid: u32,
+    reads: &mut ReadLog,
+) -> std::io::Result<ProcInfo> {
     let dir = proc_root.join(pid.to_string());
-    let link = |name: &str| -> std::io::Result<String> {
-        Ok(std::fs::read_link(dir.join(name))?
+    let mut link = |name: &str| -> std::io::Result<String> {
+        Ok(reads
+            .result(pid, std::fs::read_link(dir.join(name)))?
             .to_string_lossy()
             .trim_end_matches(" (deleted)")
             .to_string())
     };
     let exe = link("exe")?;
     let cwd = link("cwd").unwrap_or_else(|_| "/".to_string());
-    let cmdline = std::fs::read(dir.join("cmdline"))?
+    let cmdline = reads
+        .result(pid, std::fs::read(dir.join("cmdline")))?
         .split(|b| *b == 0)
         .filter(|s| !s.is_empty())
         .map(|s| String::from_utf8_lossy(s).into_owned())
         .collect();
     let mut env = BTreeMap::new();
     let mut env_names = BTreeSet::new();
-    // environ may be unreadable for another user's process: names are then unknown.
-    if let Ok(raw) = std::fs::read(dir.join("environ")) {
+    // environ may be unreadable for another user's process: names are then unknown, and
+    // `reads` says so (no `PYTHONPATH` seen is then no evidence of none).
+    if let Ok(raw) = reads.result(pid, std::fs::read(dir.join("environ"))) {
         for kv in raw.split(|b| *b == 0).filter(|s| !s.is_empty()) {
             let kv = String::from_utf8_lossy(kv);
             let (k, v) = kv.split_once('=').unwrap_or((&kv, ""));
@@ -156,6 +170,7 @@ pub fn collect(
         models,
         notes,
         auto_instrument: None,
+        process_reads: agentlens_crds::snapshot::ProcessReads::default(),
         collected_ms: crate::clock::now_ms(),
         digest: String::new(),
     }
@@ -175,7 +190,8 @@ pub fn collect_root(name: &str, root: &Path) -> ContainerInventory {
 }
 
 /// Reads the processes and collects: the root is the first readable process's
-/// `/proc/<pid>/root`. A process that exits mid-scan leaves a note.
+/// `/proc/<pid>/root`. A process that exits mid-scan leaves a note; how every process's reads
+/// went is counted in [`ContainerInventory::process_reads`].
 pub fn collect_pids(
     container: &str,
     proc_root: &Path,
@@ -184,8 +200,9 @@ pub fn collect_pids(
 ) -> ContainerInventory {
     let mut notes = Vec::new();
     let mut procs = Vec::new();
+    let mut reads = ReadLog::default();
     for pid in pids.iter().take(64) {
-        match read_proc(proc_root, *pid) {
+        match read_proc_logged(proc_root, *pid, &mut reads) {
             Ok(p) => procs.push(p),
             Err(e) => notes.push(format!("process {pid}: {}", why(&e))),
         }
@@ -195,6 +212,7 @@ pub fn collect_pids(
         return ContainerInventory {
             container: container.to_string(),
             notes,
+            process_reads: reads.summary(),
             collected_ms: crate::clock::now_ms(),
             ..ContainerInventory::default()
         }
@@ -202,7 +220,8 @@ pub fn collect_pids(
     };
     let root = Root::new(proc_root.join(first.pid.to_string()).join("root"));
     let mut inv = collect(container, &procs, &root, cfg, notes);
-    inv.auto_instrument = super::autoinstrument::observe(proc_root, &procs, &root);
+    inv.auto_instrument = super::autoinstrument::observe(proc_root, &procs, &root, &mut reads);
+    inv.process_reads = reads.summary();
     // The root vanished under us: what was read stands, and says so.
     if !root.base().exists() {
         inv.notes.push(format!(

@@ -8,7 +8,8 @@
 //!
 //! Reading is bounded (entries per directory, bytes per file) and every failure (permission
 //! denied, a process that exits mid-scan, a directory too large) becomes a note in the
-//! inventory, never an error that stops it. Served as CycloneDX 1.5 (`cyclonedx.rs`) on
+//! inventory, never an error that stops it; how the processes' own `/proc` entries could be
+//! read is also counted (`reads.rs`), for the operator. Served as CycloneDX 1.5 (`cyclonedx.rs`) on
 //! `GET /v1/inventory`; the snapshot carries each container's digest and counts.
 
 pub mod autoinstrument;
@@ -21,6 +22,7 @@ pub mod os;
 pub mod packages;
 pub mod purl;
 pub mod python;
+pub mod reads;
 pub mod root;
 pub mod worker;
 
@@ -131,6 +133,9 @@ pub struct ContainerInventory {
     /// The zero-code instrumentation its Python processes run with (`autoinstrument.rs`); not
     /// part of the digest, which is about what is installed.
     pub auto_instrument: Option<agentlens_crds::autoinstrument::AutoInstrumentSeen>,
+    /// How reading its processes' `/proc/<pid>/…` went (`reads.rs`): what the notes say of
+    /// them, counted for programs. Not part of the digest.
+    pub process_reads: agentlens_crds::snapshot::ProcessReads,
     /// When it was collected (ms since the epoch).
     pub collected_ms: u64,
     /// [`ContainerInventory::compute_digest`], computed once when the inventory is complete

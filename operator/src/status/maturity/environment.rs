@@ -72,16 +72,17 @@ pub(super) fn inventory_collected(e: &Evidence<'_>) -> MaturityCheck {
             missing.len()
         ),
         if missing.is_empty() {
+            // From the sidecars' counts, not their notes' wording (cut to a few, for people).
             let denied = e
-                .status
-                .inventory
-                .iter()
-                .any(|i| i.notes.iter().any(|n| n.contains("permission denied")));
+                .snapshots
+                .values()
+                .flat_map(|s| &s.inventory)
+                .any(|i| i.process_reads.denied > 0);
             format!(
                 "the sidecar read no packages for {}{}",
                 list(&failed),
                 if denied {
-                    ": it may not read the app's files (permission denied): give the pod a non-root \
+                    ": it may not read the app's processes and files (permission denied): give the pod a non-root \
                      runAsUser, which the webhook also gives the sidecar, so both run as one user"
                 } else {
                     ": see the notes in status.inventory and GET /v1/inventory on port 9477"

@@ -160,6 +160,11 @@ pub(super) fn gpu_memory_measured(e: &Evidence<'_>) -> MaturityCheck {
             Some(s) if s.gpu.state == GpuState::Available && !s.gpu.devices.is_empty() => {
                 measured += 1;
             }
+            // A newer sidecar's state: not counted as measured, and not said to be unavailable.
+            Some(s) if s.gpu.state == GpuState::Unknown => failed.push(format!(
+                "{} (a GPU state this operator does not know: a newer sidecar's)",
+                p.name
+            )),
             Some(s) => failed.push(format!(
                 "{} ({})",
                 p.name,

@@ -289,3 +289,62 @@ fn the_abi_file_is_one_short_tag() {
         assert_eq!(parse_abi_file(text).as_deref(), want, "{case}");
     }
 }
+
+#[test]
+fn unreadable_maps_are_recorded_not_taken_for_nothing_mapped() {
+    use super::super::reads::ReadOutcome;
+    use agentlens_crds::autoinstrument::{InstrumentProvider, MOUNT_PATH, python_path};
+    // A /proc whose processes' maps are: the captured agent venv's, a directory (a read that
+    // fails for another reason than permission or exit), missing (the process exited). A
+    // denied read is `reads.rs`' table and `sidecar/tests/autoinstrument_abi.rs` (as another
+    // user: this may run as root, which reads a file of mode 000 anyway).
+    let proc_root = tempfile::tempdir().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let layout = root.path().join(MOUNT_PATH.trim_start_matches('/'));
+    std::fs::create_dir_all(&layout).unwrap();
+    std::fs::write(layout.join(PYTHON_ABI_FILE), "cp311\n").unwrap();
+    // (pid, maps, outcome)
+    let cases = [
+        (11, Some(maps("venv-pyenv-3.11.7")), ReadOutcome::Read),
+        (12, None, ReadOutcome::Failed),
+        (13, Some("gone"), ReadOutcome::Gone),
+    ];
+    let mut procs = Vec::new();
+    for (pid, m, _) in cases {
+        let dir = proc_root.path().join(pid.to_string());
+        std::fs::create_dir_all(&dir).unwrap();
+        match m {
+            Some("gone") => {}
+            Some(text) => std::fs::write(dir.join("maps"), text).unwrap(),
+            None => std::fs::create_dir(dir.join("maps")).unwrap(),
+        }
+        procs.push(ProcInfo {
+            pid,
+            exe: "/root/.pyenv/versions/3.11.7/bin/python3.11".into(),
+            cmdline: vec!["python3.11".into(), "agent.py".into()],
+            env: BTreeMap::from([(
+                "PYTHONPATH".to_string(),
+                python_path(InstrumentProvider::OpenTelemetry, None),
+            )]),
+            ..ProcInfo::default()
+        });
+    }
+    let mut reads = ReadLog::default();
+    let seen = observe(
+        proc_root.path(),
+        &procs,
+        &Root::new(root.path()),
+        &mut reads,
+    )
+    .unwrap();
+    for (pid, _, want) in cases {
+        assert_eq!(reads.outcome(pid), Some(want), "process {pid}");
+    }
+    let r = reads.summary();
+    assert_eq!((r.processes, r.denied, r.gone, r.failed), (3, 0, 1, 1));
+    // Each still counts, by its executable; only the readable one shows the layout loaded
+    // (the captured maps' layout lies elsewhere, so none does here).
+    assert_eq!(seen.layout_abi.as_deref(), Some("cp311"));
+    assert_eq!(seen.processes(), 3);
+    assert_eq!(seen.interpreters[0].abi, "cp311");
+}
