@@ -227,8 +227,8 @@ printf '| operator status computation (pure), 10-pod system, %s pods with real s
   "$(opf snapshot_pods)" "$(opf packages)" "$(opf pure_median_us)" "$(opf pure_p99_us)" "$(opf bare_median_us)" "$(opf bare_p99_us)"
 printf '| operator full reconcile (stores, snapshot pulls over HTTP, compute, SSA status patch to the in-memory API), median / p99 | %s / %s us | its pure computation: %s / %s us | <= 5 ms |\n' \
   "$(opf reconcile_median_us)" "$(opf reconcile_p99_us)" "$(opf pure_median_us)" "$(opf pure_p99_us)"
-printf '| operator memory after a full pass, 1,000 systems / 10,000 pods | stores %s MiB + reconcile %s MiB | in-memory API itself: %s MiB (process total %s MiB incl. generator input %s MiB) | <= 100 MiB |\n' \
-  "$(opf stores_mib)" "$(opf reconcile_mib)" "$(opf fake_api_mib)" "$(opf rss_mib)" "$(opf inputs_mib)"
+printf '| operator memory after a full pass, 1,000 systems / 10,000 pods | stores %s MiB + reconcile %s MiB (incl. the in-memory API'"'"'s copies of the statuses; %s snapshots kept, %s bytes each, pulled %s) | in-memory API itself: %s MiB (process total %s MiB incl. generator input %s MiB) | <= 100 MiB |\n' \
+  "$(opf stores_mib)" "$(opf reconcile_mib)" "$(opf kept_snapshots)" "$(opf kept_bytes_per_snapshot)" "$(opf pulled_bytes_per_snapshot)" "$(opf fake_api_mib)" "$(opf rss_mib)" "$(opf inputs_mib)"
 printf '| operator against kube-emulator over HTTPS, 1,000 systems / 10,000 pods created while it runs, snapshots from real sidecars | every status with its inventory %s s after the first create (%s s after the last) | creating the objects alone: %s s | - |\n' \
   "$(emf all_status_s)" "$(emf lag_s)" "$(emf create_s)"
 printf '| operator RSS after that pass (release binary) | %s MiB | the emulator holding the objects: %s MiB | <= 100 MiB |\n' "$(emf operator_rss_mib)" "$(emf emulator_rss_mib)"

@@ -19,6 +19,7 @@ use agentlens_crds::{AgentDeployment, Evaluation, Model};
 mod real_sidecars;
 
 use agentlens_operator::controller::index::DigestIndex;
+use agentlens_operator::controller::live::LiveFigures;
 use agentlens_operator::controller::metrics::OperatorMetrics;
 use agentlens_operator::controller::reconcile::{Ctx, reconcile_agent_deployment};
 use agentlens_operator::controller::snapshots::SnapshotClient;
@@ -202,6 +203,7 @@ fn main() {
         // the pods' sidecars and their package lists, and without (the baseline).
         let mut pure = Vec::with_capacity(ads.len());
         let mut bare = Vec::with_capacity(ads.len());
+        let (kept_at, interval) = (Instant::now(), Duration::from_secs(60));
         for ad in &ads {
             let ns = ad.metadata.namespace.clone().unwrap();
             let facts: Vec<status::PodFacts> = pods.iter().filter(|x| x.metadata.namespace.as_deref() == Some(&ns)).map(status::PodFacts::from_pod).collect();
@@ -225,8 +227,15 @@ fn main() {
             let t = Instant::now();
             let s = status::agent_deployment(&world, None, &now());
             pure.push(t.elapsed());
-            assert_eq!(s.pods.unwrap().matched, 10);
+            assert_eq!(s.pods.as_ref().unwrap().matched, 10);
             assert!(!s.inventory.is_empty(), "the snapshots' inventories reach the status");
+            // The same status from the snapshots as the reconciler keeps them between pulls.
+            let live = LiveFigures::default();
+            let key = (ns.clone(), ad.metadata.name.clone().unwrap());
+            let reduced = snaps.iter().map(|(p, x)| (p.clone(), status::kept::reduce(x.clone()))).collect();
+            live.put(key.clone(), kept_at, &reduced, interval);
+            let kept = live.fresh(&key, kept_at, interval).unwrap();
+            assert_eq!(status::agent_deployment(&status::World { snapshots: &kept, ..world }, None, &now()), s, "the kept snapshots give the status the full ones give");
             let (none, no_lists) = (BTreeMap::new(), status::inventory::PackageLists::new());
             let world = status::World { snapshots: &none, package_lists: &no_lists, ..world };
             let t = Instant::now();
@@ -242,6 +251,8 @@ fn main() {
             full.push(t.elapsed());
         }
         let rss = rss_mib();
+        let (kept, kept_bytes) = ctx.live.kept();
+        let pulled: usize = real.snapshots.iter().map(|s| serde_json::to_vec(s).unwrap().len()).sum::<usize>() / real.snapshots.len();
         println!("pure_median_us={:.1} pure_p99_us={:.1} bare_median_us={:.1} bare_p99_us={:.1} snapshot_pods={} packages={packages} sidecar_memory_limit_mib={}", pct(&mut pure, 0.5), pct(&mut pure, 0.99), pct(&mut bare, 0.5), pct(&mut bare, 0.99), pods.iter().filter(|p| { let f = status::PodFacts::from_pod(p); f.injected && f.ready }).count(), sidecar_memory_limit_mib());
         println!("reconcile_median_us={:.1} reconcile_p99_us={:.1}", pct(&mut full, 0.5), pct(&mut full, 0.99));
         println!(
@@ -252,5 +263,6 @@ fn main() {
             ads.len(),
             pods.len()
         );
+        println!("kept_snapshots={kept} kept_bytes_per_snapshot={} pulled_bytes_per_snapshot={pulled}", kept_bytes / kept.max(1));
     });
 }

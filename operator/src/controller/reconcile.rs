@@ -289,15 +289,15 @@ pub fn same_on_the_wire<T: serde::Serialize>(old: Option<&T>, new: &T) -> bool {
     }
 }
 
-/// The system's sidecar snapshots: pulled again when the last pull is older than the refresh
-/// interval, else the last ones (see [`super::live`]).
+/// The system's sidecar snapshots, reduced to what the status reads: pulled again when the
+/// last pull is older than the refresh interval, else the last ones (see [`super::live`]).
 async fn live_figures(
     ad: &AgentDeployment,
     matched: &[&status::PodFacts],
     ctx: &Ctx,
 ) -> super::live::Snapshots {
     let Some(client) = &ctx.snapshots else {
-        return Arc::default();
+        return super::live::Snapshots::new();
     };
     let key = (ad.namespace().unwrap_or_default(), ad.name_any());
     let now = Instant::now();
@@ -311,8 +311,7 @@ async fn live_figures(
             .with_label_values(&["unreachable"])
             .inc_by(failures);
     }
-    let s = Arc::new(s);
-    ctx.live.put(key, now, s.clone(), ctx.refresh);
+    ctx.live.put(key, now, &s, ctx.refresh);
     s
 }
 

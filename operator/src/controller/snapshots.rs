@@ -163,10 +163,14 @@ impl SnapshotClient {
 
     async fn one(&self, ip: &str) -> Result<Snapshot, String> {
         let body = self.get(ip, "/v1/snapshot", MAX_BYTES, TIMEOUT).await?;
-        serde_json::from_slice(&body).map_err(|e| e.to_string())
+        serde_json::from_slice(&body)
+            .map(crate::status::kept::reduce)
+            .map_err(|e| e.to_string())
     }
 
-    /// Snapshots of the ready, injected pods among `pods`, by pod name; the number of failures.
+    /// Snapshots of the ready, injected pods among `pods`, by pod name, each reduced to what the
+    /// status reads as soon as it is read ([`crate::status::kept::reduce`]); the number of
+    /// failures.
     pub async fn fetch(&self, pods: &[&PodFacts]) -> (BTreeMap<String, Snapshot>, u64) {
         let targets: Vec<(String, String)> = pods
             .iter()

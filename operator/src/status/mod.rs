@@ -7,6 +7,7 @@ pub mod configs;
 pub mod graph;
 pub mod images;
 pub mod inventory;
+pub mod kept;
 pub mod rag;
 pub use agentlens_crds::latency;
 pub mod lineage;

@@ -49,6 +49,42 @@ fn with_status(
     file
 }
 
+/// The example systems (directories of `examples/`).
+pub const EXAMPLES: [&str; 3] = ["invoice-rpa", "consumer-rag", "finetuned-gpu"];
+
+/// An example's objects as applied, plus its running pods (a document stream), and its pods'
+/// sidecar snapshots.
+pub fn example_observed(example: &str) -> (String, BTreeMap<String, Snapshot>) {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("examples").join(example))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    files.sort();
+    let mut docs: Vec<Value> = Vec::new();
+    for f in &files {
+        docs.extend(
+            serde_saphyr::from_multiple::<Value>(&std::fs::read_to_string(f).unwrap()).unwrap(),
+        );
+    }
+    // As applied, plus the running pods and their sidecars' snapshots.
+    let ads: Vec<AgentDeployment> = docs
+        .iter()
+        .filter(|d| d["kind"] == "AgentDeployment")
+        .map(|d| serde_json::from_value(d.clone()).unwrap())
+        .collect();
+    super::as_stored(&mut docs);
+    let pods = super::pods(&docs, &ads);
+    let snapshots = super::snapshots(&docs, &pods, &ads);
+    docs.extend(pods);
+    let text = docs
+        .iter()
+        .map(|d| serde_json::to_string(d).unwrap())
+        .collect::<Vec<_>>()
+        .join("\n---\n");
+    (text, snapshots)
+}
+
 pub fn systems(dir: &Path) -> Vec<(String, PathBuf)> {
     let mut out = vec![(
         "invoice-rpa-dump".to_string(),
@@ -59,34 +95,8 @@ pub fn systems(dir: &Path) -> Vec<(String, PathBuf)> {
             dir,
         ),
     )];
-    for example in ["invoice-rpa", "consumer-rag", "finetuned-gpu"] {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("examples").join(example))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
-            .collect();
-        files.sort();
-        let mut docs: Vec<Value> = Vec::new();
-        for f in &files {
-            docs.extend(
-                serde_saphyr::from_multiple::<Value>(&std::fs::read_to_string(f).unwrap()).unwrap(),
-            );
-        }
-        // As applied, plus the running pods and their sidecars' snapshots.
-        let ads: Vec<AgentDeployment> = docs
-            .iter()
-            .filter(|d| d["kind"] == "AgentDeployment")
-            .map(|d| serde_json::from_value(d.clone()).unwrap())
-            .collect();
-        super::as_stored(&mut docs);
-        let pods = super::pods(&docs, &ads);
-        let snapshots = super::snapshots(&docs, &pods, &ads);
-        docs.extend(pods);
-        let text = docs
-            .iter()
-            .map(|d| serde_json::to_string(d).unwrap())
-            .collect::<Vec<_>>()
-            .join("\n---\n");
+    for example in EXAMPLES {
+        let (text, snapshots) = example_observed(example);
         out.push((
             format!("example-{example}"),
             with_status(example, &text, &snapshots, dir),
