@@ -14,9 +14,6 @@ const NOTES: usize = 5;
 const NOTE_BYTES: usize = 1024;
 /// Served model artifacts the status lists per row.
 const SERVED: usize = 20;
-/// What [`super::python_abi`] looks for in any inventory note.
-const DENIED: &str = "permission denied";
-
 /// `s` without what the status does not read. Fields are emptied in place, so a field added
 /// to [`Snapshot`] later is kept until it is listed here.
 pub fn reduce(mut s: Snapshot) -> Snapshot {
@@ -69,36 +66,25 @@ pub fn reduce(mut s: Snapshot) -> Snapshot {
     s
 }
 
-/// The notes a row shows (the first [`NOTES`], cut as the row cuts them), and whether any note
-/// says [`DENIED`]: a note cut before those words is kept whole, and a later note that has them
-/// leaves the words alone past the shown ones.
+/// The notes a row shows: the first [`NOTES`], cut as the row cuts them. (Whether the sidecar
+/// may read the app's processes is `processReads`, which is kept whole; no status reads the
+/// notes' wording.)
 fn kept_notes(notes: Vec<String>) -> Vec<String> {
-    let denied = notes.iter().any(|n| n.contains(DENIED));
-    let mut out: Vec<String> = notes
+    notes
         .into_iter()
         .take(NOTES)
-        .map(|n| {
-            let cut = text::truncate(&n, NOTE_BYTES);
-            if n.contains(DENIED) && !cut.contains(DENIED) {
-                n
-            } else {
-                cut
-            }
-        })
-        .collect();
-    if denied && !out.iter().any(|n| n.contains(DENIED)) {
-        out.push(DENIED.to_string());
-    }
-    out
+        .map(|n| text::truncate(&n, NOTE_BYTES))
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+    use agentlens_crds::snapshot::{InventoryDigest, ProcessReads};
 
     #[test]
-    fn notes_keep_what_the_rows_show_and_the_permission_verdict() {
-        let long = format!("{} permission denied", "x".repeat(2000));
+    fn notes_keep_what_the_rows_show() {
         // (case, notes, kept)
         let cases: Vec<(&str, Vec<String>, Vec<String>)> = vec![
             ("none", vec![], vec![]),
@@ -113,26 +99,6 @@ mod tests {
                 vec!["y".repeat(NOTE_BYTES)],
             ),
             (
-                "the words past the cut keep the note whole",
-                vec![long.clone()],
-                vec![long.clone()],
-            ),
-            (
-                "a sixth note's words stay as the words",
-                (0..6)
-                    .map(|i| {
-                        if i == 5 {
-                            "process 7: permission denied".to_string()
-                        } else {
-                            format!("n{i}")
-                        }
-                    })
-                    .collect(),
-                ["n0", "n1", "n2", "n3", "n4", DENIED]
-                    .map(String::from)
-                    .to_vec(),
-            ),
-            (
                 "later notes go",
                 (0..8).map(|i| format!("n{i}")).collect(),
                 (0..5).map(|i| format!("n{i}")).collect(),
@@ -141,5 +107,27 @@ mod tests {
         for (case, notes, want) in cases {
             assert_eq!(kept_notes(notes), want, "{case}");
         }
+    }
+
+    #[test]
+    fn whether_the_sidecar_may_read_the_processes_is_kept_whatever_the_notes_say() {
+        let reads = ProcessReads {
+            processes: 3,
+            denied: 2,
+            gone: 1,
+            failed: 0,
+        };
+        let mut s: Snapshot = serde_json::from_str(include_str!(
+            "../../../crds/tests/fixtures/snapshot-autoinstrument-match.json"
+        ))
+        .unwrap();
+        s.inventory = vec![InventoryDigest {
+            notes: (0..8).map(|i| format!("note {i}")).collect(),
+            process_reads: reads,
+            ..InventoryDigest::default()
+        }];
+        let kept = reduce(s);
+        assert_eq!(kept.inventory[0].process_reads, reads);
+        assert_eq!(kept.inventory[0].notes.len(), NOTES);
     }
 }
