@@ -257,6 +257,28 @@ fn cases() -> Vec<(
             "see the notes in status.inventory",
         ),
         (
+            // A denial in a container that has its inventory explains nothing of one that
+            // has none: the hint is about the failing containers only.
+            "ENV-2",
+            |_, s| {
+                for (n, snap) in s.values_mut().enumerate() {
+                    for i in &mut snap.inventory {
+                        i.process_reads.processes = 1;
+                        if n == 0 {
+                            i.packages = 0;
+                            i.process_reads.denied = 0;
+                        } else {
+                            i.process_reads.denied = 1;
+                        }
+                    }
+                }
+            },
+            true,
+            false,
+            "an OS and package inventory for ",
+            "see the notes in status.inventory",
+        ),
+        (
             "OBS-3",
             |_, s| {
                 for snap in s.values_mut() {

@@ -57,8 +57,15 @@ enum Verdict {
 fn container_verdict(pod: &str, i: &InventoryDigest) -> Verdict {
     let denied = i.process_reads.denied > 0;
     let Some(a) = &i.auto_instrument else {
-        // A sidecar that may not read the app's processes (another user) sees no PYTHONPATH.
-        return Verdict::Unknown(if denied { Why::Denied } else { Why::NoLayout });
+        // A sidecar that may not read the app's processes (another user) sees no PYTHONPATH;
+        // one whose reads failed otherwise does not know it either.
+        return Verdict::Unknown(if denied {
+            Why::Denied
+        } else if i.process_reads.failed > 0 {
+            Why::NotIdentified
+        } else {
+            Why::NoLayout
+        });
     };
     match a.abi_check() {
         AbiCheck::Mismatch => {

@@ -68,6 +68,16 @@ fn signature(cfg: &InventoryConfig, pids: &BTreeSet<u32>) -> Signature {
         .collect()
 }
 
+/// Whether a container is inventoried now (else only its instrumentation is looked at again):
+/// when its programs changed or its inventory is old. An empty signature (no executable
+/// readable) is inventoried only when the container has no inventory yet: that one pass
+/// records why (a sidecar of another user than the app's is denied every process, and says so
+/// in `processReads`), while processes that are unreadable for a moment (exiting, just
+/// exec'd) never replace a good inventory with an empty one.
+fn collect_now(stale: bool, signature_empty: bool, has_inventory: bool) -> bool {
+    stale && !(signature_empty && has_inventory)
+}
+
 /// One pass: inventories the containers whose programs changed or whose inventory is old,
 /// into `inventories`, publishing each new one as soon as it is collected.
 pub fn pass(
@@ -90,7 +100,7 @@ pub fn pass(
             None => true,
         };
         let pids: Vec<u32> = pids.iter().copied().collect();
-        if !stale || sig.is_empty() {
+        if !collect_now(stale, sig.is_empty(), inventories.contains_key(container)) {
             // The instrumentation is imported after exec: its /proc side is looked at again.
             super::autoinstrument::recheck(
                 inventories,
@@ -215,5 +225,28 @@ mod tests {
             b"/srv/venv/bin/python\0worker.py\0",
         );
         assert_eq!(sig(after.path()), sig(other_args.path()));
+    }
+
+    #[test]
+    fn unreadable_programs_are_inventoried_once_and_never_replace_an_inventory() {
+        // (case, stale, signature empty, has inventory, collect now)
+        let cases = [
+            ("first sight", true, false, false, true),
+            ("programs changed", true, false, true, true),
+            ("unchanged", false, false, true, false),
+            // A sidecar denied every process: one pass records why (processReads).
+            ("first sight, nothing readable", true, true, false, true),
+            ("nothing readable since", false, true, true, false),
+            (
+                "readable before, not now (exiting)",
+                true,
+                true,
+                true,
+                false,
+            ),
+        ];
+        for (case, stale, empty, has, want) in cases {
+            assert_eq!(collect_now(stale, empty, has), want, "{case}");
+        }
     }
 }

@@ -72,12 +72,13 @@ pub(super) fn inventory_collected(e: &Evidence<'_>) -> MaturityCheck {
             missing.len()
         ),
         if missing.is_empty() {
-            // From the sidecars' counts, not their notes' wording (cut to a few, for people).
-            let denied = e
-                .snapshots
-                .values()
-                .flat_map(|s| &s.inventory)
-                .any(|i| i.process_reads.denied > 0);
+            // From the sidecars' counts, not their notes' wording (cut to a few, for people),
+            // and only for the containers that failed: a denial elsewhere explains nothing here.
+            let denied = e.snapshots.iter().any(|(pod, s)| {
+                s.inventory.iter().any(|i| {
+                    i.process_reads.denied > 0 && failed.contains(&format!("{pod}/{}", i.container))
+                })
+            });
             format!(
                 "the sidecar read no packages for {}{}",
                 list(&failed),
