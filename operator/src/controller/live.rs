@@ -44,7 +44,7 @@ impl Kept {
     pub fn snapshot(&self) -> Option<Snapshot> {
         match self {
             Self::Encoded(json) => serde_json::from_slice(json)
-                .map_err(|e| tracing::debug!("kept snapshot: {e}"))
+                .map_err(|e| tracing::warn!("kept snapshot does not decode, pulling again: {e}"))
                 .ok(),
             Self::Whole(s) => Some(Snapshot::clone(s)),
         }
@@ -70,7 +70,9 @@ pub struct LiveFigures {
 }
 
 impl LiveFigures {
-    /// The snapshots pulled for `system` less than `max_age` before `now`, decoded.
+    /// The snapshots pulled for `system` less than `max_age` before `now`, decoded; `None`
+    /// also when one of them does not decode (never expected: checked when kept), so the
+    /// system is pulled again rather than computed as if that pod had no snapshot.
     pub fn fresh(
         &self,
         system: &(String, String),
@@ -82,11 +84,9 @@ impl LiveFigures {
             let (at, kept) = pulls.get(system)?;
             (now.saturating_duration_since(*at) < max_age).then(|| kept.clone())?
         };
-        Some(
-            kept.iter()
-                .filter_map(|(pod, k)| Some((pod.clone(), k.snapshot()?)))
-                .collect(),
-        )
+        kept.iter()
+            .map(|(pod, k)| Some((pod.clone(), k.snapshot()?)))
+            .collect()
     }
 
     /// Records a pull started at `at` (`snaps` reduced). Entries of systems not pulled for
@@ -120,14 +120,16 @@ impl LiveFigures {
 
     /// Snapshots kept, and the bytes they hold.
     pub fn kept(&self) -> (usize, usize) {
-        self.pulls
+        // Counted outside the lock: a snapshot kept whole is encoded to be measured.
+        let pulls: Vec<Arc<BTreeMap<String, Kept>>> = self
+            .pulls
             .lock()
-            .map(|p| {
-                p.values()
-                    .flat_map(|(_, kept)| kept.values())
-                    .fold((0, 0), |(n, b), k| (n + 1, b + k.bytes()))
-            })
-            .unwrap_or_default()
+            .map(|p| p.values().map(|(_, kept)| kept.clone()).collect())
+            .unwrap_or_default();
+        pulls
+            .iter()
+            .flat_map(|kept| kept.values())
+            .fold((0, 0), |(n, b), k| (n + 1, b + k.bytes()))
     }
 }
 
@@ -182,5 +184,29 @@ mod tests {
             kept.snapshot()
                 .is_some_and(|k| k.latency.unwrap().p50_seconds.is_nan())
         );
+    }
+
+    #[test]
+    fn a_kept_snapshot_that_does_not_decode_makes_the_system_due() {
+        let live = LiveFigures::default();
+        let t0 = Instant::now();
+        let minute = Duration::from_secs(60);
+        let key = ("ns".to_string(), "system".to_string());
+        let kept = BTreeMap::from([
+            ("good".to_string(), Kept::new(&snapshot())),
+            (
+                "bad".to_string(),
+                Kept::Encoded(b"{not json".to_vec().into()),
+            ),
+        ]);
+        live.pulls
+            .lock()
+            .unwrap()
+            .insert(key.clone(), (t0, Arc::new(kept)));
+        assert!(
+            live.fresh(&key, t0, minute).is_none(),
+            "pulled again, not computed without the pod"
+        );
+        assert_eq!(live.kept().0, 2);
     }
 }
