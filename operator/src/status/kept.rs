@@ -7,6 +7,7 @@
 //! (`tests/kept_snapshots.rs` checks it on every fixture and the bench's real sidecars).
 
 use agentlens_crds::Snapshot;
+use agentlens_crds::snapshot::{GenAiSnapshot, InventoryDigest};
 use agentlens_crds::text;
 
 /// Inventory notes the status shows per row ([`super::inventory::rows`]), and their length.
@@ -14,55 +15,94 @@ const NOTES: usize = 5;
 const NOTE_BYTES: usize = 1024;
 /// Served model artifacts the status lists per row.
 const SERVED: usize = 20;
-/// `s` without what the status does not read. Fields are emptied in place, so a field added
-/// to [`Snapshot`] later is kept until it is listed here.
+
+/// `s` without what the status does not read. Every field of [`Snapshot`], of its GenAI
+/// section and of an inventory digest is named below, kept (`_`) or emptied: a field added to
+/// those types does not compile here until someone decides whether the status reads it.
 pub fn reduce(mut s: Snapshot) -> Snapshot {
-    s.sidecar_version = String::new();
-    s.pod = None;
+    let Snapshot {
+        schema_version: _,
+        sidecar_version,
+        mode: _,
+        pod,
+        collected_at: _,
+        metrics_scraped_at: _,
+        gpu,
+        containers: _,
+        gpu_oom_events,
+        tracebacks,
+        latency: _,
+        agent_graph: _,
+        genai,
+        inventory,
+        dropped,
+    } = &mut s;
+    sidecar_version.clear();
+    *pod = None;
     // GPU: the state and its reason (OBS-4), the devices' memory by UUID (runtime).
-    s.gpu.driver_version = None;
-    s.gpu.attribution = None;
-    s.gpu.processes = Vec::new();
-    s.gpu.xid_errors = Vec::new();
-    for d in &mut s.gpu.devices {
+    gpu.driver_version = None;
+    gpu.attribution = None;
+    gpu.processes = Vec::new();
+    gpu.xid_errors = Vec::new();
+    for d in &mut gpu.devices {
         d.name = String::new();
     }
     // The OOM events are counted per container (`containers[].gpuOomEvents`); the reports are
     // not shown.
-    s.gpu_oom_events = Vec::new();
+    *gpu_oom_events = Vec::new();
     // Tracebacks: counted, and the newest one named by exception, container and time.
-    for t in &mut s.tracebacks {
+    for t in tracebacks.iter_mut() {
         t.fingerprint = String::new();
         t.language = String::new();
         t.message = String::new();
     }
-    if let Some(g) = &mut s.genai {
+    if let Some(GenAiSnapshot {
+        spans: _,
+        models: _,
+        prompts,
+        retrievers,
+        guardrails: _,
+        evaluators,
+    }) = genai
+    {
         // Prompt templates: by agent and hash (AGT-1); never their text.
-        for p in &mut g.prompts {
+        for p in prompts.iter_mut() {
             p.version = None;
             p.model = None;
             p.text = None;
         }
-        for r in &mut g.retrievers {
+        for r in retrievers.iter_mut() {
             r.agent = None;
         }
         // Evaluators: their runs are summed (AGT-5).
-        for e in &mut g.evaluators {
+        for e in evaluators.iter_mut() {
             e.name = String::new();
         }
     }
-    for i in &mut s.inventory {
-        i.models.truncate(SERVED);
-        for m in &mut i.models {
+    for InventoryDigest {
+        container: _,
+        os: _,
+        packages: _,
+        digest: _,
+        counts: _,
+        models,
+        collected_at: _,
+        notes,
+        process_reads: _,
+        auto_instrument,
+    } in inventory.iter_mut()
+    {
+        models.truncate(SERVED);
+        for m in models.iter_mut() {
             m.format = None;
         }
-        i.notes = kept_notes(std::mem::take(&mut i.notes));
-        if let Some(a) = &mut i.auto_instrument {
+        *notes = kept_notes(std::mem::take(notes));
+        if let Some(a) = auto_instrument {
             a.path = String::new();
         }
     }
     // Only the traceback buffers' drops are reported (OBS-2).
-    s.dropped.retain(|k, _| k.contains("traceback"));
+    dropped.retain(|k, _| k.contains("traceback"));
     s
 }
 
@@ -81,7 +121,7 @@ fn kept_notes(notes: Vec<String>) -> Vec<String> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use agentlens_crds::snapshot::{InventoryDigest, ProcessReads};
+    use agentlens_crds::snapshot::ProcessReads;
 
     #[test]
     fn notes_keep_what_the_rows_show() {
