@@ -188,11 +188,12 @@ fn a_denied_read_comes_from_the_structured_field_not_the_notes() {
         ),
         ("gone_is_not_denied", (1, 0, 1, 0), vec![], false, no_layout),
         (
+            // Not denied, and not "no layout" either: an unreadable environment hides it.
             "failed_is_not_denied",
             (1, 0, 0, 1),
             vec![],
             false,
-            no_layout,
+            not_identified,
         ),
         ("an_older_sidecar", (0, 0, 0, 0), vec![], false, no_layout),
         (
