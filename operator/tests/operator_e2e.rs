@@ -459,8 +459,8 @@ fn two_replicas_against_the_emulator_with_the_charts_rbac() {
 
     // The quiet system's runtime figures come from the real sidecars.
     wait_for(
-        || "invoice-rpa status.runtime from the sidecars".into(),
-        Duration::from_secs(30),
+        || "invoice-rpa status.runtime and inventory from the sidecars".into(),
+        Duration::from_secs(60),
         || {
             let ad = status_of(
                 k,
@@ -468,8 +468,15 @@ fn two_replicas_against_the_emulator_with_the_charts_rbac() {
                 "invoice-rpa",
                 "invoice-rpa",
             );
+            // And both sidecars' inventories (collected on their own thread, seconds after
+            // start on a loaded machine): before them the system is not quiet yet, and a row
+            // going from one pod to two is a write the window below would count.
+            let inventoried = ad["status"]["inventory"]
+                .as_array()
+                .is_some_and(|rows| !rows.is_empty() && rows.iter().all(|r| r["pods"] == 2));
             (ad["status"]["runtime"]["rssBytes"].as_u64().unwrap_or(0) > 0
-                && ad["status"]["pods"]["injected"] == 2)
+                && ad["status"]["pods"]["injected"] == 2
+                && inventoried)
                 .then_some(())
         },
     );
@@ -548,12 +555,7 @@ fn two_replicas_against_the_emulator_with_the_charts_rbac() {
         first,
         "the sidecars' snapshots changed meanwhile"
     );
-    assert_eq!(
-        rv0,
-        rv1,
-        "no status write reached the API in {} reconciles",
-        pulls1 - pulls0
-    );
+    // The writes first: their assertion shows what changed.
     assert_eq!(
         writes0,
         writes1,
@@ -565,6 +567,12 @@ fn two_replicas_against_the_emulator_with_the_charts_rbac() {
             .filter(|l| l.contains("status changed"))
             .collect::<Vec<_>>()
             .join("\n")
+    );
+    assert_eq!(
+        rv0,
+        rv1,
+        "no status write reached the API in {} reconciles",
+        pulls1 - pulls0
     );
 
     // A Model whose parent appears later resolves its lineage.
