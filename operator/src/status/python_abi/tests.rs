@@ -241,18 +241,12 @@ fn a_denied_read_comes_from_the_structured_field_not_the_notes() {
 /// its agent's, named once, never repeated for the pod's other agent.
 #[test]
 fn each_pod_and_container_verdict_is_named_once() {
-    let shared: AgentDeployment = serde_json::from_value(serde_json::json!({
-        "apiVersion": "agentlens.dev/v1alpha1", "kind": "AgentDeployment",
-        "metadata": {"name": "research-desk", "namespace": "agents"},
-        "spec": {
-            "selector": {"matchLabels": {"app.kubernetes.io/part-of": "research-desk"}},
-            "agents": [
-                {"name": "planner", "selector": {"matchLabels": {"app.kubernetes.io/name": "planner"}}},
-                {"name": "tools", "container": "tools"}
-            ]
-        }
-    }))
-    .unwrap();
+    // The two-agent system, its second agent a container of the planner's pods.
+    let mut shared = ad();
+    let tools = &mut shared.spec.agents[1];
+    tools.name = "tools".into();
+    tools.selector = None;
+    tools.container = Some("tools".into());
     let mut p = pod("planner-0", "planner", true);
     p.images = vec![
         ("main".into(), "agent:1".into(), None),
