@@ -129,10 +129,15 @@ RELEASE_BINS := AGENTLENS_OPERATOR_BIN=$(CURDIR)/target/release/agentlens-operat
 	AGENTLENS_SIDECAR_BIN=$(CURDIR)/target/release/agentlens-sidecar \
 	KUBE_EMULATOR=$(CURDIR)/target/release/kube-emulator
 
+# A build or test run that fails prints the disk it had: a disk that fills while linking shows up
+# as the linker's "signal 7 [Bus error]", not as "no space left on device".
+DISK_REPORT = { st=$$?; echo "disk at target/ when this failed:"; df -h $(CURDIR); du -sh $(CURDIR)/target 2>/dev/null || true; exit $$st; }
+
 rust-test: tools ## the Rust tests: unit, CRD drift, examples against the CRDs and kubernetes-validate, the release operator against the API emulator, the demo pod on podman
-	$(CARGO) build --locked --release --bins
+	@df -h $(CURDIR) | awk 'NR == 2 { print "disk before the Rust build: " $$4 " free (a clean build writes about 7 GB into target/)" }'
+	$(CARGO) build --locked --release --bins || $(DISK_REPORT)
 	$(MAKE) --no-print-directory test-images
-	$(RELEASE_BINS) $(PODMAN_ENV) $(CARGO) test --locked --workspace
+	$(RELEASE_BINS) $(PODMAN_ENV) $(CARGO) test --locked --workspace || $(DISK_REPORT)
 
 # The sidecar, demo and opentelemetry auto-instrumentation images operator/tests/real_pods.rs
 # runs with `podman kube play`, built with podman wherever podman runs (where it cannot, that
