@@ -95,8 +95,9 @@ fn run_provider(
         .unwrap();
     assert!(
         out.status.success(),
-        "{provider:?} planner: {}",
-        String::from_utf8_lossy(&out.stderr)
+        "{provider:?} planner: {}\nthe researcher then: {:?}",
+        String::from_utf8_lossy(&out.stderr),
+        researcher.0.try_wait()
     );
     let status = researcher.0.wait().unwrap();
     assert!(status.success(), "{provider:?} researcher: {status}");

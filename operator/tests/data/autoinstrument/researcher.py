@@ -16,8 +16,13 @@ from werkzeug.serving import make_server
 app = Flask("researcher")
 
 
+asked = False
+
+
 @app.post("/ask")
 def ask():
+    global asked
+    asked = True
     reply = OpenAI().chat.completions.create(
         model=os.environ["MODEL"],
         messages=[{"role": "user", "content": request.get_json()["question"]}],
@@ -29,4 +34,11 @@ server = make_server("127.0.0.1", 0, app)
 with open(sys.argv[1] + ".tmp", "w") as f:
     f.write(str(server.server_port))
 os.replace(sys.argv[1] + ".tmp", sys.argv[1])
-server.handle_request()
+# Serve until the question has come: a handle_request() can end without it (a stray
+# connection, or an accept that failed because its client reset first: socketserver ignores
+# that error), and exiting then would refuse the planner. Said on stderr, so a test that fails
+# afterwards shows it.
+while not asked:
+    server.handle_request()
+    if not asked:
+        print("researcher: a connection ended without the question; serving on", file=sys.stderr)
