@@ -10,10 +10,6 @@
 //! [`MAX_WAITING_BYTES`] bytes (the oldest half goes first, counted as a drop), each at most
 //! [`WAIT_TTL_MS`]. A half whose other half never comes (the peer reports to another sidecar,
 //! or is not instrumented) expires silently: that is expected, not a loss. Pure and synchronous.
-//!
-//! A matched call is not always counted: when it is the transport of a client-side
-//! `invoke_agent` span (span kind CLIENT) that another agent invoked, the agent spans count it
-//! already, and the store lets the pair go (see [`super::store`] and [`super::held`]).
 
 use std::collections::{HashMap, VecDeque};
 

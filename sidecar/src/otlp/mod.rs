@@ -21,7 +21,6 @@ pub mod calls;
 pub mod decode;
 pub mod forward;
 pub mod genai;
-pub mod held;
 pub mod owner;
 pub mod store;
 pub mod worker;

@@ -10,15 +10,6 @@
 //!
 //! Plain calls make edges too: a CLIENT span and the SERVER span under it, emitted by two
 //! agents (HTTP instrumentations carry the context), paired by [`super::calls`].
-//!
-//! One call counts once. A framework may emit a client-side `invoke_agent` span (span kind
-//! CLIENT: a remote agent) whose transport, an HTTP CLIENT span under it or the agent span
-//! itself, pairs with the callee's SERVER span: the agent spans already count that call. So a
-//! matched pair is let go when the first agent span found walking up from its client span
-//! (the client span included) is a CLIENT agent span whose own caller is another agent. A
-//! pair under an in-process (INTERNAL) agent span, under no agent span, or under a CLIENT
-//! agent span without an agent caller is counted. A pair whose walk needs an ancestor not yet
-//! seen is held ([`super::held`], bounded, counted when pushed out or after its TTL).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -29,7 +20,6 @@ use sha2::{Digest, Sha256};
 
 use super::calls::{CallPairs, Half, Side};
 use super::genai::{AiKind, SpanFacts};
-use super::held::{HeldCalls, Verdict};
 use crate::clock::time;
 use crate::latency::Histogram;
 use crate::metrics::Metrics;
@@ -84,9 +74,6 @@ fn id(bytes: &[u8]) -> u64 {
 struct Node {
     parent: u64,
     agent: Option<String>,
-    /// An agent span of kind CLIENT: the invocation of a remote agent, whose transport may
-    /// pair with the callee's SERVER span.
-    remote: bool,
 }
 
 struct Pending {
@@ -124,7 +111,6 @@ pub struct GenAiStore {
     pending: VecDeque<Pending>,
     edges: BTreeMap<(String, String), Edge>,
     calls: CallPairs,
-    held: HeldCalls,
     dropped: BTreeMap<&'static str, u64>,
     metrics: Metrics,
 }
@@ -154,7 +140,6 @@ impl GenAiStore {
             pending: VecDeque::new(),
             edges: BTreeMap::new(),
             calls: CallPairs::new(),
-            held: HeldCalls::default(),
             dropped: BTreeMap::new(),
             metrics,
         }
@@ -183,12 +168,6 @@ impl GenAiStore {
         }
         self.calls.expire(now_ms);
         self.resolve(now_ms);
-        let mut held = std::mem::take(&mut self.held);
-        let ready = held.release(now_ms, |span| self.transport(span));
-        self.held = held;
-        for c in ready {
-            self.edge(c.from, c.to, c.duration_s, c.error);
-        }
     }
 
     fn remember(&mut self, f: &SpanFacts) {
@@ -202,7 +181,6 @@ impl GenAiStore {
             self.index.remove(&old);
         }
         let agent = (f.kind == AiKind::Agent).then(|| f.agent.clone()).flatten();
-        let remote = agent.is_some() && f.client;
         if self
             .index
             .insert(
@@ -210,7 +188,6 @@ impl GenAiStore {
                 Node {
                     parent: if f.parent_remote { 0 } else { id(&f.parent_id) },
                     agent,
-                    remote,
                 },
             )
             .is_none()
@@ -236,36 +213,6 @@ impl GenAiStore {
             }
         }
         Caller::None
-    }
-
-    /// Whether the matched call whose client span is `span` is the transport of an agent
-    /// invocation that [`Self::resolve`] counts: the first agent span up from `span`
-    /// (inclusive) is a CLIENT one whose caller is another agent.
-    fn transport(&self, span: u64) -> Verdict {
-        // The client span itself forgotten (the index is bounded): nothing left to walk.
-        let Some(mut node) = self.index.get(&span) else {
-            return Verdict::Count;
-        };
-        for _ in 0..64 {
-            if let Some(agent) = &node.agent {
-                if !node.remote {
-                    return Verdict::Count;
-                }
-                return match self.caller(node.parent) {
-                    Caller::Agent(caller) if caller != *agent => Verdict::Counted,
-                    Caller::Unknown => Verdict::Wait,
-                    Caller::Agent(_) | Caller::None => Verdict::Count,
-                };
-            }
-            if node.parent == 0 {
-                return Verdict::Count;
-            }
-            match self.index.get(&node.parent) {
-                Some(n) => node = n,
-                None => return Verdict::Wait,
-            }
-        }
-        Verdict::Count
     }
 
     /// The agent a span belongs to: its own attribute, its nearest known agent ancestor, or
@@ -437,16 +384,7 @@ impl GenAiStore {
         for _ in 0..outcome.evicted {
             self.drop_one("otlpPendingCalls");
         }
-        let Some(c) = outcome.call else {
-            return;
-        };
-        // `link` is the client span's id on either side.
-        let ready = match self.transport(link) {
-            Verdict::Count => vec![c],
-            Verdict::Counted => Vec::new(),
-            Verdict::Wait => self.held.hold(c, link, now_ms),
-        };
-        for c in ready {
+        if let Some(c) = outcome.call {
             self.edge(c.from, c.to, c.duration_s, c.error);
         }
     }
@@ -554,6 +492,3 @@ impl GenAiStore {
         )
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -5,30 +5,18 @@ with the W3C propagator), the "worker" handles each (a SERVER span whose parent 
 remote context). Each agent has its own TracerProvider and resource (`service.name`, and the
 webhook's `agentlens.agent`), as two containers have. The last request fails on the server.
 
-With `nested`, the planner's side is what an agent framework with GenAI and HTTP
-instrumentation emits: each request is the transport of a client-side agent invocation,
-`invoke_agent planner` (INTERNAL) > `invoke_agent worker` (CLIENT: a remote agent, failed on the
-last call) > the HTTP CLIENT span, so one call is seen by both the agent spans and the
-CLIENT/SERVER pair.
-
-Orders: `client-first` and `server-first` export one whole side before the other (batches);
-`as-they-end` exports every span alone as it ends (SimpleSpanProcessor on both sides), so the
-server span comes first and the planner's agent spans after the pair is complete.
-
-usage: http_handoff.py ENDPOINT CALLS client-first|server-first|as-they-end [nested]
+usage: http_handoff.py ENDPOINT CALLS client-first|server-first
 """
-import contextlib
 import sys
 
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.propagate import extract, inject
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 endpoint, calls, order = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-nested = sys.argv[4:] == ["nested"]
 
 
 def provider(agent):
@@ -38,32 +26,14 @@ def provider(agent):
             {"service.name": f"svc-{agent}", "agentlens.agent": agent}
         )
     )
-    processor = SimpleSpanProcessor if order == "as-they-end" else BatchSpanProcessor
-    p.add_span_processor(processor(OTLPSpanExporter(endpoint=endpoint + "/v1/traces")))
+    p.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint + "/v1/traces")))
     return p
 
 
 planner, worker = provider("planner"), provider("worker")
 client_tracer, server_tracer = planner.get_tracer("urllib"), worker.get_tracer("flask")
-agent_tracer = planner.get_tracer("agent-framework")
-
-
-def invocation(i):
-    """The planner's agent spans around request `i` (none without `nested`)."""
-    stack = contextlib.ExitStack()
-    if nested:
-        stack.enter_context(agent_tracer.start_as_current_span("invoke_agent planner", attributes={
-            "gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "planner"}))
-        remote = stack.enter_context(agent_tracer.start_as_current_span(
-            "invoke_agent worker", kind=SpanKind.CLIENT, attributes={
-                "gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "worker"}))
-        if i == calls - 1:
-            remote.set_status(Status(StatusCode.ERROR))
-    return stack
-
-
 for i in range(calls):
-    with invocation(i), client_tracer.start_as_current_span("POST", kind=SpanKind.CLIENT) as client:
+    with client_tracer.start_as_current_span("POST", kind=SpanKind.CLIENT) as client:
         headers = {}
         inject(headers)
         with server_tracer.start_as_current_span(
