@@ -51,13 +51,7 @@ fn dumps(dir: &Path) -> Vec<(String, PathBuf)> {
 
 fn systems_of(file: &Path) -> Vec<AgentDeployment> {
     let list: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
-    list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|i| i["kind"] == "AgentDeployment")
-        .map(|i| serde_json::from_value(i.clone()).unwrap())
-        .collect()
+    agentlens_tests::agent_deployments(list["items"].as_array().unwrap()).unwrap()
 }
 
 /// A running `kubectl-agentlens console`, killed when dropped.

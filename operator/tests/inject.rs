@@ -592,11 +592,7 @@ fn example_services_reach_their_pods_after_injection() {
                 docs.extend(serde_saphyr::from_multiple::<Value>(&text).unwrap());
             }
         }
-        let ads: Vec<AgentDeployment> = docs
-            .iter()
-            .filter(|d| d["kind"] == "AgentDeployment")
-            .map(|d| serde_json::from_value(d.clone()).unwrap())
-            .collect();
+        let ads = agentlens_tests::agent_deployments(&docs).unwrap();
         for svc in docs.iter().filter(|d| d["kind"] == "Service") {
             let sel = svc["spec"]["selector"].as_object().unwrap();
             let ns = svc["metadata"]["namespace"].as_str().unwrap();

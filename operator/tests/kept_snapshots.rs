@@ -160,13 +160,7 @@ fn assert_same(case: &str, d: &mut Dump, snaps: &BTreeMap<String, Snapshot>) {
         "{case}: first reconcile: {}",
         first_difference("", &from_kept, &full)
     );
-    let previous: Vec<AgentDeployment> = full["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|i| i["kind"] == "AgentDeployment")
-        .map(|i| serde_json::from_value(i.clone()).unwrap())
-        .collect();
+    let previous = agentlens_tests::agent_deployments(full["items"].as_array().unwrap()).unwrap();
     let saved = std::mem::replace(&mut d.agent_deployments, previous);
     for ad in &mut d.agent_deployments {
         for row in &mut ad.status.as_mut().unwrap().inventory {

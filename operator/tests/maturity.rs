@@ -5,8 +5,8 @@
 
 use std::collections::BTreeMap;
 
+use agentlens_crds::Snapshot;
 use agentlens_crds::maturity::{MaturityCheck, MaturityStatus};
-use agentlens_crds::{AgentDeployment, Snapshot};
 use agentlens_operator::dump::{self, Dump};
 use agentlens_operator::status::maturity::level;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -17,15 +17,9 @@ const NOW: &str = "2026-11-27T09:00:00Z";
 
 fn status(d: &Dump, snaps: &BTreeMap<String, Snapshot>) -> agentlens_crds::AgentDeploymentStatus {
     let list = dump::statuses(d, snaps, Some(&[7; 32]), &Time(NOW.parse().unwrap())).unwrap();
-    let item = list["items"]
-        .as_array()
+    agentlens_tests::agent_deployments(list["items"].as_array().unwrap())
         .unwrap()
-        .iter()
-        .find(|i| i["kind"] == "AgentDeployment")
-        .unwrap()
-        .clone();
-    serde_json::from_value::<AgentDeployment>(item)
-        .unwrap()
+        .remove(0)
         .status
         .unwrap()
 }

@@ -106,13 +106,9 @@ fn a_cp311_layout_under_python_3_12_is_a_condition_not_a_silent_no_op() {
             ("researcher-6d4b9c7f5-x2k8q".to_string(), snapshot(MATCH)),
         ]);
         let out = dump::statuses(&d, &snapshots, None, &now).unwrap();
-        let ad: AgentDeployment = out["items"]
-            .as_array()
+        let ad = agentlens_tests::agent_deployments(out["items"].as_array().unwrap())
             .unwrap()
-            .iter()
-            .find(|i| i["kind"] == "AgentDeployment")
-            .map(|i| serde_json::from_value(i.clone()).unwrap())
-            .unwrap();
+            .remove(0);
         let s = ad.status.as_ref().unwrap();
         let c = s
             .conditions

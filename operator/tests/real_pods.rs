@@ -722,11 +722,7 @@ fn the_demo_pod_injected_by_the_webhook_runs_as_real_containers() {
             "the example runs the demo image"
         );
     }
-    let ads: Vec<AgentDeployment> = docs
-        .iter()
-        .filter(|d| d["kind"] == "AgentDeployment")
-        .map(|d| serde_json::from_value(d.clone()).unwrap())
-        .collect();
+    let ads = agentlens_tests::agent_deployments(&docs).unwrap();
     let token = format!("real-pods-{}", std::process::id());
     let token_sha256 = format!("{:x}", sha2::Sha256::digest(token.as_bytes()));
     let cfg = InjectConfig {

@@ -16,6 +16,16 @@ pub mod pods;
 pub mod promcfg;
 pub mod tools;
 
+/// The AgentDeployments among `docs` (a `v1 List`'s items, or a manifest's documents), typed.
+pub fn agent_deployments(
+    docs: &[Value],
+) -> Result<Vec<agentlens_crds::AgentDeployment>, serde_json::Error> {
+    docs.iter()
+        .filter(|d| d["kind"] == "AgentDeployment")
+        .map(|d| serde_json::from_value(d.clone()))
+        .collect()
+}
+
 /// Errors of the test helpers.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
